@@ -1,0 +1,1 @@
+"""Flattr Hub application glue: configuration, command line, demo."""

@@ -1,0 +1,160 @@
+"""Configuration: built-in defaults, an optional YAML file, and FLATTR_* environment overrides.
+
+Every key has a default here; `config.yaml` at the top of the repository documents the same keys.
+An environment variable `FLATTR_` + the key path in capitals with `__` between levels overrides a
+key (`FLATTR_CONNECTORS__GITHUB__WEBHOOK_SECRET`); `FLATTR_DATABASE_URL` and `FLATTR_REDIS_URL`
+are short aliases.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULTS: dict[str, Any] = {
+    "currency": "EUR",
+    "fee_bps": 1000,
+    "min_monthly": 200,
+    "max_monthly": 50000,
+    "payout_minimum": 1000,
+    "give_to_get": True,
+    "pledge_months": 6,
+    "data_dir": "var",
+    "database": {"url": ""},
+    "redis": {"url": ""},
+    "settlement": {"batch_givers": 5000, "day": 1, "time": "00:10"},
+    "hub": {
+        "host": "127.0.0.1",
+        "port": 8080,
+        "base_url": "",
+        "max_body_bytes": 65536,
+        "inbox_batch": 500,
+        "inbox_wait_ms": 2,
+    },
+    "worker": {"batch_size": 1000, "sweep_seconds": 30},
+    "log": {"level": "info", "format": "json"},
+    "connectors": {
+        "x": {"consumer_secret": "", "client_id": "", "client_secret": ""},
+        "discord": {
+            "public_key": "",
+            "bot_token": "",
+            "application_id": "",
+            "client_id": "",
+            "client_secret": "",
+            "emoji": ["💸", "flattr"],
+        },
+        "soundcloud": {"client_id": "", "client_secret": ""},
+        "github": {"webhook_secret": "", "client_id": "", "client_secret": ""},
+        "mastodon": {},
+        "relay": {"secret": ""},
+    },
+    "payments": {"stripe": {"secret_key": "", "webhook_secret": "", "api_base": ""}},
+}
+
+ALIASES = {"FLATTR_DATABASE_URL": ("database", "url"), "FLATTR_REDIS_URL": ("redis", "url")}
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override is not valid."""
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the effective configuration: defaults, then the file (if any), then the environment.
+
+    Without `path`, `FLATTR_CONFIG` names the file, else `./config.yaml` is read when present.
+    """
+    environ = os.environ if environ is None else environ
+    config = copy.deepcopy(DEFAULTS)
+    file = path or environ.get("FLATTR_CONFIG") or ("config.yaml" if Path("config.yaml").is_file()
+                                                    else None)
+    if file:
+        try:
+            data = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc.__class__.__name__}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {file} must hold a mapping")
+        _merge(config, data, ())
+    for name, value in environ.items():
+        if name in ALIASES:
+            _set(config, ALIASES[name], value)
+        elif name.startswith("FLATTR_"):
+            keys = tuple(name[len("FLATTR_"):].lower().split("__"))
+            if _has(config, keys):
+                _set(config, keys, value)
+    return config
+
+
+def _has(config: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    node: Any = config
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return not isinstance(node, dict)
+
+
+def _set(config: dict[str, Any], keys: tuple[str, ...], raw: str) -> None:
+    node = config
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = _coerce(node[keys[-1]], raw, ".".join(keys))
+
+
+def _coerce(default: Any, raw: str, where: str) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where} must be true or false")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{where} must be a whole number") from None
+    if isinstance(default, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def _merge(config: dict[str, Any], data: dict[str, Any], where: tuple[str, ...]) -> None:
+    for key, value in data.items():
+        path = (*where, str(key))
+        dotted = ".".join(path)
+        if key not in config:
+            if where == ("connectors", "mastodon"):
+                config[key] = value
+                continue
+            raise ConfigError(f"unknown config key {dotted}")
+        default = config[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {dotted} must be a mapping")
+            _merge(default, value, path)
+        elif value is None:
+            continue
+        elif isinstance(default, bool) != isinstance(value, bool) or (
+            isinstance(default, int) and not isinstance(value, int)
+        ):
+            raise ConfigError(f"config key {dotted} has the wrong type")
+        else:
+            config[key] = str(value) if isinstance(default, str) else value
+
+
+def data_dir(config: Mapping[str, Any]) -> Path:
+    """The folder for embedded state (SQLite file, embedded Redis), created on demand."""
+    path = Path(config["data_dir"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url(config: Mapping[str, Any]) -> str:
+    """The SQLAlchemy URL: the configured one, else an SQLite file in the data folder."""
+    return config["database"]["url"] or f"sqlite:///{data_dir(config) / 'flattr-hub.sqlite3'}"

@@ -1,0 +1,15 @@
+"""Alembic environment: runs the ledger's migrations on the configured database."""
+
+from alembic import context
+
+from ledger.db import make_engine
+from ledger.schema import metadata
+
+url = context.config.get_main_option("sqlalchemy.url")
+engine = make_engine(url)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=metadata,
+                      render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()
