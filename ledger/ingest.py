@@ -1,4 +1,250 @@
-"""Ingestion of normalised events into flattrs: the one path every source (queue, import) uses.
+"""Ingestion: the one function that turns normalised events into flattrs and retractions.
 
-(interface placeholder — being implemented)
+Every path in (the queue worker, `events import`) calls `ingest` with a batch, inside the
+caller's transaction. Per event it:
+- skips an event whose (platform, event_id) was seen before (`duplicate`);
+- ignores an actor that no user has linked with flattring on (`unknown_actor`, counted);
+- records the thing and its owner identity on first sight;
+- ignores a like of a thing whose owner identity the giver claimed (`self`, rule 3);
+- records a like as the giver's flattr of that thing in its month, once per month at the
+  earliest time (rule 1); a like dated in a settled month goes to the oldest open month and is
+  marked late (rule 4);
+- applies an unlike to the giver's unsettled flattrs and waiting pledges of that thing made at
+  or before the unlike (rule 2).
 """
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, or_, select, tuple_, update
+
+from ledger.events import NormalisedEvent
+from ledger.months import add_months, month_of
+from ledger.schema import events, flattrs, identities, ledger_clock, pledges, things
+from ledger.sql import dialect_insert, utcnow
+
+Key = tuple[str, str]
+
+
+@dataclass
+class IngestResult:
+    """What became of each event of a batch (by `(platform, event_id)`), and the totals."""
+
+    outcomes: dict[Key, str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def note(self, key: Key, outcome: str) -> None:
+        self.outcomes[key] = outcome
+        self.counts[outcome] += 1
+
+
+@dataclass
+class _Like:
+    event: NormalisedEvent
+    giver: int
+    thing: int
+    month: str
+    late: bool
+
+
+def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
+    """Record a batch of events; see the module docstring for what happens to each."""
+    result = IngestResult()
+    fresh: dict[Key, NormalisedEvent] = {}
+    for event in batch:
+        if event.key in fresh:
+            result.counts["duplicate"] += 1
+        else:
+            fresh[event.key] = event
+    last_closed = conn.execute(
+        select(ledger_clock.c.last_closed_month).with_for_update(read=True)
+    ).scalar()
+    for key in _seen(conn, list(fresh)):
+        result.note(key, "duplicate")
+        del fresh[key]
+    if not fresh:
+        return result
+    givers = _linked_givers(conn, fresh.values())
+    known = []
+    for event in fresh.values():
+        if (event.platform, event.actor_id) in givers:
+            known.append(event)
+        else:
+            result.note(event.key, "unknown_actor")
+    owners = _owner_identities(conn, known)
+    thing_ids = _things(conn, known, owners)
+
+    pending: dict[tuple[int, int, str], _Like] = {}
+    unlikes: list[tuple[NormalisedEvent, int, int]] = []
+    for event in sorted(known, key=lambda e: e.occurred_at):
+        giver = givers[(event.platform, event.actor_id)]
+        _, owner_claimed_by = owners[(event.platform, event.owner_id)]
+        thing = thing_ids[(event.platform, event.content_id)]
+        if event.kind == "unlike":
+            for slot, like in list(pending.items()):
+                if slot[:2] == (giver, thing) and like.event.occurred_at <= event.occurred_at:
+                    result.note(like.event.key, "retracted")
+                    del pending[slot]
+            unlikes.append((event, giver, thing))
+        elif owner_claimed_by == giver:
+            result.note(event.key, "self")
+        else:
+            month = month_of(event.occurred_at)
+            late = last_closed is not None and month <= last_closed
+            if late:
+                month = add_months(last_closed, 1)
+            slot = (giver, thing, month)
+            if slot in pending:
+                result.note(event.key, "already")
+            else:
+                pending[slot] = _Like(event, giver, thing, month, late)
+                result.note(event.key, "flattred" if owner_claimed_by else "pledge")
+                if late:
+                    result.counts["late"] += 1
+
+    for event, giver, thing in unlikes:
+        result.note(event.key, _retract(conn, giver, thing, event.occurred_at, last_closed))
+    for slot in _active(conn, list(pending)):
+        result.counts[result.outcomes[pending[slot].event.key]] -= 1
+        result.note(pending[slot].event.key, "already")
+    _record_likes(conn, list(pending.values()))
+    now = utcnow()
+    conn.execute(events.insert(), [
+        {"platform": e.platform, "event_id": e.event_id, "kind": e.kind,
+         "outcome": result.outcomes[e.key], "received_at": now}
+        for e in fresh.values()
+    ])
+    return result
+
+
+def _seen(conn: Connection, keys: list[Key]) -> list[Key]:
+    found: list[Key] = []
+    for chunk in _chunks(keys):
+        found += [tuple(row) for row in conn.execute(
+            select(events.c.platform, events.c.event_id)
+            .where(tuple_(events.c.platform, events.c.event_id).in_(chunk))
+        )]
+    return found
+
+
+def _linked_givers(conn: Connection, batch: Iterable[NormalisedEvent]) -> dict[Key, int]:
+    keys = list({(e.platform, e.actor_id) for e in batch})
+    found: dict[Key, int] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(identities.c.platform, identities.c.platform_user_id,
+                   identities.c.linked_user_id)
+            .where(tuple_(identities.c.platform, identities.c.platform_user_id).in_(chunk),
+                   identities.c.linked_user_id.is_not(None),
+                   identities.c.flattr_enabled)
+        )
+        found.update({(p, u): uid for p, u, uid in rows})
+    return found
+
+
+def _owner_identities(conn: Connection, batch: list[NormalisedEvent]
+                      ) -> dict[Key, tuple[int, int | None]]:
+    keys = sorted({(e.platform, e.owner_id) for e in batch})
+    if keys:
+        conn.execute(
+            dialect_insert(conn, identities).on_conflict_do_nothing(
+                index_elements=["platform", "platform_user_id"]),
+            [{"platform": p, "platform_user_id": u} for p, u in keys],
+        )
+    found: dict[Key, tuple[int, int | None]] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            select(identities.c.platform, identities.c.platform_user_id, identities.c.id,
+                   identities.c.claimed_by)
+            .where(tuple_(identities.c.platform, identities.c.platform_user_id).in_(chunk))
+        )
+        found.update({(p, u): (iid, claimed) for p, u, iid, claimed in rows})
+    return found
+
+
+def _things(conn: Connection, batch: list[NormalisedEvent],
+            owners: dict[Key, tuple[int, int | None]]) -> dict[Key, int]:
+    first: dict[Key, NormalisedEvent] = {}
+    for event in batch:
+        first.setdefault((event.platform, event.content_id), event)
+    if first:
+        now = utcnow()
+        conn.execute(
+            dialect_insert(conn, things).on_conflict_do_nothing(
+                index_elements=["platform", "content_id"]),
+            [{"platform": p, "content_id": c, "url": e.url, "title": e.title, "created_at": now,
+              "owner_identity_id": owners[(p, e.owner_id)][0]}
+             for (p, c), e in sorted(first.items())],
+        )
+    found: dict[Key, int] = {}
+    for chunk in _chunks(sorted(first)):
+        rows = conn.execute(
+            select(things.c.platform, things.c.content_id, things.c.id)
+            .where(tuple_(things.c.platform, things.c.content_id).in_(chunk))
+        )
+        found.update({(p, c): tid for p, c, tid in rows})
+    return found
+
+
+def _retract(conn: Connection, giver: int, thing: int, until: datetime,
+             last_closed: str | None) -> str:
+    """Retract the giver's flattrs of `thing` made at or before `until` that are not settled:
+    those of open months, and those waiting as pledges."""
+    waiting = select(pledges.c.flattr_id).where(
+        pledges.c.giver_id == giver, pledges.c.state == "waiting")
+    open_month = flattrs.c.month > last_closed if last_closed else flattrs.c.month.is_not(None)
+    retracted = conn.execute(
+        update(flattrs)
+        .where(flattrs.c.giver_id == giver, flattrs.c.thing_id == thing,
+               flattrs.c.retracted_at.is_(None), flattrs.c.occurred_at <= until,
+               or_(open_month, flattrs.c.id.in_(waiting)))
+        .values(retracted_at=utcnow())
+        .returning(flattrs.c.id)
+    ).scalars().all()
+    if retracted:
+        conn.execute(
+            update(pledges)
+            .where(pledges.c.flattr_id.in_(retracted), pledges.c.state == "waiting")
+            .values(state="retracted")
+        )
+    return "unliked" if retracted else "nothing_to_unlike"
+
+
+def _active(conn: Connection, slots: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    found: list[tuple[int, int, str]] = []
+    for chunk in _chunks(slots):
+        found += [tuple(row) for row in conn.execute(
+            select(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month)
+            .where(tuple_(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month).in_(chunk),
+                   flattrs.c.retracted_at.is_(None))
+        )]
+    return found
+
+
+def _record_likes(conn: Connection, likes: list[_Like]) -> None:
+    """Insert each like as a flattr, or move an existing flattr of the same month earlier."""
+    if not likes:
+        return
+    stmt = dialect_insert(conn, flattrs)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["giver_id", "thing_id", "month"],
+        index_where=flattrs.c.retracted_at.is_(None),
+        set_={"occurred_at": stmt.excluded.occurred_at,
+              "source_event_id": stmt.excluded.source_event_id,
+              "late": stmt.excluded.late},
+        where=and_(stmt.excluded.occurred_at < flattrs.c.occurred_at),
+    )
+    conn.execute(stmt, [
+        {"giver_id": like.giver, "thing_id": like.thing, "month": like.month,
+         "occurred_at": like.event.occurred_at, "source_event_id": like.event.event_id,
+         "source": "like", "late": like.late}
+        for like in likes
+    ])
+
+
+def _chunks(items: list, size: int = 500) -> list[list]:  # type: ignore[type-arg]
+    return [items[i:i + size] for i in range(0, len(items), size)]

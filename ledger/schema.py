@@ -221,6 +221,8 @@ settlement_snapshot = Table(
     metadata,
     Column("month", Month, primary_key=True),
     Column("user_id", Id, _fk("users"), primary_key=True),
+    Column("funds_account_id", Id, _fk("accounts"), nullable=False),
+    Column("revenue_account_id", Id, _fk("accounts"), nullable=False),
     Column("budget", Money, nullable=False),
     Column("funds", Money, nullable=False),
     Column("amount", Money, nullable=False),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 15:37:04.923398
+Create Date: 2026-11-25 15:40:17.768086
 """
 
 import sqlalchemy as sa
@@ -115,6 +115,14 @@ def upgrade() -> None:
         "settlement_snapshot",
         sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "funds_account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "revenue_account_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
         sa.Column("budget", sa.BigInteger(), nullable=False),
         sa.Column("funds", sa.BigInteger(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
@@ -122,6 +130,16 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "amount >= 0 AND amount <= funds AND amount <= budget",
             name=op.f("ck_settlement_snapshot_amount"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["funds_account_id"],
+            ["accounts.id"],
+            name=op.f("fk_settlement_snapshot_funds_account_id_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["revenue_account_id"],
+            ["accounts.id"],
+            name=op.f("fk_settlement_snapshot_revenue_account_id_accounts"),
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_settlement_snapshot_user_id_users")

@@ -1,0 +1,39 @@
+"""Subcommands of `flattr-hub`, one module per area, and the helpers they share."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def add_command(commands: Any, name: str, help_text: str,
+                func: Callable[[argparse.Namespace, Any], int]) -> argparse.ArgumentParser:
+    """Add subcommand `name` (which also accepts `--config PATH` after its name)."""
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="YAML configuration file")
+    parser.set_defaults(func=func)
+    return parser
+
+
+def amount(text: str) -> int:
+    """An argparse type: a whole, positive number of minor units (cents)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"amount must be a whole number of minor units (cents), not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"amount must be positive, not {value}")
+    return value
+
+
+def month(text: str) -> str:
+    """An argparse type: a month `YYYY-MM`."""
+    from ledger.months import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

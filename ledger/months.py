@@ -1,0 +1,35 @@
+"""Calendar months (UTC) written `YYYY-MM`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def parse_month(text: str) -> str:
+    """Return `text` if it is a month `YYYY-MM`, else raise ValueError."""
+    if not isinstance(text, str) or not MONTH.match(text):
+        raise ValueError(f"month must be written YYYY-MM, not {text!r}")
+    return text
+
+
+def month_of(moment: datetime) -> str:
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def add_months(month: str, count: int) -> str:
+    year, mon = int(month[:4]), int(month[5:])
+    index = year * 12 + mon - 1 + count
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_start(month: str) -> datetime:
+    """The first instant of `month`, naive UTC."""
+    return datetime(int(month[:4]), int(month[5:]), 1)
+
+
+def month_end(month: str) -> datetime:
+    """The first instant after `month`."""
+    return month_start(add_months(month, 1))

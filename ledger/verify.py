@@ -1,0 +1,142 @@
+"""The ledger self-check (`flattr-hub ledger verify`): every invariant of the money rules,
+recomputed from the rows themselves. Returns the problems found; none means the ledger holds."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, case, func, literal, or_, select
+
+from ledger.schema import (
+    accounts,
+    flattrs,
+    ledger_clock,
+    pledges,
+    settlement_runs,
+    settlement_snapshot,
+    shares,
+    transfers,
+)
+
+
+def verify(conn: Connection) -> list[str]:
+    """All problems found, each one line naming what broke; an empty list means all holds."""
+    problems: list[str] = []
+    total = conn.execute(select(func.coalesce(func.sum(accounts.c.balance), 0))).scalar_one()
+    if total != 0:
+        problems.append(f"balances sum to {total}, not 0")
+    for name, balance in conn.execute(
+        select(accounts.c.name, accounts.c.balance)
+        .where(accounts.c.kind != "system", accounts.c.balance < 0)
+    ):
+        problems.append(f"account {name} is negative: {balance}")
+    problems += _stored_balances(conn)
+    problems += _runs(conn)
+    problems += _shares(conn)
+    problems += _settlement_transfers(conn)
+    return problems
+
+
+def _stored_balances(conn: Connection) -> list[str]:
+    moved = (
+        select(transfers.c.credit_id.label("account"), transfers.c.amount.label("delta"))
+        .union_all(select(transfers.c.debit_id, -transfers.c.amount))
+        .subquery()
+    )
+    sums = (select(moved.c.account, func.sum(moved.c.delta).label("total"))
+            .group_by(moved.c.account).subquery())
+    rows = conn.execute(
+        select(accounts.c.name, accounts.c.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account == accounts.c.id)
+        .where(accounts.c.balance != func.coalesce(sums.c.total, 0))
+    )
+    return [f"account {name} holds {held} but its transfers sum to {want}"
+            for name, held, want in rows]
+
+
+def _runs(conn: Connection) -> list[str]:
+    problems = []
+    last_closed = conn.execute(select(ledger_clock.c.last_closed_month)).scalar()
+    newest = conn.execute(select(func.max(settlement_runs.c.month))).scalar()
+    if last_closed != newest:
+        problems.append(f"ledger clock says {last_closed} is closed, newest run is {newest}")
+    for (month,) in conn.execute(
+        select(settlement_runs.c.month).where(settlement_runs.c.state != "done")
+    ):
+        problems.append(f"settlement of {month} is unfinished: run flattr-hub settle {month}")
+    totals = (select(shares.c.month, func.count().label("n"), func.sum(shares.c.share).label("a"),
+                     func.sum(shares.c.fee).label("f"))
+              .group_by(shares.c.month).subquery())
+    for month, run_n, run_a, run_f, n, a, f in conn.execute(
+        select(settlement_runs.c.month, settlement_runs.c.flattrs, settlement_runs.c.amount,
+               settlement_runs.c.fees, func.coalesce(totals.c.n, 0),
+               func.coalesce(totals.c.a, 0), func.coalesce(totals.c.f, 0))
+        .outerjoin(totals, totals.c.month == settlement_runs.c.month)
+        .where(settlement_runs.c.state == "done")
+    ):
+        if (run_n, run_a, run_f) != (n, a, f):
+            problems.append(f"run {month} reports {run_n} flattrs/{run_a}/{run_f} fees, "
+                            f"shares say {n}/{a}/{f}")
+    return problems
+
+
+def _shares(conn: Connection) -> list[str]:
+    problems = []
+    per_giver = (select(shares.c.month, shares.c.giver_id, func.sum(shares.c.share).label("a"))
+                 .group_by(shares.c.month, shares.c.giver_id).subquery())
+    for month, giver, got, amount in conn.execute(
+        select(per_giver.c.month, per_giver.c.giver_id, per_giver.c.a,
+               settlement_snapshot.c.amount)
+        .outerjoin(settlement_snapshot, and_(settlement_snapshot.c.month == per_giver.c.month,
+                                             settlement_snapshot.c.user_id ==
+                                             per_giver.c.giver_id))
+        .where(or_(settlement_snapshot.c.amount.is_(None),
+                   settlement_snapshot.c.amount != per_giver.c.a,
+                   settlement_snapshot.c.funded.is_(False)))
+    ):
+        problems.append(f"giver {giver}'s shares of {month} sum to {got}, not A = {amount}")
+    for flattr_id, month in conn.execute(
+        select(shares.c.flattr_id, shares.c.month)
+        .join(flattrs, flattrs.c.id == shares.c.flattr_id)
+        .outerjoin(pledges, pledges.c.flattr_id == shares.c.flattr_id)
+        .where(flattrs.c.month != shares.c.month,
+               func.coalesce(pledges.c.counted_month, literal("")) != shares.c.month)
+    ):
+        problems.append(f"flattr {flattr_id} has a share in {month}, neither its month "
+                        "nor a pledge counted then")
+    return problems
+
+
+def _settlement_transfers(conn: Connection) -> list[str]:
+    """For each done month, what moved out of each giver's funds equals their shares."""
+    moved = (select(transfers.c.month, transfers.c.debit_id, func.sum(transfers.c.amount)
+                    .label("out"))
+             .where(transfers.c.idempotency_key.like("settle:%"))
+             .group_by(transfers.c.month, transfers.c.debit_id).subquery())
+    owed = (select(shares.c.month, settlement_snapshot.c.funds_account_id,
+                   func.sum(shares.c.share).label("a"))
+            .join(settlement_snapshot, and_(settlement_snapshot.c.month == shares.c.month,
+                                            settlement_snapshot.c.user_id == shares.c.giver_id))
+            .group_by(shares.c.month, settlement_snapshot.c.funds_account_id).subquery())
+    rows = conn.execute(
+        select(owed.c.month, owed.c.funds_account_id, owed.c.a, func.coalesce(moved.c.out, 0))
+        .outerjoin(moved, and_(moved.c.month == owed.c.month,
+                               moved.c.debit_id == owed.c.funds_account_id))
+        .where(owed.c.a != func.coalesce(moved.c.out, 0))
+    )
+    problems = [f"account {account} paid {out} in {month}, its shares say {owed_amount}"
+                for month, account, owed_amount, out in rows]
+    orphan = conn.execute(
+        select(func.count()).select_from(moved)
+        .outerjoin(owed, and_(owed.c.month == moved.c.month,
+                              owed.c.funds_account_id == moved.c.debit_id))
+        .where(owed.c.a.is_(None))
+    ).scalar_one()
+    if orphan:
+        problems.append(f"{orphan} settlement transfers have no shares behind them")
+    counted_twice = conn.execute(
+        select(func.count()).select_from(
+            select(pledges.c.flattr_id).join(shares, shares.c.flattr_id == pledges.c.flattr_id)
+            .where(case((pledges.c.state == "counted", 0), else_=1) == 1).subquery())
+    ).scalar_one()
+    if counted_twice:
+        problems.append(f"{counted_twice} pledges have a share but are not marked counted")
+    return problems

@@ -1,0 +1,55 @@
+"""Shared fixtures: a real database (SQLite file by default, PostgreSQL too when
+FLATTR_TEST_DATABASE_URL is set) and the default configuration."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from flattr_hub.config import DEFAULTS
+from ledger.db import make_engine, upgrade
+from ledger.schema import metadata
+
+PG_URL = os.environ.get("FLATTR_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+_migrated: set[str] = set()
+
+
+@pytest.fixture
+def config(tmp_path: Any) -> dict[str, Any]:
+    settings = copy.deepcopy(DEFAULTS)
+    settings["data_dir"] = str(tmp_path / "var")
+    settings["settlement"]["batch_givers"] = 3
+    return settings
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A migrated, empty database: a new SQLite file, or the PostgreSQL test database emptied."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    if PG_URL not in _migrated:
+        upgrade(PG_URL)
+        _migrated.add(PG_URL)
+    engine = make_engine(PG_URL)
+    with engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO ledger_clock (id, last_closed_month) VALUES (1, NULL)"))
+    engine.dispose()
+    yield PG_URL
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
