@@ -82,8 +82,6 @@ transfers = Table(
     Column("created_at", DateTime, nullable=False),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("debit_id <> credit_id", name="two_accounts"),
-    Index("ix_transfers_debit", "debit_id"),
-    Index("ix_transfers_credit", "credit_id"),
 )
 
 identities = Table(

@@ -14,7 +14,6 @@ Memory is bounded by the chunk size, not the number of users.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +22,11 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    String,
     and_,
     case,
+    cast,
+    exists,
     func,
     insert,
     literal,
@@ -32,11 +34,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 
-from ledger.accounts import apply_deltas, system_account
-from ledger.division import Candidate, Share, settle_giver
+from ledger.accounts import system_account
 from ledger.errors import LedgerError
 from ledger.months import add_months, month_end, month_start, parse_month
 from ledger.schema import (
@@ -201,87 +203,132 @@ def _cursor(conn: Connection, month: str) -> int:
     ).scalar_one()
 
 
-def _settle_chunk(conn: Connection, month: str, low: int, high: int,
-                  config: Mapping[str, Any]) -> None:
+def _candidates(month: str, low: int, high: int, give_to_get: bool,
+                with_pledges: bool) -> tuple[Any, Any]:
+    """The chunk's receivable flattrs of funded givers: M's own, and (`with_pledges`) waiting
+    pledges carried into M (rules 5 and 6), excluding self-flattrs (rule 3); and the carried
+    pledges alone."""
     giver = settlement_snapshot.alias("giver")
     receiver = settlement_snapshot.alias("receiver")
-    receiver_ok = and_(receiver.c.month == month, receiver.c.user_id == identities.c.claimed_by,
-                       receiver.c.funded if config["give_to_get"] else true())
-    in_chunk = and_(flattrs.c.giver_id >= low, flattrs.c.giver_id < high)
-    columns = (flattrs.c.giver_id, flattrs.c.id, flattrs.c.thing_id, flattrs.c.occurred_at,
-               identities.c.claimed_by, giver.c.amount, giver.c.funds_account_id,
-               receiver.c.revenue_account_id)
-    owned = (flattrs.join(things, things.c.id == flattrs.c.thing_id)
-             .join(identities, identities.c.id == things.c.owner_identity_id)
-             .join(giver, and_(giver.c.month == month, giver.c.user_id == flattrs.c.giver_id,
-                               giver.c.funded))
-             .join(receiver, receiver_ok))
-    not_self = identities.c.claimed_by != flattrs.c.giver_id
-    own = (select(*columns, literal(False).label("pledged")).select_from(owned)
-           .where(flattrs.c.month == month, flattrs.c.retracted_at.is_(None), in_chunk, not_self))
-    carried = (select(*columns, literal(True).label("pledged"))
-               .select_from(owned.join(pledges, pledges.c.flattr_id == flattrs.c.id))
-               .where(pledges.c.state == "waiting", in_chunk, not_self))
-    rows = conn.execute(own.union_all(carried)).all()
 
-    by_giver: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_giver[row.giver_id].append(row)
-    fee_bps = int(config["fee_bps"])
-    share_rows: list[dict[str, Any]] = []
-    transfer_rows: list[dict[str, Any]] = []
-    deltas: dict[int, int] = defaultdict(int)
-    fees_total = 0
-    now = utcnow()
-    fees_account = system_account(conn, "fees")
-    for giver_id, items in by_giver.items():
-        first = items[0]
-        revenue_of = {item.claimed_by: item.revenue_account_id for item in items}
-        result = settle_giver(first.amount, [
-            Candidate(item.id, item.thing_id, item.claimed_by, item.occurred_at)
-            for item in items], fee_bps)
-        share_rows += [{"flattr_id": s.flattr_id, "month": month, "giver_id": giver_id,
-                        "receiver_id": s.receiver_id, "share": s.share, "fee": s.fee,
-                        "net": s.net} for s in result]
-        for receiver_id, (net, fee) in _per_receiver(result).items():
-            key = f"settle:{month}:{giver_id}:{receiver_id}"
-            for amount, credit, suffix, what in ((net, revenue_of[receiver_id], "", "flattrs"),
-                                                 (fee, fees_account, ":fee", "fee")):
-                if amount:
-                    transfer_rows.append({
-                        "debit_id": first.funds_account_id, "credit_id": credit,
-                        "amount": amount, "reason": f"{what} {month}",
-                        "idempotency_key": key + suffix, "month": month, "created_at": now})
-                    deltas[credit] += amount
-            fees_total += fee
-        deltas[first.funds_account_id] -= first.amount
-    if share_rows:
-        conn.execute(shares.insert(), share_rows)
-        conn.execute(transfers.insert(), transfer_rows)
-        apply_deltas(conn, deltas)
-    pledge_ids = [row.id for row in rows if row.pledged]
-    for start in range(0, len(pledge_ids), 1000):
-        conn.execute(update(pledges)
-                     .where(pledges.c.flattr_id.in_(pledge_ids[start:start + 1000]))
-                     .values(state="counted", counted_month=month))
-    _record_pledges(conn, month, in_chunk, bool(config["give_to_get"]))
+    def owned(base: Any) -> Any:
+        return (base.join(things, things.c.id == flattrs.c.thing_id)
+                .join(identities, identities.c.id == things.c.owner_identity_id)
+                .join(giver, and_(giver.c.month == month, giver.c.user_id == flattrs.c.giver_id,
+                                  giver.c.funded))
+                .join(receiver, and_(receiver.c.month == month,
+                                     receiver.c.user_id == identities.c.claimed_by,
+                                     receiver.c.funded if give_to_get else true())))
+
+    columns = (flattrs.c.id.label("flattr_id"), flattrs.c.giver_id, flattrs.c.thing_id,
+               flattrs.c.occurred_at, identities.c.claimed_by.label("receiver_id"),
+               giver.c.amount)
+    not_self = identities.c.claimed_by != flattrs.c.giver_id
+    own = (select(*columns).select_from(owned(flattrs))
+           .where(flattrs.c.month == month, flattrs.c.retracted_at.is_(None),
+                  flattrs.c.giver_id >= low, flattrs.c.giver_id < high, not_self))
+    carried = (select(*columns)
+               .select_from(owned(pledges.join(flattrs, flattrs.c.id == pledges.c.flattr_id)))
+               .where(pledges.c.giver_id >= low, pledges.c.giver_id < high,
+                      pledges.c.state == "waiting", not_self))
+    return (own.union_all(carried) if with_pledges else own).subquery("candidates"), carried
+
+
+def _settle_chunk(conn: Connection, month: str, low: int, high: int,
+                  config: Mapping[str, Any]) -> None:
+    """Settle the givers with ids in [low, high): the division of `ledger.division`, done in
+    SQL so that a month costs a few passes over its flattrs."""
+    with_pledges = conn.execute(select(exists().where(
+        pledges.c.giver_id >= low, pledges.c.giver_id < high, pledges.c.state == "waiting",
+    ))).scalar_one()
+    once, carried = _candidates(month, low, high, bool(config["give_to_get"]), with_pledges)
+    if with_pledges:
+        # Rule 1 across a pledge and this month's flattr of the same thing (a month's own
+        # flattrs are already unique per thing).
+        marked = select(once, func.row_number().over(
+            partition_by=(once.c.giver_id, once.c.thing_id),
+            order_by=(once.c.occurred_at, once.c.flattr_id)).label("once")).subquery("marked")
+        once = select(marked).where(marked.c.once == 1).subquery("once")
+    ranked = select(
+        once.c.flattr_id, once.c.giver_id, once.c.receiver_id, once.c.amount,
+        func.row_number().over(partition_by=once.c.giver_id,
+                               order_by=(once.c.occurred_at, once.c.flattr_id)).label("rank"),
+        func.count().over(partition_by=once.c.giver_id).label("n"),
+    ).subquery("ranked")
+    divided = select(
+        ranked.c.flattr_id, ranked.c.giver_id, ranked.c.receiver_id,
+        (ranked.c.amount // ranked.c.n
+         + case((ranked.c.rank <= ranked.c.amount % ranked.c.n, 1), else_=0)).label("share"),
+    ).subquery("divided")
+    fee = divided.c.share * int(config["fee_bps"]) // 10000
+    conn.execute(insert(shares).from_select(
+        ["flattr_id", "month", "giver_id", "receiver_id", "share", "fee", "net"],
+        select(divided.c.flattr_id, literal(month), divided.c.giver_id, divided.c.receiver_id,
+               divided.c.share, fee, divided.c.share - fee),
+    ))
+    _transfer_shares(conn, month, low, high)
+    if with_pledges:
+        conn.execute(
+            update(pledges)
+            .where(pledges.c.flattr_id.in_(select(carried.subquery().c.flattr_id)))
+            .values(state="counted", counted_month=month)
+        )
+    _record_pledges(conn, month, and_(flattrs.c.giver_id >= low, flattrs.c.giver_id < high),
+                    bool(config["give_to_get"]))
+    totals = conn.execute(
+        select(func.count(func.distinct(shares.c.giver_id)), func.count(),
+               func.coalesce(func.sum(shares.c.share), 0), func.coalesce(func.sum(shares.c.fee), 0))
+        .where(shares.c.month == month, shares.c.giver_id >= low, shares.c.giver_id < high)
+    ).one()
     conn.execute(
         update(settlement_runs).where(settlement_runs.c.month == month).values(
             next_giver_id=high,
-            givers=settlement_runs.c.givers + len(by_giver),
-            flattrs=settlement_runs.c.flattrs + len(share_rows),
-            amount=settlement_runs.c.amount + sum(r["share"] for r in share_rows),
-            fees=settlement_runs.c.fees + fees_total,
+            givers=settlement_runs.c.givers + totals[0],
+            flattrs=settlement_runs.c.flattrs + totals[1],
+            amount=settlement_runs.c.amount + totals[2],
+            fees=settlement_runs.c.fees + totals[3],
         )
     )
 
 
-def _per_receiver(result: list[Share]) -> dict[int, tuple[int, int]]:
-    totals: dict[int, tuple[int, int]] = {}
-    for share in result:
-        net, fee = totals.get(share.receiver_id, (0, 0))
-        totals[share.receiver_id] = (net + share.net, fee + share.fee)
-    return totals
+def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
+    """Move the chunk's shares as transfers summed per (giver, receiver): giver funds →
+    receiver revenue (net) and giver funds → fees (fee); then update the stored balances."""
+    giver = settlement_snapshot.alias("giver")
+    receiver = settlement_snapshot.alias("receiver")
+    pairs = (
+        select(shares.c.giver_id, shares.c.receiver_id,
+               func.sum(shares.c.net).label("net"), func.sum(shares.c.fee).label("fee"))
+        .where(shares.c.month == month, shares.c.giver_id >= low, shares.c.giver_id < high)
+        .group_by(shares.c.giver_id, shares.c.receiver_id)
+    ).subquery("pairs")
+    fees_account = system_account(conn, "fees")
+    key = (literal(f"settle:{month}:") + cast(pairs.c.giver_id, String) + literal(":")
+           + cast(pairs.c.receiver_id, String))
+    now = utcnow()
+    paired = (pairs.join(giver, and_(giver.c.month == month, giver.c.user_id == pairs.c.giver_id))
+              .join(receiver, and_(receiver.c.month == month,
+                                   receiver.c.user_id == pairs.c.receiver_id)))
+    columns = ["debit_id", "credit_id", "amount", "reason", "idempotency_key", "month",
+               "created_at"]
+    conn.execute(insert(transfers).from_select(columns, union_all(
+        select(giver.c.funds_account_id, receiver.c.revenue_account_id, pairs.c.net,
+               literal(f"flattrs {month}"), key, literal(month), literal(now))
+        .select_from(paired).where(pairs.c.net > 0),
+        select(giver.c.funds_account_id, literal(fees_account), pairs.c.fee,
+               literal(f"fee {month}"), key + literal(":fee"), literal(month), literal(now))
+        .select_from(paired).where(pairs.c.fee > 0),
+    )))
+    moved = union_all(
+        select(giver.c.funds_account_id.label("account"),
+               (-pairs.c.net - pairs.c.fee).label("delta")).select_from(paired),
+        select(receiver.c.revenue_account_id, pairs.c.net).select_from(paired),
+        select(literal(fees_account), pairs.c.fee).select_from(paired),
+    ).subquery("moved")
+    deltas = (select(moved.c.account, func.sum(moved.c.delta).label("delta"))
+              .group_by(moved.c.account).subquery("deltas"))
+    conn.execute(update(accounts).where(accounts.c.id == deltas.c.account)
+                 .values(balance=accounts.c.balance + deltas.c.delta))
 
 
 def _record_pledges(conn: Connection, month: str, in_chunk: Any, give_to_get: bool) -> None:

@@ -183,7 +183,7 @@ def _statement(args: argparse.Namespace, app: Any) -> int:
     elif args.csv:
         _statement_csv(report)
     else:
-        _statement_text(args.name, report, app.config["currency"])
+        print_statement(args.name, report, app.config["currency"])
     return 0
 
 
@@ -202,7 +202,8 @@ def _statement_csv(report: dict[str, Any]) -> None:
                       r["content_id"], "counted", r["giver"], r["share"], r["fee"], r["net"]])
 
 
-def _statement_text(name: str, report: dict[str, Any], currency: str) -> None:
+def print_statement(name: str, report: dict[str, Any], currency: str) -> None:
+    """Print a statement as text for a terminal."""
     state = "settled" if report["settled"] else "not settled yet"
     print(f"Statement of {name} for {report['month']} ({state}; amounts in {currency} cents)")
     if report["funded"] is not None:

@@ -193,10 +193,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transfers")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_transfers_idempotency_key")),
     )
-    with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.create_index("ix_transfers_credit", ["credit_id"], unique=False)
-        batch_op.create_index("ix_transfers_debit", ["debit_id"], unique=False)
-
     op.create_table(
         "flattrs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -341,10 +337,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_flattrs_month_giver")
 
     op.drop_table("flattrs")
-    with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.drop_index("ix_transfers_debit")
-        batch_op.drop_index("ix_transfers_credit")
-
     op.drop_table("transfers")
     with op.batch_alter_table("things", schema=None) as batch_op:
         batch_op.drop_index("ix_things_owner")
