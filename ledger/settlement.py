@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -296,15 +297,17 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
     receiver revenue (net) and giver funds → fees (fee); then update the stored balances."""
     giver = settlement_snapshot.alias("giver")
     receiver = settlement_snapshot.alias("receiver")
+    in_chunk = (shares.c.month == month, shares.c.giver_id >= low, shares.c.giver_id < high)
     pairs = (
         select(shares.c.giver_id, shares.c.receiver_id,
                func.sum(shares.c.net).label("net"), func.sum(shares.c.fee).label("fee"))
-        .where(shares.c.month == month, shares.c.giver_id >= low, shares.c.giver_id < high)
-        .group_by(shares.c.giver_id, shares.c.receiver_id)
-    ).subquery("pairs")
+        .where(*in_chunk).group_by(shares.c.giver_id, shares.c.receiver_id)
+    ).cte("pairs")
     fees_account = system_account(conn, "fees")
-    key = (literal(f"settle:{month}:") + cast(pairs.c.giver_id, String) + literal(":")
-           + cast(pairs.c.receiver_id, String))
+    # Zero-padded ids keep the keys of a run in ascending order, so the unique index on
+    # idempotency_key grows at its end instead of splitting pages all over.
+    key = (literal(f"settle:{month}:") + _padded(conn, pairs.c.giver_id) + literal(":")
+           + _padded(conn, pairs.c.receiver_id))
     now = utcnow()
     paired = (pairs.join(giver, and_(giver.c.month == month, giver.c.user_id == pairs.c.giver_id))
               .join(receiver, and_(receiver.c.month == month,
@@ -313,22 +316,42 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
                "created_at"]
     conn.execute(insert(transfers).from_select(columns, union_all(
         select(giver.c.funds_account_id, receiver.c.revenue_account_id, pairs.c.net,
-               literal(f"flattrs {month}"), key, literal(month), literal(now))
+               literal(f"flattrs {month}"), key.label("k"), literal(month), literal(now))
         .select_from(paired).where(pairs.c.net > 0),
         select(giver.c.funds_account_id, literal(fees_account), pairs.c.fee,
-               literal(f"fee {month}"), key + literal(":fee"), literal(month), literal(now))
+               literal(f"fee {month}"), (key + literal(":fee")).label("k"), literal(month),
+               literal(now))
         .select_from(paired).where(pairs.c.fee > 0),
-    )))
-    moved = union_all(
-        select(giver.c.funds_account_id.label("account"),
-               (-pairs.c.net - pairs.c.fee).label("delta")).select_from(paired),
-        select(receiver.c.revenue_account_id, pairs.c.net).select_from(paired),
-        select(literal(fees_account), pairs.c.fee).select_from(paired),
-    ).subquery("moved")
-    deltas = (select(moved.c.account, func.sum(moved.c.delta).label("delta"))
-              .group_by(moved.c.account).subquery("deltas"))
-    conn.execute(update(accounts).where(accounts.c.id == deltas.c.account)
-                 .values(balance=accounts.c.balance + deltas.c.delta))
+    ).order_by(literal_column("k"))))
+
+    paying = select(shares.c.giver_id).where(*in_chunk).distinct().subquery("paying")
+    conn.execute(
+        update(accounts)
+        .where(accounts.c.id == giver.c.funds_account_id, giver.c.month == month,
+               giver.c.user_id == paying.c.giver_id)
+        .values(balance=accounts.c.balance - giver.c.amount)
+    )
+    received = (
+        select(receiver.c.revenue_account_id.label("account"),
+               func.sum(shares.c.net).label("net"))
+        .join_from(shares, receiver, and_(receiver.c.month == month,
+                                          receiver.c.user_id == shares.c.receiver_id))
+        .where(*in_chunk).group_by(receiver.c.revenue_account_id)
+    ).subquery("received")
+    conn.execute(update(accounts).where(accounts.c.id == received.c.account)
+                 .values(balance=accounts.c.balance + received.c.net))
+    conn.execute(
+        update(accounts).where(accounts.c.id == fees_account)
+        .values(balance=accounts.c.balance + select(func.coalesce(func.sum(shares.c.fee), 0))
+                .where(*in_chunk).scalar_subquery())
+    )
+
+
+def _padded(conn: Connection, column: Any) -> Any:
+    """`column` as text, zero-padded to 12 digits."""
+    if conn.dialect.name == "postgresql":
+        return func.lpad(cast(column, String), 12, "0")
+    return func.printf("%012d", column)
 
 
 def _record_pledges(conn: Connection, month: str, in_chunk: Any, give_to_get: bool) -> None:

