@@ -87,7 +87,7 @@ def generate(engine: Engine, givers: int, per_giver: int) -> None:
     ]
     with engine.begin() as conn:
         for statement in statements:
-            conn.exec_driver_sql(statement)
+            conn.exec_driver_sql(statement.replace("%", "%%") if pg else statement)
     if pg:
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
