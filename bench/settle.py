@@ -22,12 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.db import make_engine, upgrade
-from ledger.schema import metadata
 
 MONTH = "2026-06"
 THINGS_PER_CREATOR = 5
@@ -36,10 +35,9 @@ FUNDS = 5000
 
 def reset(url: str) -> Engine:
     engine = make_engine(url)
-    metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        conn.exec_driver_sql("DROP TABLE IF EXISTS flattrs_copy")
+    existing = MetaData()
+    existing.reflect(engine)
+    existing.drop_all(engine)
     upgrade(url)
     return engine
 
