@@ -76,7 +76,8 @@ def run_demo(_args: argparse.Namespace, app: Any) -> int:
                     uid = accounts.user_id(conn, name)
                 except NotFound:
                     continue
-                print_statement(name, statement(conn, uid, month), config["currency"])
+                print_statement(name, statement(conn, uid, month, config),
+                                config["currency"])
     with engine.connect() as conn:
         for name in ("ana", "bo", "cy"):
             held = accounts.balances(conn, accounts.user_id(conn, name))

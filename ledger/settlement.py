@@ -1,5 +1,7 @@
-"""Monthly settlement: the storage side. Reads a month in chunks of givers, lets
-`ledger.division` compute the shares, and writes shares, transfers and pledges.
+"""Monthly settlement: settles a month chunk by chunk of givers and writes shares, transfers
+and pledges. The division itself is the rule of `ledger.division` (the pure reference, also
+used for estimates), expressed here in set-based SQL so that a month costs a few passes over
+its flattrs instead of a round trip per flattr; property tests check the two agree.
 
 A run is resumable and idempotent:
 1. Start (one transaction): check the month may be settled, close it on the ledger clock (so

@@ -3,12 +3,16 @@ waiting, and what was received. Plain dicts, for the command line, pages and CSV
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
 
+from ledger.division import Candidate, settle_giver
 from ledger.months import parse_month
 from ledger.schema import (
+    accounts,
     flattrs,
     identities,
     ledger_clock,
@@ -20,8 +24,11 @@ from ledger.schema import (
 )
 
 
-def statement(conn: Connection, uid: int, month: str) -> dict[str, Any]:
-    """The statement of user `uid` for `month`."""
+def statement(conn: Connection, uid: int, month: str,
+              config: Mapping[str, Any]) -> dict[str, Any]:
+    """The statement of user `uid` for `month`. For a month not settled yet, each pending
+    flattr carries `estimate`: its share if the month were settled now with today's budget and
+    funds (pledges carried in from earlier months are not foreseen)."""
     parse_month(month)
     last_closed = conn.execute(select(ledger_clock.c.last_closed_month)).scalar()
     settled = last_closed is not None and month <= last_closed
@@ -30,7 +37,8 @@ def statement(conn: Connection, uid: int, month: str) -> dict[str, Any]:
         .where(settlement_snapshot.c.month == month, settlement_snapshot.c.user_id == uid)
     ).first()
     given = [_given_row(row, uid, month, settled, snap) for row in conn.execute(
-        select(flattrs.c.id, flattrs.c.month, flattrs.c.occurred_at, flattrs.c.late,
+        select(flattrs.c.id, flattrs.c.thing_id, flattrs.c.month, flattrs.c.occurred_at,
+               flattrs.c.late,
                flattrs.c.retracted_at, flattrs.c.source, things.c.platform, things.c.content_id,
                things.c.url, things.c.title, identities.c.claimed_by, shares.c.month.label("sm"),
                shares.c.share, shares.c.fee, shares.c.net, pledges.c.state.label("pledge"),
@@ -68,6 +76,8 @@ def statement(conn: Connection, uid: int, month: str) -> dict[str, Any]:
             .where(shares.c.receiver_id == uid, shares.c.month == month)
             .order_by(shares.c.flattr_id))
     ]
+    if not settled:
+        _estimate(conn, uid, given, config)
     counted = [g for g in given if g["status"] == "counted"]
     return {
         "month": month,
@@ -83,6 +93,24 @@ def statement(conn: Connection, uid: int, month: str) -> dict[str, Any]:
             "received_net": sum(r["net"] for r in received),
         },
     }
+
+
+def _estimate(conn: Connection, uid: int, given: list[dict[str, Any]],
+              config: Mapping[str, Any]) -> None:
+    budget = conn.execute(select(users.c.budget).where(users.c.id == uid)).scalar() or 0
+    funds = conn.execute(select(accounts.c.balance).where(
+        accounts.c.user_id == uid, accounts.c.kind == "funds")).scalar() or 0
+    amount = min(budget, funds)
+    pending = [g for g in given if g["status"] == "pending"]
+    for g in given:
+        g["estimate"] = 0
+    if amount < config["min_monthly"]:
+        return
+    by_id = {g["flattr_id"]: g for g in pending}
+    candidates = [Candidate(g["flattr_id"], g["thing_id"], g["receiver_id"],
+                            datetime.fromisoformat(g["occurred_at"][:-1])) for g in pending]
+    for share in settle_giver(amount, candidates, int(config["fee_bps"])):
+        by_id[share.flattr_id]["estimate"] = share.share
 
 
 def _given_row(row: Any, uid: int, month: str, settled: bool, snap: Any) -> dict[str, Any]:
@@ -103,7 +131,8 @@ def _given_row(row: Any, uid: int, month: str, settled: bool, snap: Any) -> dict
     else:
         status = "merged"
     return {
-        "flattr_id": row.id, "month": row.month, "occurred_at": row.occurred_at.isoformat() + "Z",
+        "flattr_id": row.id, "thing_id": row.thing_id, "receiver_id": row.claimed_by,
+        "month": row.month, "occurred_at": row.occurred_at.isoformat() + "Z",
         "platform": row.platform, "content_id": row.content_id, "url": row.url,
         "title": row.title, "source": row.source, "late": bool(row.late), "status": status,
         "share": row.share if share else 0, "fee": row.fee if share else 0,

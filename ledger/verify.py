@@ -124,6 +124,25 @@ def _settlement_transfers(conn: Connection) -> list[str]:
     )
     problems = [f"account {account} paid {out} in {month}, its shares say {owed_amount}"
                 for month, account, owed_amount, out in rows]
+    received = (select(transfers.c.month, transfers.c.credit_id,
+                       func.sum(transfers.c.amount).label("got"))
+                .where(transfers.c.idempotency_key.like("settle:%"),
+                       transfers.c.idempotency_key.not_like("%:fee"))
+                .group_by(transfers.c.month, transfers.c.credit_id).subquery())
+    earned = (select(shares.c.month, settlement_snapshot.c.revenue_account_id,
+                     func.sum(shares.c.net).label("net"))
+              .join(settlement_snapshot, and_(settlement_snapshot.c.month == shares.c.month,
+                                              settlement_snapshot.c.user_id ==
+                                              shares.c.receiver_id))
+              .group_by(shares.c.month, settlement_snapshot.c.revenue_account_id).subquery())
+    problems += [f"account {account} received {got} in {month}, its shares' net is {net}"
+                 for month, account, net, got in conn.execute(
+                     select(earned.c.month, earned.c.revenue_account_id, earned.c.net,
+                            func.coalesce(received.c.got, 0))
+                     .outerjoin(received, and_(received.c.month == earned.c.month,
+                                               received.c.credit_id ==
+                                               earned.c.revenue_account_id))
+                     .where(earned.c.net != func.coalesce(received.c.got, 0)))]
     orphan = conn.execute(
         select(func.count()).select_from(moved)
         .outerjoin(owed, and_(owed.c.month == moved.c.month,

@@ -44,7 +44,7 @@ def test_worked_example(engine, config):
     june = settle(engine, "2026-06", config, now=AFTER)
     assert (june.flattrs, june.amount, june.fees) == (3, 500, 48)
     with engine.connect() as conn:
-        report = statement(conn, ana, "2026-06")
+        report = statement(conn, ana, "2026-06", config)
     counted = [g for g in report["given"] if g["status"] == "counted"]
     assert [(g["content_id"], g["share"], g["fee"], g["net"]) for g in counted] == [
         ("r1", 167, 16, 151), ("r2", 167, 16, 151), ("r4", 166, 16, 150)]
@@ -60,7 +60,7 @@ def test_worked_example(engine, config):
     july = settle(engine, "2026-07", config, now=AFTER)
     assert (july.flattrs, july.amount, july.fees) == (2, 500, 50)
     with engine.connect() as conn:
-        report = statement(conn, ana, "2026-07")
+        report = statement(conn, ana, "2026-07", config)
     assert sorted((g["content_id"], g["month"], g["share"], g["net"]) for g in report["given"]
                   if g["status"] == "counted") == [("r3", "2026-06", 250, 225),
                                                    ("r5", "2026-07", 250, 225)]
@@ -83,6 +83,23 @@ def test_unfunded_receiver_turns_flattrs_into_pledges(engine, config):
     assert (run.flattrs, run.amount) == (0, 0)
     assert balances(engine, ana)["funds"] == 2000
     with engine.connect() as conn:
-        report = statement(conn, ana, "2026-06")
+        report = statement(conn, ana, "2026-06", config)
         assert {g["status"] for g in report["given"]} == {"pledged"}
         assert verify(conn) == []
+
+
+def test_open_month_statement_estimates_shares_with_todays_budget(engine, config):
+    ana = make_user(engine, config, "ana", budget=500, funds=2000, github="1", claim=False)
+    make_user(engine, config, "bo", budget=200, funds=300, github="2")
+    feed(engine, star("1", "r1", "2", "2026-06-03T10:00:00"),
+         star("1", "r2", "2", "2026-06-04T10:00:00"),
+         star("1", "r3", "3", "2026-06-05T10:00:00"))
+    with engine.connect() as conn:
+        report = statement(conn, ana, "2026-06", config)
+    assert not report["settled"]
+    assert [(g["content_id"], g["status"], g["estimate"]) for g in report["given"]] == [
+        ("r1", "pending", 250), ("r2", "pending", 250), ("r3", "pending_pledge", 0)]
+    settle(engine, "2026-06", config, now=AFTER)
+    with engine.connect() as conn:
+        settled = statement(conn, ana, "2026-06", config)
+    assert [g["share"] for g in settled["given"] if g["status"] == "counted"] == [250, 250]

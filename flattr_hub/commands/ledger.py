@@ -177,7 +177,7 @@ def _balance(args: argparse.Namespace, app: Any) -> int:
 
 def _statement(args: argparse.Namespace, app: Any) -> int:
     with app.engine.connect() as conn:
-        report = statement(conn, accounts.user_id(conn, args.name), args.month)
+        report = statement(conn, accounts.user_id(conn, args.name), args.month, app.config)
     if args.json:
         print(json.dumps(report, indent=2))
     elif args.csv:
@@ -212,9 +212,10 @@ def print_statement(name: str, report: dict[str, Any], currency: str) -> None:
     print("Given:")
     for g in report["given"]:
         late = " late" if g["late"] else ""
+        money = (f"share {g['share']:>6} fee {g['fee']:>5} net {g['net']:>6}"
+                 if "estimate" not in g else f"estimated share {g['estimate']:>6}")
         print(f"  {g['occurred_at'][:10]} {g['platform']}:{g['content_id']:<20} "
-              f"{g['status']:<16}{late} share {g['share']:>6} fee {g['fee']:>5} "
-              f"net {g['net']:>6}")
+              f"{g['status']:<16}{late} {money}")
     print("Pledges waiting:")
     for p in report["pledges_waiting"]:
         print(f"  {p['month']} {p['platform']}:{p['content_id']} for {p['owner']}")
