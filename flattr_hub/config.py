@@ -36,10 +36,14 @@ DEFAULTS: dict[str, Any] = {
         "inbox_batch": 500,
         "inbox_wait_ms": 2,
     },
-    "worker": {"batch_size": 1000, "sweep_seconds": 30},
+    "worker": {"batch_size": 1000, "sweep_seconds": 30, "inbox_keep_hours": 24},
+    "pollers": {"tick_seconds": 60, "batch": 20},  # poll scheduler: period, accounts/job
     "log": {"level": "info", "format": "json"},
     "connectors": {
-        "x": {"consumer_secret": "", "client_id": "", "client_secret": ""},
+        "x": {"consumer_secret": "", "client_id": "", "client_secret": "",
+              # poller: API base ("" = https://api.twitter.com), per-user window, pages/poll
+              "api_base": "", "poll_seconds": 900, "window_requests": 75,
+              "window_seconds": 900, "max_pages": 5, "requests_per_minute": 3000},
         "discord": {
             "public_key": "",
             "bot_token": "",
@@ -47,10 +51,16 @@ DEFAULTS: dict[str, Any] = {
             "client_id": "",
             "client_secret": "",
             "emoji": ["💸", "flattr"],
+            "api_base": "",  # "" = https://discord.com/api/v10
+            "gateway_url": "",  # "" = wss://gateway.discord.gg/
         },
-        "soundcloud": {"client_id": "", "client_secret": ""},
+        "soundcloud": {"client_id": "", "client_secret": "",
+                       # poller: "" = https://api.soundcloud.com / secure.soundcloud.com
+                       "api_base": "", "token_url": "", "poll_seconds": 900,
+                       "max_pages": 5, "requests_per_minute": 600},
         "github": {"webhook_secret": "", "client_id": "", "client_secret": ""},
-        "mastodon": {},
+        "mastodon": {"enabled": False, "api_base": "", "poll_seconds": 900, "max_pages": 5,
+                     "requests_per_minute": 1200},  # api_base "": each instance itself
         "relay": {"secret": ""},
     },
     "payments": {"stripe": {"secret_key": "", "webhook_secret": "", "api_base": ""}},
@@ -142,8 +152,14 @@ def _merge(config: dict[str, Any], data: dict[str, Any], where: tuple[str, ...])
             continue
         elif isinstance(default, bool) != isinstance(value, bool) or (
             isinstance(default, int) and not isinstance(value, int)
-        ):
+        ) or (isinstance(default, str) and isinstance(value, dict | list)):
             raise ConfigError(f"config key {dotted} has the wrong type")
+        elif isinstance(default, list):
+            if not isinstance(value, list) or not all(
+                isinstance(item, str | int) and not isinstance(item, bool) for item in value
+            ):
+                raise ConfigError(f"config key {dotted} must be a list of strings")
+            config[key] = [str(item) for item in value]
         else:
             config[key] = str(value) if isinstance(default, str) else value
 

@@ -10,7 +10,8 @@ caller's transaction. Per event it:
   earliest time (rule 1); a like dated in a settled month goes to the oldest open month and is
   marked late (rule 4);
 - applies an unlike to the giver's unsettled flattrs and waiting pledges of that thing made at
-  or before the unlike (rule 2).
+  or before the unlike (rule 2), and remembers it, so that a like dated at or before it that
+  arrives later is retracted on arrival.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, func, or_, select, tuple_, update
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, identities, ledger_clock, pledges, things
+from ledger.schema import unlikes as unlikes_table
 from ledger.sql import dialect_insert, utcnow
 
 Key = tuple[str, str]
@@ -108,6 +110,14 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
 
     for event, giver, thing in unlikes:
         result.note(event.key, _retract(conn, giver, thing, event.occurred_at, last_closed))
+    for slot in _undone(conn, pending):
+        result.counts[result.outcomes[pending[slot].event.key]] -= 1
+        result.note(pending[slot].event.key, "retracted")
+        del pending[slot]
+    if unlikes:
+        conn.execute(unlikes_table.insert(), [
+            {"giver_id": giver, "thing_id": thing, "occurred_at": event.occurred_at}
+            for event, giver, thing in unlikes])
     for slot in _active(conn, list(pending)):
         result.counts[result.outcomes[pending[slot].event.key]] -= 1
         result.note(pending[slot].event.key, "already")
@@ -212,6 +222,23 @@ def _retract(conn: Connection, giver: int, thing: int, until: datetime,
             .values(state="retracted")
         )
     return "unliked" if retracted else "nothing_to_unlike"
+
+
+def _undone(conn: Connection, pending: dict[tuple[int, int, str], _Like]
+            ) -> list[tuple[int, int, str]]:
+    """The pending likes that an unlike recorded earlier (in an earlier batch) undoes: the
+    unlike is dated at or after the like, which arrived late."""
+    latest: dict[tuple[int, int], datetime] = {}
+    for chunk in _chunks(sorted({slot[:2] for slot in pending})):
+        latest.update({
+            (giver, thing): when for giver, thing, when in conn.execute(
+                select(unlikes_table.c.giver_id, unlikes_table.c.thing_id,
+                       func.max(unlikes_table.c.occurred_at))
+                .where(tuple_(unlikes_table.c.giver_id, unlikes_table.c.thing_id).in_(chunk))
+                .group_by(unlikes_table.c.giver_id, unlikes_table.c.thing_id))
+        })
+    return [slot for slot, like in pending.items()
+            if slot[:2] in latest and like.event.occurred_at <= latest[slot[:2]]]
 
 
 def _active(conn: Connection, slots: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:

@@ -152,6 +152,16 @@ flattrs = Table(
     Index("ix_flattrs_thing", "thing_id"),
 )
 
+unlikes = Table(
+    "unlikes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("giver_id", Id, _fk("users"), nullable=False),
+    Column("thing_id", Id, _fk("things"), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Index("ix_unlikes_giver_thing", "giver_id", "thing_id", "occurred_at"),
+)
+
 pledges = Table(
     "pledges",
     metadata,

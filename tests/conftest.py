@@ -13,7 +13,6 @@ from sqlalchemy import Engine, text
 
 from flattr_hub.config import DEFAULTS
 from ledger.db import make_engine, upgrade
-from ledger.schema import metadata
 
 PG_URL = os.environ.get("FLATTR_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -36,12 +35,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
         upgrade(url)
         yield url
         return
+    engine = make_engine(PG_URL)
     if PG_URL not in _migrated:
+        # The test database starts each session empty, so the schema is exactly the
+        # migrations' even when the database was left behind by an older checkout.
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
         upgrade(PG_URL)
         _migrated.add(PG_URL)
-    engine = make_engine(PG_URL)
     with engine.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables)
+        names = ", ".join(conn.execute(text(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'")).scalars())
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         conn.execute(text("INSERT INTO ledger_clock (id, last_closed_month) VALUES (1, NULL)"))
     engine.dispose()

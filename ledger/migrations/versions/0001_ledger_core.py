@@ -309,10 +309,25 @@ def upgrade() -> None:
     with op.batch_alter_table("shares", schema=None) as batch_op:
         batch_op.create_index("ix_shares_month_giver", ["month", "giver_id"], unique=False)
         batch_op.create_index("ix_shares_receiver_month", ["receiver_id", "month"], unique=False)
+    op.create_table(
+        "unlikes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("giver_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("thing_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["giver_id"], ["users.id"], name=op.f("fk_unlikes_giver_id_users")),
+        sa.ForeignKeyConstraint(
+            ["thing_id"], ["things.id"], name=op.f("fk_unlikes_thing_id_things")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unlikes")),
+    )
+    op.create_index("ix_unlikes_giver_thing", "unlikes", ["giver_id", "thing_id", "occurred_at"])
     op.execute("INSERT INTO ledger_clock (id, last_closed_month) VALUES (1, NULL)")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_unlikes_giver_thing", table_name="unlikes")
+    op.drop_table("unlikes")
     with op.batch_alter_table("shares", schema=None) as batch_op:
         batch_op.drop_index("ix_shares_receiver_month")
         batch_op.drop_index("ix_shares_month_giver")
