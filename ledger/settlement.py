@@ -90,6 +90,11 @@ def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
     fault("started")
     if not already_done:
         batch = int(config["settlement"]["batch_givers"])
+        if engine.dialect.name == "postgresql":
+            # Fresh statistics, or the planner takes the just-written snapshot (and the
+            # month's shares) for empty tables and joins them by sequential scans.
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE settlement_snapshot, shares, flattrs, pledges")
         with engine.connect() as conn:
             last = conn.execute(
                 select(func.coalesce(func.max(settlement_snapshot.c.user_id), 0))
@@ -97,6 +102,10 @@ def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
             ).scalar_one()
         while True:
             with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # A chunk's sorts (window functions, pair sums, ordered keys) fit here
+                    # instead of spilling to disk.
+                    conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
                 low = _cursor(conn, month)
                 if low > last:
                     break

@@ -14,6 +14,7 @@ from ledger.schema import (
     settlement_snapshot,
     shares,
     transfers,
+    users,
 )
 
 
@@ -28,10 +29,38 @@ def verify(conn: Connection) -> list[str]:
         .where(accounts.c.kind != "system", accounts.c.balance < 0)
     ):
         problems.append(f"account {name} is negative: {balance}")
+    problems += _references(conn)
     problems += _stored_balances(conn)
     problems += _runs(conn)
     problems += _shares(conn)
     problems += _settlement_transfers(conn)
+    return problems
+
+
+def _references(conn: Connection) -> list[str]:
+    """What foreign keys would guarantee for the two tables that have none."""
+    debit, credit = accounts.alias("debit"), accounts.alias("credit")
+    giver, receiver = users.alias("giver"), users.alias("receiver")
+    lost_transfers = conn.execute(
+        select(func.count()).select_from(transfers)
+        .outerjoin(debit, debit.c.id == transfers.c.debit_id)
+        .outerjoin(credit, credit.c.id == transfers.c.credit_id)
+        .where(or_(debit.c.id.is_(None), credit.c.id.is_(None)))
+    ).scalar_one()
+    lost_shares = conn.execute(
+        select(func.count()).select_from(shares)
+        .outerjoin(flattrs, flattrs.c.id == shares.c.flattr_id)
+        .outerjoin(giver, giver.c.id == shares.c.giver_id)
+        .outerjoin(receiver, receiver.c.id == shares.c.receiver_id)
+        .where(or_(flattrs.c.id.is_(None), giver.c.id.is_(None), receiver.c.id.is_(None),
+                   flattrs.c.giver_id != shares.c.giver_id))
+    ).scalar_one()
+    problems = []
+    if lost_transfers:
+        problems.append(f"{lost_transfers} transfers name an account that does not exist")
+    if lost_shares:
+        problems.append(f"{lost_shares} shares name a flattr or user that does not exist, "
+                        "or another giver than their flattr's")
     return problems
 
 

@@ -184,12 +184,6 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint("amount > 0", name=op.f("ck_transfers_amount_positive")),
         sa.CheckConstraint("debit_id <> credit_id", name=op.f("ck_transfers_two_accounts")),
-        sa.ForeignKeyConstraint(
-            ["credit_id"], ["accounts.id"], name=op.f("fk_transfers_credit_id_accounts")
-        ),
-        sa.ForeignKeyConstraint(
-            ["debit_id"], ["accounts.id"], name=op.f("fk_transfers_debit_id_accounts")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transfers")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_transfers_idempotency_key")),
     )
@@ -296,13 +290,6 @@ def upgrade() -> None:
         sa.CheckConstraint("share = fee + net", name=op.f("ck_shares_share_is_fee_plus_net")),
         sa.CheckConstraint(
             "share >= 0 AND fee >= 0 AND net >= 0", name=op.f("ck_shares_not_negative")
-        ),
-        sa.ForeignKeyConstraint(
-            ["flattr_id"], ["flattrs.id"], name=op.f("fk_shares_flattr_id_flattrs")
-        ),
-        sa.ForeignKeyConstraint(["giver_id"], ["users.id"], name=op.f("fk_shares_giver_id_users")),
-        sa.ForeignKeyConstraint(
-            ["receiver_id"], ["users.id"], name=op.f("fk_shares_receiver_id_users")
         ),
         sa.PrimaryKeyConstraint("flattr_id", name=op.f("pk_shares")),
     )
