@@ -304,8 +304,9 @@ def _settle_chunk(conn: Connection, month: str, low: int, high: int,
 
 
 def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
-    """Move the chunk's shares as transfers summed per (giver, receiver): giver funds →
-    receiver revenue (net) and giver funds → fees (fee); then update the stored balances."""
+    """Move the chunk's shares as transfers summed per pair of accounts: giver funds → receiver
+    revenue (the nets, per giver and receiver) and giver funds → fees (the fees, per giver);
+    then update the stored balances."""
     giver = settlement_snapshot.alias("giver")
     receiver = settlement_snapshot.alias("receiver")
     in_chunk = (shares.c.month == month, shares.c.giver_id >= low, shares.c.giver_id < high)
@@ -325,14 +326,20 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
                                    receiver.c.user_id == pairs.c.receiver_id)))
     columns = ["debit_id", "credit_id", "amount", "reason", "idempotency_key", "month",
                "created_at"]
+    fees = (select(pairs.c.giver_id, func.sum(pairs.c.fee).label("fee"))
+            .group_by(pairs.c.giver_id).subquery("giver_fees"))
     conn.execute(insert(transfers).from_select(columns, union_all(
         select(giver.c.funds_account_id, receiver.c.revenue_account_id, pairs.c.net,
                literal(f"flattrs {month}"), key.label("k"), literal(month), literal(now))
         .select_from(paired).where(pairs.c.net > 0),
-        select(giver.c.funds_account_id, literal(fees_account), pairs.c.fee,
-               literal(f"fee {month}"), (key + literal(":fee")).label("k"), literal(month),
-               literal(now))
-        .select_from(paired).where(pairs.c.fee > 0),
+        select(giver.c.funds_account_id, literal(fees_account), fees.c.fee,
+               literal(f"fees {month}"),
+               (literal(f"settle:{month}:") + _padded(conn, fees.c.giver_id)
+                + literal(":fees")).label("k"),
+               literal(month), literal(now))
+        .join_from(fees, giver, and_(giver.c.month == month,
+                                     giver.c.user_id == fees.c.giver_id))
+        .where(fees.c.fee > 0),
     ).order_by(literal_column("k"))))
 
     paying = select(shares.c.giver_id).where(*in_chunk).distinct().subquery("paying")

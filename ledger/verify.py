@@ -156,7 +156,7 @@ def _settlement_transfers(conn: Connection) -> list[str]:
     received = (select(transfers.c.month, transfers.c.credit_id,
                        func.sum(transfers.c.amount).label("got"))
                 .where(transfers.c.idempotency_key.like("settle:%"),
-                       transfers.c.idempotency_key.not_like("%:fee"))
+                       transfers.c.idempotency_key.not_like("%:fees"))
                 .group_by(transfers.c.month, transfers.c.credit_id).subquery())
     earned = (select(shares.c.month, settlement_snapshot.c.revenue_account_id,
                      func.sum(shares.c.net).label("net"))
