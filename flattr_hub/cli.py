@@ -15,14 +15,16 @@ from typing import Any, NoReturn
 from sqlalchemy import Engine
 
 from flattr_hub import demo
+from flattr_hub.commands import connectors as connector_commands
 from flattr_hub.commands import ledger as ledger_commands
+from flattr_hub.commands import outbound as outbound_commands
 from flattr_hub.commands import service
 from flattr_hub.config import ConfigError, database_url, load_config
 from flattr_hub.errors import UserError
 from ledger.db import make_engine, upgrade
 from ledger.errors import LedgerError
 
-COMMAND_MODULES = (ledger_commands, demo, service)
+COMMAND_MODULES = (ledger_commands, demo, service, connector_commands, outbound_commands)
 
 
 class OneLineParser(argparse.ArgumentParser):

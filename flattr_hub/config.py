@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     },
     "worker": {"batch_size": 1000, "sweep_seconds": 30, "inbox_keep_hours": 24},
     "pollers": {"tick_seconds": 60, "batch": 20},  # poll scheduler: period, accounts/job
+    # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due
+    "outbound": {"timeout_seconds": 10, "disable_after_days": 5, "sweep_seconds": 60},
     "log": {"level": "info", "format": "json"},
     "connectors": {
         "x": {"consumer_secret": "", "client_id": "", "client_secret": "",

@@ -195,6 +195,7 @@ class Model:
     fees: int = 0
     last_closed: str | None = None
     flattrs: list[ModelFlattr] = field(default_factory=list)
+    unlikes: list[tuple[int, int, Any]] = field(default_factory=list)
     shares: dict[tuple[str, int, int], tuple[int, int, int, int]] = field(default_factory=dict)
 
     def owner(self, thing: int) -> str:
@@ -208,6 +209,7 @@ class Model:
         if self.last_closed is not None and month <= self.last_closed:
             month = add_months(self.last_closed, 1)  # rule 4: late
         if e["kind"] == "unlike":  # rule 2: before its month is settled
+            self.unlikes.append((giver, thing, at))
             for f in self.flattrs:
                 if (f.giver, f.thing) == (giver, thing) and not f.retracted and \
                         f.occurred_at <= at and (self.is_open(f.month) or f.pledge == "waiting"):
@@ -215,6 +217,8 @@ class Model:
                     if f.pledge == "waiting":
                         f.pledge = "retracted"
             return
+        if any((g, t) == (giver, thing) and at <= when for g, t, when in self.unlikes):
+            return  # undone by an unlike that arrived before this (earlier) like
         if self.claimed_by.get(self.owner(thing)) == giver:
             return  # rule 3
         for f in self.flattrs:  # rule 1

@@ -1,0 +1,1 @@
+"""Platform connectors: each turns a platform's own events into normalised events."""

@@ -1,0 +1,154 @@
+"""Mastodon: a poller of each linked account's favourites, per instance, with Mastodon.py.
+
+No webhook carries favourites. `Mastodon(access_token, api_base_url=<instance>).favourites(
+limit=40)` then `fetch_next(page)` (Mastodon.py follows the `Link` header, whose ids are the
+favourites' own, not the statuses'), for at most `max_pages` pages; snapshots are diffed
+(`connectors.polling`). Account ids are local to an instance, so identities are
+`user@host`: a linked account is `<acct>@<instance host>`, a status's owner is its
+`account.acct`, qualified with the polling instance's host when it is local. A status is
+identified by its `uri` (else `url`), the same from every instance.
+
+Apps are registered per instance (`POST /api/v1/apps`, scope `read:favourites`) and their
+client credentials stored in `mastodon_apps` (`app_credentials`). Mastodon access tokens do
+not expire; one that is refused (revoked) marks the account for relinking. On when
+`connectors.mastodon.enabled` is true; `connectors.mastodon.api_base` sends every instance's
+requests to one place (a local fake in tests and the benchmark).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+    MastodonServerError,
+    MastodonUnauthorizedError,
+)
+from sqlalchemy import Connection, insert, select
+
+from connectors.polling import (
+    HTTP_TIMEOUT,
+    Account,
+    Item,
+    RateLimited,
+    Snapshot,
+    TokenExpired,
+    Tokens,
+    TransientError,
+    reset_time,
+    route,
+)
+from connectors.storage import mastodon_apps
+from ledger.sql import utcnow
+
+SCOPES = ["read:favourites"]
+PAGE = 40
+TAGS = re.compile(r"<[^>]+>")
+
+
+def host_of(instance: str) -> str:
+    """`https://mastodon.example` → `mastodon.example`."""
+    return urlsplit(instance if "//" in instance else f"https://{instance}").netloc.lower()
+
+
+def instance_url(instance: str) -> str:
+    return f"https://{host_of(instance)}"
+
+
+def qualified(acct: str, instance: str) -> str:
+    """An account's `acct` as `user@host` (local accounts have no host in `acct`)."""
+    return acct if "@" in acct else f"{acct}@{host_of(instance)}"
+
+
+@dataclass
+class MastodonPoller:
+    api_base: str = ""
+    poll_seconds: int = 900
+    max_pages: int = 5
+    window_requests: int = 300  # Mastodon's default: 300 requests / 5 min per account
+    window_seconds: int = 300
+    platform: str = "mastodon"
+
+    def client(self, account: Account) -> Mastodon:
+        base = instance_url(account.instance)
+        session = route(requests.Session(), base, self.api_base)
+        return Mastodon(access_token=account.access_token, api_base_url=base, session=session,
+                        ratelimit_method="throw", request_timeout=HTTP_TIMEOUT,
+                        version_check_mode="none")
+
+    def fetch(self, account: Account, budget: int) -> Snapshot:
+        client = self.client(account)
+        items: list[Item] = []
+        made = 1
+        try:
+            page = client.favourites(limit=PAGE)
+            while True:
+                items += [_item(status, account.instance) for status in page or []]
+                if getattr(page, "_pagination_next", None) is None:
+                    return Snapshot(items, complete=True, requests=made)
+                if made >= min(budget, self.max_pages):
+                    return Snapshot(items, complete=False, requests=made)
+                made += 1
+                page = client.fetch_next(page)
+                if page is None:
+                    return Snapshot(items, complete=True, requests=made)
+        except MastodonUnauthorizedError:
+            raise TokenExpired("the instance refused the access token") from None
+        except MastodonRatelimitError:
+            reset = client.ratelimit_reset
+            raise RateLimited(reset_time({"reset": str(int(reset))}, "reset") if reset else None,
+                              made) from None
+        except (MastodonNetworkError, MastodonServerError) as exc:
+            raise TransientError(f"instance unreachable: {exc.__class__.__name__}") from None
+        except MastodonAPIError as exc:
+            raise TransientError(f"instance refused: {exc.__class__.__name__}") from None
+        finally:
+            client.session.close()
+
+    def refresh(self, account: Account) -> Tokens | None:
+        return None  # Mastodon tokens don't expire; a refused one needs a new link
+
+
+def _item(status: Mapping[str, Any], instance: str) -> Item:
+    account = status.get("account") or {}
+    text = html.unescape(TAGS.sub(" ", str(status.get("content") or ""))).strip()
+    return Item(content_id=str(status.get("uri") or status.get("url") or status["id"]),
+                owner_id=qualified(str(account.get("acct")), instance),
+                url=status.get("url"), title=" ".join(text.split())[:200] or None)
+
+
+def poller(config: Mapping[str, Any]) -> MastodonPoller | None:
+    """The Mastodon poller, or None while `connectors.mastodon.enabled` is off."""
+    section = config["connectors"]["mastodon"]
+    if not section.get("enabled"):
+        return None
+    return MastodonPoller(section.get("api_base", ""), int(section["poll_seconds"]),
+                          int(section["max_pages"]))
+
+
+def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
+                    redirect_uri: str = "urn:ietf:wg:oauth:2.0:oob") -> tuple[str, str]:
+    """The (client id, client secret) of the hub's app on `instance`, registered on first use
+    and stored."""
+    host = host_of(instance)
+    row = conn.execute(select(mastodon_apps).where(mastodon_apps.c.instance == host)).first()
+    if row is not None:
+        return row.client_id, row.client_secret
+    session = route(requests.Session(), instance_url(host), config["connectors"]["mastodon"]
+                    .get("api_base", ""))
+    with session:
+        client_id, client_secret = Mastodon.create_app(
+            "Flattr Hub", scopes=SCOPES, redirect_uris=redirect_uri,
+            api_base_url=instance_url(host), session=session, request_timeout=HTTP_TIMEOUT)
+    conn.execute(insert(mastodon_apps).values(instance=host, client_id=client_id,
+                                              client_secret=client_secret, created_at=utcnow()))
+    return client_id, client_secret

@@ -1,0 +1,33 @@
+"""The generic relay: any platform's like or unlike, posted as a normalised event (without
+`event_id`) and signed with Standard Webhooks; the event id is the `webhook-id` header.
+SoundCloud relays use it, since SoundCloud has no webhooks. The body's `type` (or `kind`) is
+`like` or `unlike`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.base import Headers, PayloadError, StandardWebhooks, WebhookConnector, event
+from ledger.events import NormalisedEvent
+
+FIELDS = ("platform", "actor_id", "content_id", "owner_id", "occurred_at", "url", "title")
+
+
+def normalise(payload: Any, headers: Headers) -> list[NormalisedEvent]:
+    if not isinstance(payload, Mapping):
+        raise PayloadError("body must be a JSON object")
+    return [event(
+        event_id=headers.get("webhook-id", ""),
+        kind=payload.get("type") or payload.get("kind"),
+        **{name: payload.get(name) for name in FIELDS},
+    )]
+
+
+CONNECTOR = WebhookConnector(
+    name="relay",
+    verifier=StandardWebhooks(secret_key="secret"),
+    normalise=normalise,
+    config_keys=("secret",),
+    delivery_header="webhook-id",
+)

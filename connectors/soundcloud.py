@@ -1,0 +1,103 @@
+"""SoundCloud: a poller of each linked user's liked tracks (SoundCloud has no webhooks; relays
+post likes through the Standard Webhooks connector, `connectors.relay`).
+
+`GET /me/likes/tracks?linked_partitioning=true&limit=50` with `Authorization: OAuth <token>`,
+following `next_href` (an absolute URL) for at most `max_pages` pages. Tracks and users are
+identified by their URNs (`soundcloud:tracks:123`, `soundcloud:users:456`); a linked account's
+identity is its user URN. SoundCloud says nothing of when a like happened: snapshots are
+diffed (`connectors.polling`). A 401 refreshes the token once at `token_url`; refresh tokens
+are single-use, so the new one is stored at once; if the refresh is refused the account is
+marked for relinking. On (`poller` returns one) when `connectors.soundcloud.client_id` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from connectors.polling import (
+    HTTP_TIMEOUT,
+    Account,
+    Item,
+    RateLimited,
+    Snapshot,
+    TokenExpired,
+    Tokens,
+    TransientError,
+    oauth_refresh,
+    reset_time,
+    route,
+)
+
+API = "https://api.soundcloud.com"
+TOKEN_URL = "https://secure.soundcloud.com/oauth/token"
+PAGE = 50
+
+
+@dataclass
+class SoundCloudPoller:
+    client_id: str
+    client_secret: str = field(repr=False)
+    api_base: str = ""
+    token_url: str = ""
+    poll_seconds: int = 900
+    max_pages: int = 5
+    window_requests: int = 10_000  # SoundCloud publishes app-wide limits, not per-user ones
+    window_seconds: int = 900
+    platform: str = "soundcloud"
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Accept"] = "application/json; charset=utf-8"
+        return route(session, API, self.api_base)
+
+    def fetch(self, account: Account, budget: int) -> Snapshot:
+        items: list[Item] = []
+        url: str | None = f"{API}/me/likes/tracks?linked_partitioning=true&limit={PAGE}"
+        made = 0
+        with self.session() as session:
+            while url and made < min(budget, self.max_pages):
+                made += 1
+                try:
+                    response = session.get(url, timeout=HTTP_TIMEOUT, headers={
+                        "Authorization": f"OAuth {account.access_token}"})
+                except requests.RequestException as exc:
+                    raise TransientError(
+                        f"SoundCloud unreachable: {exc.__class__.__name__}") from None
+                if response.status_code == 401:
+                    raise TokenExpired("SoundCloud refused the access token")
+                if response.status_code == 429:
+                    raise RateLimited(reset_time(response.headers, "x-ratelimit-reset"), made)
+                if not response.ok:
+                    raise TransientError(f"SoundCloud answered {response.status_code}")
+                page = response.json()
+                items += [_item(track) for track in page.get("collection") or []
+                          if isinstance(track, Mapping) and track.get("urn")]
+                url = page.get("next_href")
+        return Snapshot(items, complete=not url, requests=made)
+
+    def refresh(self, account: Account) -> Tokens | None:
+        with self.session() as session:
+            return oauth_refresh(session, self.token_url or TOKEN_URL, self.client_id,
+                                 self.client_secret, account.refresh_token)
+
+
+def _item(track: Mapping[str, Any]) -> Item:
+    user = track.get("user") or {}
+    owner = user.get("urn") or f"soundcloud:users:{user.get('id')}"
+    title = track.get("title")
+    return Item(content_id=str(track["urn"]), owner_id=str(owner),
+                url=track.get("permalink_url"), title=title[:512] if title else None)
+
+
+def poller(config: Mapping[str, Any]) -> SoundCloudPoller | None:
+    """The SoundCloud poller, or None while `connectors.soundcloud.client_id` is not set."""
+    section = config["connectors"]["soundcloud"]
+    if not section.get("client_id"):
+        return None
+    return SoundCloudPoller(section["client_id"], section["client_secret"], section["api_base"],
+                            section["token_url"], int(section["poll_seconds"]),
+                            int(section["max_pages"]))

@@ -1,0 +1,176 @@
+"""Connector commands: the Discord gateway bot and its command registration, per-guild emoji,
+linking accounts for the pollers (what OAuth linking stores), listing them, enqueueing due
+polls now, and registering the hub's app on a Mastodon instance.
+
+Tokens are read from the environment (`FLATTR_LINK_ACCESS_TOKEN`, `FLATTR_LINK_REFRESH_TOKEN`)
+or from standard input, never from the command line (where `ps` would show them), and are never
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors import discord as discord_connector
+from connectors import mastodon as mastodon_connector
+from connectors.polling import add_account
+from connectors.storage import poll_accounts
+from flattr_hub.commands import add_command
+from flattr_hub.errors import UserError
+from ledger import accounts
+from workers.context import Context, install
+from workers.pollers import POLLER_MODULES, schedule_polls
+from workers.queues import wake
+from workers.redis_conn import connect
+
+PLATFORMS = tuple(POLLER_MODULES)
+
+
+def register(commands: Any) -> None:
+    add_command(commands, "discord-bot", "run the Discord gateway bot: reactions with the "
+                "configured emoji become likes, their removal unlikes", _discord_bot)
+    discord_cmd = add_command(commands, "discord", "Discord application commands and emoji",
+                              _missing("discord register-commands | discord emoji GUILD ..."))
+    actions = discord_cmd.add_subparsers(metavar="ACTION")
+    add_command(actions, "register-commands", "register the 'Flattr this message' and /flattr "
+                "commands with Discord", _register_commands)
+    emoji = add_command(actions, "emoji", "set the reaction emoji that count in one guild "
+                        "(Unicode emoji or custom emoji names)", _guild_emoji)
+    emoji.add_argument("guild_id")
+    emoji.add_argument("emoji", nargs="+")
+
+    conn_cmd = add_command(commands, "connectors", "linked accounts that pollers read",
+                           _missing("connectors link|accounts|poll"))
+    actions = conn_cmd.add_subparsers(metavar="ACTION")
+    link = add_command(actions, "link", "link a platform account to a user and store its "
+                       "tokens for polling (tokens from FLATTR_LINK_ACCESS_TOKEN / "
+                       "FLATTR_LINK_REFRESH_TOKEN or standard input)", _link)
+    link.add_argument("name", help="hub user name")
+    link.add_argument("platform", choices=PLATFORMS)
+    link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, or "
+                      "Mastodon user@host")
+    link.add_argument("--remote-id", help="the id the API uses, when it differs (Mastodon: "
+                      "the account id on its instance)")
+    link.add_argument("--instance", default="", help="Mastodon instance, e.g. mastodon.social")
+    listing = add_command(actions, "accounts", "list linked accounts and their poll state",
+                          _accounts)
+    listing.add_argument("--platform", choices=PLATFORMS)
+    add_command(actions, "poll", "enqueue the polls that are due now (the scheduler does this "
+                "every pollers.tick_seconds)", _poll)
+
+    mastodon_cmd = add_command(commands, "mastodon", "Mastodon instances",
+                               _missing("mastodon register-app INSTANCE"))
+    app_cmd = add_command(mastodon_cmd.add_subparsers(metavar="ACTION"), "register-app",
+                          "register the hub's app on an instance (once) and store its "
+                          "client credentials", _register_app)
+    app_cmd.add_argument("instance")
+
+
+def _missing(usage: str) -> Any:
+    def handler(_args: argparse.Namespace, _app: Any) -> int:
+        raise UserError(f"usage: flattr-hub {usage}")
+    return handler
+
+
+def _discord_bot(_args: argparse.Namespace, app: Any) -> int:
+    if not app.config["connectors"]["discord"]["bot_token"]:
+        raise UserError("connectors.discord.bot_token is not set")
+    redis = connect(app.config)
+
+    def started(client: Any) -> None:
+        print("Discord bot starting (Ctrl-C to stop)", flush=True)
+
+    asyncio.run(discord_connector.run_bot(app.engine, app.config, lambda _e: wake(redis),
+                                          started))
+    return 0
+
+
+def _register_commands(_args: argparse.Namespace, app: Any) -> int:
+    try:
+        answer = discord_connector.register_commands(app.config)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print("registered: " + ", ".join(command["name"] for command in answer))
+    return 0
+
+
+def _guild_emoji(args: argparse.Namespace, app: Any) -> int:
+    with app.engine.begin() as conn:
+        discord_connector.set_guild_emoji(conn, args.guild_id, list(args.emoji))
+    print(f"guild {args.guild_id} counts {' '.join(args.emoji)}")
+    return 0
+
+
+def _tokens() -> tuple[str, str | None]:
+    access = os.environ.get("FLATTR_LINK_ACCESS_TOKEN", "")
+    refresh = os.environ.get("FLATTR_LINK_REFRESH_TOKEN") or None
+    if not access:
+        lines = sys.stdin.read().split()
+        if not lines:
+            raise UserError("no access token: set FLATTR_LINK_ACCESS_TOKEN or pipe it on stdin")
+        access = lines[0]
+        refresh = refresh or (lines[1] if len(lines) > 1 else None)
+    return access, refresh
+
+
+def _link(args: argparse.Namespace, app: Any) -> int:
+    access, refresh = _tokens()
+    instance = args.instance
+    if args.platform == "mastodon":
+        if not instance and "@" in args.platform_user_id:
+            instance = args.platform_user_id.rsplit("@", 1)[1]
+        if not instance or not args.remote_id:
+            raise UserError("a Mastodon account needs --instance (or user@host) and --remote-id")
+        instance = mastodon_connector.instance_url(instance)
+    section = app.config["connectors"][args.platform]
+    with app.engine.begin() as conn:
+        uid = accounts.user_id(conn, args.name)
+        add_account(conn, uid, args.platform, args.platform_user_id, remote_id=args.remote_id,
+                    access_token=access, refresh_token=refresh, instance=instance,
+                    poll_seconds=int(section["poll_seconds"]))
+    print(f"linked {args.platform} account {args.platform_user_id} to {args.name}; "
+          "it will be polled")
+    return 0
+
+
+def _accounts(args: argparse.Namespace, app: Any) -> int:
+    query = select(poll_accounts.c.id, poll_accounts.c.platform, poll_accounts.c.instance,
+                   poll_accounts.c.platform_user_id, poll_accounts.c.state,
+                   poll_accounts.c.next_poll_at, poll_accounts.c.last_polled_at,
+                   poll_accounts.c.last_error).order_by(poll_accounts.c.id)
+    if args.platform:
+        query = query.where(poll_accounts.c.platform == args.platform)
+    with app.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    for row in rows:
+        polled = row.last_polled_at.isoformat(timespec="seconds") if row.last_polled_at else "-"
+        print(f"{row.id}\t{row.platform}\t{row.platform_user_id}\t{row.state}\t"
+              f"next {row.next_poll_at.isoformat(timespec='seconds')}\tlast {polled}"
+              + (f"\t{row.last_error}" if row.last_error else ""))
+    return 0
+
+
+def _poll(_args: argparse.Namespace, app: Any) -> int:
+    install(Context(app.config, app.engine, connect(app.config)))
+    try:
+        handed = schedule_polls()
+    finally:
+        install(None)
+    print("enqueued: " + (", ".join(f"{p} {n}" for p, n in handed.items()) or "nothing due"))
+    return 0
+
+
+def _register_app(args: argparse.Namespace, app: Any) -> int:
+    try:
+        with app.engine.begin() as conn:
+            mastodon_connector.app_credentials(conn, args.instance, app.config)
+    except Exception as exc:
+        raise UserError(f"cannot register on {args.instance}: {exc.__class__.__name__}") from None
+    print(f"the hub's app is registered on {mastodon_connector.host_of(args.instance)}")
+    return 0

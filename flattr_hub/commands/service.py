@@ -1,0 +1,177 @@
+"""Service commands: `serve` (the webhook hub), `worker` (an RQ worker on every queue),
+`scheduler` (month-end settlement and the inbox sweep), and `up`, which runs all three on
+embedded defaults (SQLite and an embedded Redis unless `redis.url` is set) until Ctrl-C;
+`up --demo` adds demo users and a stream of signed GitHub star webhooks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from flattr_hub.commands import add_command
+from flattr_hub.config import database_url
+from flattr_hub.errors import UserError
+from hub import demo
+from hub.app import create_app
+from hub.server import serve
+from workers.context import Context
+from workers.redis_conn import connect, socket_url
+from workers.schedule import run_scheduler
+from workers.worker import run_worker
+
+STOP_SECONDS = 20
+
+
+def register(commands: Any) -> None:
+    serve_cmd = add_command(commands, "serve", "run the webhook hub", _serve)
+    _listen_options(serve_cmd)
+    worker = add_command(commands, "worker", "run a worker on the queues settlement, events, "
+                         "connectors and outbound", _worker)
+    worker.add_argument("--burst", action="store_true",
+                        help="process what is queued and pending, then exit")
+    add_command(commands, "scheduler", "enqueue the month-end settlement and the inbox sweep "
+                "on schedule", _scheduler)
+    up = add_command(commands, "up", "run the hub, a worker and the scheduler on embedded "
+                     "defaults until Ctrl-C", _up)
+    _listen_options(up)
+    up.add_argument("--demo", action="store_true",
+                    help="also create demo users and send them signed GitHub star webhooks")
+
+
+def _listen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default: hub.host)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: hub.port)")
+
+
+def _context(app: Any) -> Context:
+    return Context(app.config, app.engine, connect(app.config))
+
+
+def _hub(context: Context) -> web.Application:
+    try:
+        return create_app(context.config, context.engine, context.redis)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, int]:
+    return (args.host or config["hub"]["host"],
+            config["hub"]["port"] if args.port is None else args.port)
+
+
+def _listen(web_app: web.Application, host: str, port: int, started: Any) -> None:
+    try:
+        asyncio.run(serve(web_app, host, port, started))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _serve(args: argparse.Namespace, app: Any) -> int:
+    web_app = _hub(_context(app))
+    host, port = _address(args, app.config)
+
+    async def started(url: str, _stop: asyncio.Event) -> None:
+        print(f"Flattr Hub is listening on {url} (Ctrl-C to stop)", flush=True)
+
+    _listen(web_app, host, port, started)
+    return 0
+
+
+def _worker(args: argparse.Namespace, app: Any) -> int:
+    run_worker(_context(app), burst=args.burst)
+    return 0
+
+
+def _scheduler(_args: argparse.Namespace, app: Any) -> int:
+    try:
+        run_scheduler(_context(app))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _up(args: argparse.Namespace, app: Any) -> int:
+    config = app.config
+    github = config["connectors"]["github"]
+    if args.demo and not github["webhook_secret"]:
+        github["webhook_secret"] = secrets.token_urlsafe(32)
+    context = _context(app)
+    env = dict(os.environ, FLATTR_DATABASE_URL=database_url(config))
+    if not config["redis"]["url"]:
+        env["FLATTR_REDIS_URL"] = socket_url(context.redis)
+    web_app = _hub(context)
+    host, port = _address(args, config)
+    config_args = ["--config", args.config] if getattr(args, "config", None) else []
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    failed: list[str] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def started(url: str, stop: asyncio.Event) -> None:
+        for name in ("worker", "scheduler"):
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "flattr_hub.cli", name, *config_args], env=env,
+                start_new_session=True)
+        print(f"Flattr Hub is up at {url} — webhooks at {url}/webhooks/<platform>, health at "
+              f"{url}/healthz; a worker and the scheduler are running. Ctrl-C stops all.",
+              flush=True)
+        tasks.append(asyncio.get_running_loop().create_task(_watch(children, stop, failed)))
+        if args.demo:
+            tasks.append(await _start_demo(context, url, github["webhook_secret"], stop))
+
+    try:
+        _listen(web_app, host, port, started)
+    finally:
+        _stop_children(children)
+    if failed:
+        raise UserError(f"the {failed[0]} stopped unexpectedly; everything was stopped")
+    print("Flattr Hub stopped.", flush=True)
+    return 0
+
+
+async def _watch(children: Mapping[str, subprocess.Popen[bytes]], stop: asyncio.Event,
+                 failed: list[str]) -> None:
+    while not stop.is_set():
+        for name, child in children.items():
+            if child.poll() is not None:
+                failed.append(name)
+                stop.set()
+                return
+        await asyncio.sleep(0.5)
+
+
+async def _start_demo(context: Context, url: str, secret: str,
+                      stop: asyncio.Event) -> asyncio.Task[None]:
+    loop = asyncio.get_running_loop()
+    created = await loop.run_in_executor(None, demo.seed, context.engine, context.config)
+    names = ", ".join(name for name, *_ in demo.USERS)
+    print(f"demo: users {names} have budgets, funds and GitHub identities"
+          f"{' (created now)' if created else ''}; sending signed star webhooks", flush=True)
+
+    def count() -> int:
+        return demo.flattr_count(context.engine)
+
+    return loop.create_task(
+        demo.stream(url, secret, stop, lambda line: print(line, flush=True), count))
+
+
+def _stop_children(children: Mapping[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each child's process group (a warm stop: the worker finishes its job), then
+    SIGKILL whatever is still running after STOP_SECONDS."""
+    for child in children.values():
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    for child in children.values():
+        try:
+            child.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()

@@ -1,0 +1,1 @@
+"""The webhook hub: an aiohttp application that verifies, normalises and durably accepts events."""

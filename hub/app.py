@@ -1,0 +1,90 @@
+"""The aiohttp application: `POST /webhooks/{platform}` and `GET /healthz`.
+
+Handlers only translate HTTP: reading the body (bounded by `hub.max_body_bytes`, else 413),
+calling `Intake.receive`, and writing JSON. Every error answer is JSON
+`{"error": ..., "error_description": ...}`, unknown paths and methods included; client mistakes
+never get a 5xx. Platform-specific routes (X's CRC check, Discord interactions) come from
+`connectors.http`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any
+
+import structlog
+from aiohttp import web
+from redis import Redis
+from sqlalchemy import Engine
+
+from connectors.http import add_platform_routes
+from connectors.registry import enabled_connectors
+from hub.committer import GroupCommit
+from hub.intake import Intake, Rejected
+from hub.status import health
+from workers import inbox
+from workers.queues import wake
+
+INTAKE = web.AppKey("intake", Intake)
+CHECK = web.AppKey("check", Callable[[], dict[str, str | int]])
+ERRORS = {400: "invalid_request", 401: "invalid_signature", 404: "not_found",
+          405: "method_not_allowed", 413: "payload_too_large"}
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.Application:
+    """The hub application. Raises ValueError naming a connector key whose value is unusable."""
+    hub = config["hub"]
+    committer: GroupCommit[inbox.Entry] = GroupCommit(
+        partial(inbox.store, engine), partial(wake, redis),
+        max_batch=int(hub["inbox_batch"]), wait=int(hub["inbox_wait_ms"]) / 1000)
+    app = web.Application(client_max_size=int(hub["max_body_bytes"]), middlewares=[json_errors])
+    app[INTAKE] = Intake(config, enabled_connectors(config), committer)
+    app[CHECK] = partial(health, engine, redis)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        committer.start()
+        yield
+        await committer.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    add_platform_routes(app, config, engine)
+    app.router.add_post(r"/webhooks/{platform:[a-z][a-z0-9_-]{0,31}}", webhook)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def webhook(request: web.Request) -> web.Response:
+    body = await request.read()
+    status, reply = await request.app[INTAKE].receive(
+        request.match_info["platform"], body, request.headers)
+    return web.json_response(reply, status=status)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    report = await asyncio.get_running_loop().run_in_executor(None, request.app[CHECK])
+    return web.json_response(report, status=200 if report["database"] == "ok" else 503)
+
+
+def problem(status: int, error: str, description: str) -> web.Response:
+    return web.json_response({"error": error, "error_description": description}, status=status)
+
+
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Rejected as exc:
+        return problem(exc.status, exc.error, exc.description)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem(exc.status, ERRORS.get(exc.status, "error"), exc.reason)
+    except Exception:
+        log.exception("request_failed", path=request.path)
+        return problem(500, "server_error", "internal error")

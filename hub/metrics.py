@@ -1,0 +1,236 @@
+"""Prometheus metrics (`GET /metrics`) and readiness (`GET /readyz`) for the hub.
+
+What is counted where it happens (call these from the code that does it):
+- `webhook_received(platform)`, `webhook_verified(platform)`,
+  `webhook_rejected(platform, reason)`: in `hub.intake.Intake.receive` — received on entry,
+  verified after `connector.accept` succeeded, rejected with reason `unknown_platform` (404),
+  `signature` (401), `payload` (400), `unavailable` (503); `too_large` from the 413 path.
+- `record_ingest(result.counts)`: after `ingest` in `workers.jobs.process_batch` (events
+  deduplicated, unknown actors, flattrs counted, pledged and retracted).
+- `record_settlement(summary, seconds)`: after each `settle` in `workers.jobs.settle_due`.
+- `record_polls(platform, totals)`: with the totals of `workers.pollers.poll_batch` (rounds per
+  outcome; `rate_limited` is a 429 from the platform).
+- `record_outbound(result)`: outbound webhook attempts (called by `workers.outbound`).
+Queue depths, started, scheduled and failed jobs per RQ queue are read from Redis at scrape
+time by `QueueCollector`, so they are right whichever process did the work.
+
+Wiring into `hub.app.create_app` (not done here): `metrics.install(app, engine, redis)`, which
+adds `GET /metrics` and `GET /readyz`.
+
+Processes: the hub, the workers and the scheduler are separate processes, and each one's
+counters live in its own memory. Set `PROMETHEUS_MULTIPROC_DIR` to an empty folder shared by
+all of them (in their environment before they start, cleared at deployment), and `/metrics`
+adds up every process's counters (prometheus_client's multiprocess mode); without it,
+`/metrics` shows the hub process's own counters only (webhooks, not flattrs or settlement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy import Engine
+
+from hub.status import health
+from ledger.settlement import RunSummary
+from workers.queues import QUEUES, queue
+
+# Label values come from these sets only, so a stranger posting to /webhooks/<anything> can not
+# grow the number of series.
+PLATFORMS = ("github", "relay", "x", "discord", "soundcloud", "mastodon", "stripe")
+REJECT_REASONS = ("unknown_platform", "signature", "payload", "too_large", "unavailable")
+POLL_STATUSES = ("polled", "baseline", "rate_limited", "relink", "error", "window_full",
+                 "skipped")
+OUTBOUND_RESULTS = ("delivered", "retry", "failed")
+
+WEBHOOKS_RECEIVED = Counter("flattr_webhooks_received", "Webhook deliveries received",
+                            ["platform"])
+WEBHOOKS_VERIFIED = Counter("flattr_webhooks_verified", "Webhook deliveries whose signature "
+                            "verified and whose payload parsed", ["platform"])
+WEBHOOKS_REJECTED = Counter("flattr_webhooks_rejected", "Webhook deliveries refused",
+                            ["platform", "reason"])
+EVENTS_DEDUPLICATED = Counter("flattr_events_deduplicated", "Events dropped as already seen")
+UNKNOWN_ACTORS = Counter("flattr_unknown_actors", "Likes from identities no user linked")
+FLATTRS = Counter("flattr_flattrs", "Flattrs recorded, by result: counted (to a claimed "
+                  "identity), pledged (to an unclaimed one), retracted", ["result"])
+SETTLEMENT_SECONDS = Histogram("flattr_settlement_duration_seconds", "Month settlement runs",
+                               buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600))
+SETTLEMENT_AMOUNT = Counter("flattr_settlement_amount_minor_units", "Money distributed by "
+                            "settlement, in minor units (before fees)")
+SETTLEMENT_FEES = Counter("flattr_settlement_fees_minor_units", "Fees taken by settlement, in "
+                          "minor units")
+SETTLEMENT_FLATTRS = Counter("flattr_settlement_flattrs", "Flattrs paid by settlement")
+POLLER_ROUNDS = Counter("flattr_poller_rounds", "Account polls, by outcome",
+                        ["platform", "status"])
+POLLER_429 = Counter("flattr_poller_rate_limited", "Polls answered 429 by the platform",
+                     ["platform"])
+OUTBOUND_ATTEMPTS = Counter("flattr_outbound_attempts", "Outbound webhook attempts, by result",
+                            ["result"])
+
+_INGEST_FLATTRS = {"flattred": "counted", "pledge": "pledged", "retracted": "retracted"}
+
+METRICS = web.AppKey("metrics", CollectorRegistry)
+READINESS = web.AppKey("readiness", Callable[[], dict[str, str]])
+
+
+def _platform(platform: str) -> str:
+    return platform if platform in PLATFORMS else "other"
+
+
+def webhook_received(platform: str) -> None:
+    WEBHOOKS_RECEIVED.labels(_platform(platform)).inc()
+
+
+def webhook_verified(platform: str) -> None:
+    WEBHOOKS_VERIFIED.labels(_platform(platform)).inc()
+
+
+def webhook_rejected(platform: str, reason: str) -> None:
+    if reason not in REJECT_REASONS:
+        raise ValueError(f"unknown reject reason {reason}")
+    WEBHOOKS_REJECTED.labels(_platform(platform), reason).inc()
+
+
+def record_ingest(counts: Mapping[str, int]) -> None:
+    """Count one ingested batch from `IngestResult.counts`."""
+    if counts.get("duplicate", 0) > 0:
+        EVENTS_DEDUPLICATED.inc(counts["duplicate"])
+    if counts.get("unknown_actor", 0) > 0:
+        UNKNOWN_ACTORS.inc(counts["unknown_actor"])
+    for outcome, result in _INGEST_FLATTRS.items():
+        if counts.get(outcome, 0) > 0:
+            FLATTRS.labels(result).inc(counts[outcome])
+
+
+def record_settlement(summary: RunSummary, seconds: float) -> None:
+    """Count a settlement run that did the work (not one that found the month done)."""
+    if summary.already_done:
+        return
+    SETTLEMENT_SECONDS.observe(seconds)
+    SETTLEMENT_AMOUNT.inc(summary.amount)
+    SETTLEMENT_FEES.inc(summary.fees)
+    SETTLEMENT_FLATTRS.inc(summary.flattrs)
+
+
+def record_polls(platform: str, totals: Mapping[str, int]) -> None:
+    """Count the polls of one batch from `{status: count}` (other keys are ignored)."""
+    for status in POLL_STATUSES:
+        if totals.get(status, 0) > 0:
+            POLLER_ROUNDS.labels(_platform(platform), status).inc(totals[status])
+    if totals.get("rate_limited", 0) > 0:
+        POLLER_429.labels(_platform(platform)).inc(totals["rate_limited"])
+
+
+def record_outbound(result: str) -> None:
+    if result not in OUTBOUND_RESULTS:
+        raise ValueError(f"unknown outbound result {result}")
+    OUTBOUND_ATTEMPTS.labels(result).inc()
+
+
+class QueueCollector(Collector):
+    """RQ's queues as gauges, read from Redis at each scrape. An unreachable Redis is
+    `flattr_queue_up 0`, not a failed scrape."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("flattr_queue_up", "1 when Redis answered this scrape")
+        families = {
+            "depth": GaugeMetricFamily("flattr_queue_depth", "Jobs waiting", labels=["queue"]),
+            "started": GaugeMetricFamily("flattr_queue_started_jobs", "Jobs running",
+                                         labels=["queue"]),
+            "scheduled": GaugeMetricFamily("flattr_queue_scheduled_jobs", "Jobs waiting for "
+                                           "their time (retries)", labels=["queue"]),
+            "failed": GaugeMetricFamily("flattr_queue_failed_jobs", "Jobs failed for good, "
+                                        "kept for inspection and replay", labels=["queue"]),
+        }
+        try:
+            for name in QUEUES:
+                rq_queue = queue(name, self.redis)
+                families["depth"].add_metric([name], rq_queue.count)
+                for kind, registry in (("started", StartedJobRegistry),
+                                       ("scheduled", ScheduledJobRegistry),
+                                       ("failed", FailedJobRegistry)):
+                    families[kind].add_metric(
+                        [name], registry(queue=rq_queue).get_job_count(cleanup=False))
+        except RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families.values()
+
+
+class _Forward(Collector):
+    """Everything registered in another registry (the process's default one)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
+def scrape_registry(redis: Redis) -> CollectorRegistry:
+    """What `/metrics` serves: this process's metrics (or, in multiprocess mode, all
+    processes'), and the queues."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_Forward(REGISTRY))
+    registry.register(QueueCollector(redis))
+    return registry
+
+
+def readiness(engine: Engine, redis: Redis) -> dict[str, str]:
+    """`status` is `ready` when the database and Redis both answer, else `not_ready`."""
+    report = health(engine, redis)
+    ready = report["database"] == "ok" and report["queue"] == "ok"
+    return {"status": "ready" if ready else "not_ready", "database": str(report["database"]),
+            "redis": str(report["queue"])}
+
+
+def install(app: web.Application, engine: Engine, redis: Redis) -> None:
+    """Add `GET /metrics` and `GET /readyz` to the hub application."""
+    app[METRICS] = scrape_registry(redis)
+    app[READINESS] = partial(readiness, engine, redis)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/readyz", readyz_handler)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """The Prometheus text format; the queue gauges are read from Redis in a thread."""
+    body = await asyncio.get_running_loop().run_in_executor(
+        None, generate_latest, request.app[METRICS])
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+async def readyz_handler(request: web.Request) -> web.Response:
+    """200 with `{"status": "ready", ...}` when the database and Redis answer; else 503 with
+    `{"status": "not_ready", "database": "ok"|"down", "redis": "ok"|"down"}`."""
+    report: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(
+        None, request.app[READINESS])
+    return web.json_response(report, status=200 if report["status"] == "ready" else 503)

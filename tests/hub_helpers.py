@@ -1,0 +1,21 @@
+"""Connector secrets the hub tests sign with, and a few users to flattr with."""
+
+import base64
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ledger import accounts, identities
+
+GITHUB_SECRET = "It's a Secret to Everybody"
+RELAY_SECRET = "whsec_" + base64.b64encode(b"relay-secret-for-tests-0123456789").decode()
+
+
+def seed_github_users(engine: Engine, config: dict[str, Any]) -> None:
+    """ana (GitHub 1, funded) gives; bo (GitHub 2) owns repositories and claims them."""
+    with engine.begin() as conn:
+        for name, github, budget, funds in (("ana", "1", 500, 2000), ("bo", "2", 200, 300)):
+            uid = accounts.create_user(conn, name)
+            accounts.set_budget(conn, uid, budget, config)
+            accounts.credit_funds(conn, uid, funds, "test", f"test:{name}")
+            identities.link(conn, uid, "github", github, claim=True)

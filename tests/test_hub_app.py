@@ -1,0 +1,175 @@
+"""The hub over HTTP: verification, normalisation, durable acceptance and JSON errors."""
+
+import json
+from pathlib import Path
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import func, select
+
+from hub.app import create_app
+from hub.simulate import github_headers, github_star, standard_headers
+from tests.hub_helpers import GITHUB_SECRET, RELAY_SECRET
+from workers.inbox import inbox
+from workers.queues import WAKE_FLAG
+
+pytest_plugins = ["tests.hub_fixtures"]
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+async def eventually(check, seconds=2.0):
+    """Wait for `check()` to hold: the queue is woken just after the answer."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    assert check()
+
+
+def inbox_rows(engine):
+    with engine.connect() as conn:
+        return conn.execute(select(inbox).order_by(inbox.c.id)).all()
+
+
+async def test_signed_star_is_stored_then_answered_202_and_queued(hub_client, engine, redis):
+    body = (FIXTURES / "github-star-created.json").read_bytes()
+    response = await hub_client.post("/webhooks/github", data=body,
+                                     headers=github_headers(GITHUB_SECRET, body, "star", "d-1"))
+    assert response.status == 202
+    assert await response.json() == {"accepted": 1}
+    [row] = inbox_rows(engine)
+    assert (row.platform, row.event_id, row.request_id, row.processed_at) == (
+        "github", "d-1", "d-1", None)
+    assert json.loads(row.event)["content_id"] == "513384129"
+    await eventually(lambda: redis.llen("rq:queue:events") == 1)
+    assert redis.get(WAKE_FLAG) == b"1"
+
+
+async def test_one_drain_job_waits_however_many_events_arrive(hub_client, engine, redis):
+    for n in range(5):
+        body, headers = github_star(GITHUB_SECRET, sender=1, repo=100 + n, owner=2)
+        assert (await hub_client.post("/webhooks/github", data=body, headers=headers)).status == 202
+        await eventually(lambda: redis.llen("rq:queue:events") == 1)
+    assert len(inbox_rows(engine)) == 5
+    assert redis.llen("rq:queue:events") == 1
+
+
+async def test_relay_event_is_accepted(hub_client, engine):
+    body = (FIXTURES / "relay-soundcloud-like.json").read_bytes()
+    response = await hub_client.post("/webhooks/relay", data=body,
+                                     headers=standard_headers(RELAY_SECRET, body, "msg_1"))
+    assert response.status == 202
+    [row] = inbox_rows(engine)
+    assert (row.platform, row.event_id) == ("soundcloud", "msg_1")
+
+
+async def test_ping_is_answered_200_and_stores_nothing(hub_client, engine, redis):
+    body = b'{"zen": "Keep it logically awesome.", "hook_id": 7}'
+    response = await hub_client.post("/webhooks/github", data=body,
+                                     headers=github_headers(GITHUB_SECRET, body, "ping", "p-1"))
+    assert response.status == 200
+    assert await response.json() == {"accepted": 0}
+    assert inbox_rows(engine) == []
+    assert redis.llen("rq:queue:events") == 0
+
+
+async def test_forged_unsigned_and_stale_requests_get_401_and_change_nothing(hub_client, engine):
+    body, headers = github_star(GITHUB_SECRET, sender=1, repo=5, owner=2)
+    forged = dict(headers, **{"X-Hub-Signature-256": "sha256=" + "0" * 64})
+    unsigned = {k: v for k, v in headers.items() if k != "X-Hub-Signature-256"}
+    relay_body = (FIXTURES / "relay-soundcloud-like.json").read_bytes()
+    stale = standard_headers(RELAY_SECRET, relay_body, "msg_2")
+    stale["webhook-timestamp"] = str(int(stale["webhook-timestamp"]) - 3600)
+    for path, data, sent in (("github", body, forged), ("github", body, unsigned),
+                             ("github", body + b" ", headers), ("relay", relay_body, stale)):
+        response = await hub_client.post(f"/webhooks/{path}", data=data, headers=sent)
+        assert response.status == 401
+        reply = await response.json()
+        assert reply["error"] == "invalid_signature"
+        assert reply["error_description"]
+        assert GITHUB_SECRET not in reply["error_description"]
+    assert inbox_rows(engine) == []
+
+
+async def test_signed_but_malformed_payload_gets_400(hub_client, engine):
+    for body in (b"{not json", b'{"action": "created"}'):
+        headers = github_headers(GITHUB_SECRET, body, "star", "d-9")
+        response = await hub_client.post("/webhooks/github", data=body, headers=headers)
+        assert response.status == 400
+        assert (await response.json())["error"] == "invalid_request"
+    assert inbox_rows(engine) == []
+
+
+async def test_oversized_body_gets_413_json(hub_client, engine):
+    body = b'{"pad": "' + b"x" * 5000 + b'"}'
+    response = await hub_client.post("/webhooks/github", data=body,
+                                     headers=github_headers(GITHUB_SECRET, body, "star", "big"))
+    assert response.status == 413
+    assert (await response.json())["error"] == "payload_too_large"
+    assert inbox_rows(engine) == []
+
+
+async def test_unknown_or_switched_off_connector_gets_404_json(
+        aiohttp_client, hub_config, engine, redis):
+    hub_config["connectors"]["relay"]["secret"] = ""
+    client = await aiohttp_client(create_app(hub_config, engine, redis))
+    for path in ("/webhooks/relay", "/webhooks/nosuch", "/webhooks/UPPER", "/nowhere"):
+        response = await client.post(path, data=b"{}")
+        assert response.status == 404, path
+        assert (await response.json())["error"] == "not_found"
+
+
+async def test_wrong_method_gets_405_json(hub_client):
+    response = await hub_client.get("/webhooks/github")
+    assert response.status == 405
+    assert (await response.json())["error"] == "method_not_allowed"
+
+
+async def test_healthz_reports_database_queue_and_pending(hub_client):
+    body, headers = github_star(GITHUB_SECRET, sender=1, repo=5, owner=2)
+    await hub_client.post("/webhooks/github", data=body, headers=headers)
+    response = await hub_client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "database": "ok", "queue": "ok",
+                                     "pending": 1}
+
+
+async def test_events_are_accepted_while_redis_is_down(aiohttp_client, hub_config, engine):
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    client = await aiohttp_client(create_app(hub_config, engine, dead))
+    body, headers = github_star(GITHUB_SECRET, sender=1, repo=5, owner=2)
+    response = await client.post("/webhooks/github", data=body, headers=headers)
+    assert response.status == 202
+    assert len(inbox_rows(engine)) == 1
+    health = await (await client.get("/healthz")).json()
+    assert (health["status"], health["queue"]) == ("degraded", "down")
+
+
+async def test_concurrent_requests_share_commits(aiohttp_client, hub_config, engine, redis,
+                                                 monkeypatch):
+    import asyncio
+
+    from workers import inbox as inbox_module
+
+    groups = []
+    original = inbox_module.store
+
+    def counting_store(engine, entries):
+        groups.append(len(entries))
+        original(engine, entries)
+
+    monkeypatch.setattr(inbox_module, "store", counting_store)
+    hub_config["hub"]["inbox_wait_ms"] = 20
+    client = await aiohttp_client(create_app(hub_config, engine, redis))
+    deliveries = [github_star(GITHUB_SECRET, sender=1, repo=n, owner=2) for n in range(40)]
+    responses = await asyncio.gather(*(client.post("/webhooks/github", data=body, headers=h)
+                                       for body, h in deliveries))
+    assert [r.status for r in responses] == [202] * 40
+    assert sum(groups) == 40
+    assert len(groups) < 40
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar() == 40

@@ -1,0 +1,80 @@
+"""Group commit: concurrent submissions share stores; failures reach every waiter; the after
+hook follows every commit without overlapping itself."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from hub.committer import GroupCommit
+
+
+async def test_concurrent_submissions_share_one_store():
+    stored: list[list[int]] = []
+    committer = GroupCommit(stored.append, lambda: None, max_batch=100, wait=0.01)
+    committer.start()
+    await asyncio.gather(*(committer.submit([n]) for n in range(30)))
+    await committer.close()
+    assert sorted(n for group in stored for n in group) == list(range(30))
+    assert len(stored) < 5
+
+
+async def test_max_batch_bounds_a_group():
+    stored: list[list[int]] = []
+    committer = GroupCommit(stored.append, lambda: None, max_batch=4, wait=0.01)
+    committer.start()
+    await asyncio.gather(*(committer.submit([n]) for n in range(10)))
+    await committer.close()
+    assert max(len(group) for group in stored) <= 4
+    assert sum(len(group) for group in stored) == 10
+
+
+async def test_a_failed_store_fails_every_waiter_of_its_group_and_nothing_after():
+    calls = []
+
+    def store(items):
+        calls.append(items)
+        if len(calls) == 1:
+            raise OSError("disk full")
+
+    committer = GroupCommit(store, lambda: None, max_batch=100, wait=0.01)
+    committer.start()
+    results = await asyncio.gather(*(committer.submit([n]) for n in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results)
+    await committer.submit([9])
+    await committer.close()
+    assert calls[-1] == [9]
+
+
+async def test_after_follows_every_commit_and_never_overlaps():
+    starts: list[float] = []
+    commits: list[float] = []
+    running = threading.Lock()
+
+    def store(items):
+        commits.append(time.monotonic())
+
+    def after():
+        assert running.acquire(blocking=False), "after calls overlap"
+        starts.append(time.monotonic())
+        time.sleep(0.05)
+        running.release()
+
+    committer = GroupCommit(store, after, max_batch=1, wait=0)
+    committer.start()
+    for n in range(5):
+        await committer.submit([n])
+        await asyncio.sleep(0.01)
+    await committer.close()
+    assert 2 <= len(starts) < 5
+    assert starts[-1] >= commits[-1]
+
+
+async def test_submissions_after_close_are_refused():
+    committer = GroupCommit(lambda items: None, lambda: None, max_batch=10, wait=0)
+    committer.start()
+    await committer.close()
+    with pytest.raises(RuntimeError, match="shutting down"):
+        await committer.submit([1])

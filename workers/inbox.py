@@ -1,0 +1,124 @@
+"""The durable inbox: every accepted webhook event is a row here before the hub answers 2xx.
+
+Rows are written in groups (one transaction for all requests that arrived together) and
+consumed by workers, which record the events through `ledger.ingest` and mark the rows
+processed in the same transaction. A row is pending while `processed_at` is NULL.
+Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent workers take disjoint
+rows; on SQLite the engine's `BEGIN IMMEDIATE` makes the whole claim-ingest-mark transaction
+exclusive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+
+from ledger.events import NormalisedEvent
+from ledger.schema import Id, metadata
+from ledger.sql import utcnow
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("request_id", String(255), nullable=True),
+    Column("received_at", DateTime, nullable=False),
+    Column("processed_at", DateTime, nullable=True),
+    Index("ix_inbox_pending", "id", sqlite_where=text("processed_at IS NULL"),
+          postgresql_where=text("processed_at IS NULL")),
+    Index("ix_inbox_processed_at", "processed_at"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One accepted event and the delivery (request) it came with."""
+
+    event: NormalisedEvent
+    request_id: str | None
+
+
+def append(conn: Connection, entries: Sequence[Entry]) -> None:
+    """Insert `entries` as pending rows (the caller commits).
+
+    The hub's hot path: one driver-level executemany, without per-row statement processing."""
+    if not entries:
+        return
+    sqlite = conn.dialect.name == "sqlite"
+    now: datetime | str = utcnow()
+    if sqlite:
+        now = now.isoformat(" ")  # type: ignore[union-attr]  # SQLAlchemy's SQLite format
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO inbox (platform, event_id, event, request_id, received_at) "
+        f"VALUES ({', '.join([mark] * 5)})",
+        [(entry.event.platform, entry.event.event_id,
+          json.dumps(entry.event.to_dict(), separators=(",", ":")), entry.request_id, now)
+         for entry in entries])
+
+
+def claim(conn: Connection, limit: int) -> tuple[list[int], list[NormalisedEvent]]:
+    """Lock up to `limit` of the oldest pending rows for this transaction: (ids, events)."""
+    rows = conn.execute(
+        select(inbox.c.id, inbox.c.event).where(inbox.c.processed_at.is_(None))
+        .order_by(inbox.c.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    return [row.id for row in rows], [_load(row.event) for row in rows]
+
+
+def _load(text: str) -> NormalisedEvent:
+    """An event as `append` stored it. It was validated before it was stored, so it is rebuilt
+    without validating again (the worker's hot path)."""
+    data = json.loads(text)
+    data["occurred_at"] = datetime.fromisoformat(data["occurred_at"].rstrip("Z"))
+    return NormalisedEvent(**data)
+
+
+def mark_processed(conn: Connection, ids: Sequence[int]) -> None:
+    conn.execute(update(inbox).where(inbox.c.id.in_(ids)).values(processed_at=utcnow()))
+
+
+def oldest_pending(conn: Connection) -> datetime | None:
+    """When the oldest pending row arrived, or None when nothing is pending."""
+    return conn.execute(
+        select(func.min(inbox.c.received_at)).where(inbox.c.processed_at.is_(None))
+    ).scalar()
+
+
+def pending_count(conn: Connection) -> int:
+    return conn.execute(
+        select(func.count()).select_from(inbox).where(inbox.c.processed_at.is_(None))
+    ).scalar_one()
+
+
+def prune(conn: Connection, keep: timedelta) -> int:
+    """Delete rows processed longer than `keep` ago; return how many."""
+    result = conn.execute(delete(inbox).where(inbox.c.processed_at < utcnow() - keep))
+    return result.rowcount
+
+
+def store(engine: Engine, entries: Sequence[Entry]) -> None:
+    """Insert `entries` in one transaction of their own (the hub's group commit)."""
+    with engine.begin() as conn:
+        append(conn, entries)

@@ -1,0 +1,138 @@
+"""RQ jobs: draining the inbox into the ledger, sweeping it, and the month-end settlement.
+
+Drain: each batch is one transaction that claims pending inbox rows, records their events
+with `ledger.ingest.ingest` and marks the rows processed, so a batch counts exactly once or not
+at all (a worker killed mid-batch leaves its rows pending). The ledger's own deduplication on
+(platform, event_id) is a second guard against redelivered webhooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from redis.exceptions import LockError, RedisError
+from sqlalchemy import Engine
+
+from ledger.ingest import ingest
+from ledger.months import add_months, month_of, month_start
+from ledger.settlement import next_month_to_settle, settle
+from ledger.sql import utcnow
+from workers import inbox
+from workers.context import current
+from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, wake
+
+DRAIN_SECONDS = 5.0
+SETTLE_LOCK = "flattr:lock:settlement"
+
+log = structlog.get_logger(__name__)
+
+
+def process_batch(engine: Engine, limit: int) -> tuple[int, Counter[str]]:
+    """Record up to `limit` pending inbox events in one transaction: (rows, outcome counts)."""
+    with engine.begin() as conn:
+        ids, events = inbox.claim(conn, limit)
+        if not ids:
+            return 0, Counter()
+        result = ingest(conn, events)
+        inbox.mark_processed(conn, ids)
+    return len(ids), result.counts
+
+
+def drain() -> dict[str, int]:
+    """Process pending inbox rows batch by batch until none are left, or for a few seconds (then
+    hand over to a fresh job so that other queues get their turn)."""
+    context = current()
+    with contextlib.suppress(RedisError):  # the flag expires by itself
+        context.redis.delete(WAKE_FLAG)
+    limit = int(context.config["worker"]["batch_size"])
+    deadline = time.monotonic() + DRAIN_SECONDS
+    totals: Counter[str] = Counter()
+    while True:
+        rows, counts = process_batch(context.engine, limit)
+        totals.update(counts)
+        totals["rows"] += rows
+        if rows < limit:
+            break
+        if time.monotonic() > deadline:
+            wake(context.redis, force=True)
+            break
+    return dict(totals)
+
+
+def sweep(stale_seconds: float | None = None) -> dict[str, int]:
+    """Enqueue a drain if inbox rows have waited longer than `stale_seconds` (default
+    `worker.sweep_seconds`): this recovers from a lost queue (Redis restarted empty, the hub
+    died between commit and enqueue, a worker killed mid-batch). Also prunes processed rows
+    older than `worker.inbox_keep_hours`."""
+    context = current()
+    worker = context.config["worker"]
+    stale = float(worker["sweep_seconds"] if stale_seconds is None else stale_seconds)
+    with context.engine.connect() as conn:
+        oldest = inbox.oldest_pending(conn)
+    woke = oldest is not None and oldest <= utcnow() - timedelta(seconds=stale) and wake(
+        context.redis, force=True)
+    with context.engine.begin() as conn:
+        pruned = inbox.prune(conn, timedelta(hours=float(worker["inbox_keep_hours"])))
+    if woke or pruned:
+        log.info("inbox_swept", woke=bool(woke), pruned=pruned)
+    return {"woke": int(bool(woke)), "pruned": pruned}
+
+
+def months_due(engine: Engine, config: Mapping[str, Any], now: datetime) -> list[str]:
+    """The months to settle at `now` (naive UTC), oldest first: every month not yet settled up
+    to the last one whose settlement time (`settlement.day` at `settlement.time`, UTC, of the
+    following month) has passed. The last of them is always included, so that an interrupted
+    run of it is finished (settling a done month changes nothing)."""
+    day, (hour, minute) = settlement_time(config)
+    this_month = month_of(now)
+    scheduled = month_start(this_month).replace(day=day, hour=hour, minute=minute)
+    ended = add_months(this_month, -1 if now >= scheduled else -2)
+    with engine.connect() as conn:
+        first = min(next_month_to_settle(conn) or ended, ended)
+    months = [first]
+    while months[-1] < ended:
+        months.append(add_months(months[-1], 1))
+    return months
+
+
+def settlement_time(config: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
+    """(`settlement.day`, (hour, minute) of `settlement.time`), validated."""
+    day = int(config["settlement"]["day"])
+    if not 1 <= day <= 28:
+        raise ValueError("settlement.day must be between 1 and 28")
+    try:
+        hour, minute = (int(part) for part in str(config["settlement"]["time"]).split(":"))
+    except ValueError:
+        raise ValueError("settlement.time must be written HH:MM (UTC)") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError("settlement.time must be written HH:MM (UTC)")
+    return day, (hour, minute)
+
+
+def settle_due(now: datetime | None = None) -> list[str]:
+    """Settle the months that are due, under a Redis lock so that only one run goes at a time
+    (the ledger's settlement is idempotent besides). Returns the months settled."""
+    context = current()
+    lock = context.redis.lock(SETTLE_LOCK, timeout=SETTLE_TIMEOUT, blocking=False)
+    if not lock.acquire():
+        log.info("settlement_locked")
+        return []
+    try:
+        months = months_due(context.engine, context.config, now or utcnow())
+        for month in months:
+            summary = settle(context.engine, month, context.config)
+            log.info("month_settled", month=month, givers=summary.givers,
+                     flattrs=summary.flattrs, amount=summary.amount)
+        return months
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("settlement_lock_expired")
+

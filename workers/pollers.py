@@ -1,0 +1,109 @@
+"""Poller jobs on the `connectors` queue, spread over time.
+
+Each linked account has a `next_poll_at`. Every `pollers.tick_seconds` the scheduler runs
+`schedule_polls`, which takes, per platform whose poller is on, the accounts that are due —
+at most as many as that platform's `requests_per_minute` allows in one tick, oldest due
+first — leases them (pushes `next_poll_at` ahead so the next tick doesn't take them again
+while they wait in the queue) and enqueues `poll_batch` jobs of `pollers.batch` accounts.
+Job arguments are account ids only, never tokens. A poll records its changes in the inbox (see
+`connectors.polling`) and the batch wakes the `events` queue, so polled likes take the same
+path into the ledger as webhook deliveries.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from rq import Retry
+from sqlalchemy import Engine, select, update
+
+from connectors.polling import Poller, poll_account
+from connectors.storage import poll_accounts
+from ledger.sql import utcnow
+from workers.context import current
+from workers.queues import queue, wake
+
+# platform -> module defining `poller(config) -> Poller | None` (None while it is off)
+POLLER_MODULES = {"x": "connectors.x", "soundcloud": "connectors.soundcloud",
+                  "mastodon": "connectors.mastodon"}
+LEASE = timedelta(minutes=10)
+POLL_TIMEOUT = 600
+
+log = structlog.get_logger(__name__)
+
+
+def poller_for(platform: str, config: Mapping[str, Any]) -> Poller | None:
+    module = POLLER_MODULES.get(platform)
+    if module is None:
+        return None
+    return importlib.import_module(module).poller(config)
+
+
+def enabled_platforms(config: Mapping[str, Any]) -> list[str]:
+    """The platforms whose poller is configured on."""
+    return [platform for platform in POLLER_MODULES if poller_for(platform, config) is not None]
+
+
+def due_accounts(engine: Engine, platform: str, limit: int, now: datetime) -> list[int]:
+    """Take up to `limit` due accounts of `platform` and lease them for LEASE."""
+    with engine.begin() as conn:
+        ids = list(conn.execute(
+            select(poll_accounts.c.id)
+            .where(poll_accounts.c.platform == platform, poll_accounts.c.state == "active",
+                   poll_accounts.c.next_poll_at <= now)
+            .order_by(poll_accounts.c.next_poll_at, poll_accounts.c.id).limit(limit)
+            .with_for_update(skip_locked=True)).scalars())
+        if ids:
+            conn.execute(update(poll_accounts).where(poll_accounts.c.id.in_(ids))
+                         .values(next_poll_at=now + LEASE))
+    return ids
+
+
+def per_tick(config: Mapping[str, Any], platform: str) -> int:
+    """How many accounts one tick may hand out: the platform's requests per minute over one
+    tick (a poll usually costs one request; later pages spend the same budget next tick)."""
+    rpm = int(config["connectors"][platform].get("requests_per_minute") or 60)
+    return max(1, rpm * int(config["pollers"]["tick_seconds"]) // 60)
+
+
+def schedule_polls(now: datetime | None = None) -> dict[str, int]:
+    """Enqueue poll jobs for the accounts that are due; return how many per platform."""
+    context = current()
+    now = now or utcnow()
+    batch = max(1, int(context.config["pollers"]["batch"]))
+    handed: dict[str, int] = {}
+    for platform in enabled_platforms(context.config):
+        ids = due_accounts(context.engine, platform, per_tick(context.config, platform), now)
+        for start in range(0, len(ids), batch):
+            queue("connectors", context.redis).enqueue(
+                "workers.pollers.poll_batch", platform, ids[start:start + batch],
+                retry=Retry(max=2, interval=[30, 120]), job_timeout=POLL_TIMEOUT,
+                result_ttl=600, description=f"poll {platform} likes")
+        if ids:
+            handed[platform] = len(ids)
+    if handed:
+        log.info("polls_scheduled", **handed)
+    return handed
+
+
+def poll_batch(platform: str, account_ids: list[int]) -> dict[str, int]:
+    """Poll each account; wake the `events` queue if anything was recorded."""
+    context = current()
+    poller = poller_for(platform, context.config)
+    totals: Counter[str] = Counter()
+    if poller is None:
+        return {}
+    for account_id in account_ids:
+        outcome = poll_account(context.engine, poller, account_id)
+        totals[outcome.status] += 1
+        totals["likes"] += outcome.likes
+        totals["unlikes"] += outcome.unlikes
+        totals["requests"] += outcome.requests
+    if totals["likes"] or totals["unlikes"]:
+        wake(context.redis)
+    return dict(totals)

@@ -1,0 +1,60 @@
+"""The RQ queues and how work is put on them.
+
+Queues, in the order a worker serves them: `settlement` (month-end runs), `events` (draining the
+inbox into the ledger), `connectors` (pollers), `outbound` (webhooks the hub sends). Jobs retry
+with backoff; a job that fails for good stays in its queue's FailedJobRegistry with its error.
+"""
+
+from __future__ import annotations
+
+import structlog
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+QUEUES = ("settlement", "events", "connectors", "outbound")
+WAKE_FLAG = "flattr:inbox:wake"
+WAKE_FLAG_SECONDS = 60
+DRAIN_RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
+DRAIN_TIMEOUT = 300
+SETTLE_RETRY = Retry(max=3, interval=[60, 300, 900])
+SETTLE_TIMEOUT = 6 * 3600
+
+log = structlog.get_logger(__name__)
+
+
+def queue(name: str, redis: Redis) -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name}")
+    return Queue(name, connection=redis)
+
+
+def wake(redis: Redis, *, force: bool = False) -> bool:
+    """Make sure a drain job will look at the inbox; return whether one was enqueued.
+
+    Without `force`, at most one drain job waits at a time: the flag is set with the job and
+    cleared by the job when it starts, before it reads the inbox, so no new row is missed.
+    With `force` (the sweeper, a drain that ran out of time) a job is enqueued unless one is
+    already waiting. Redis errors are logged, not raised: the inbox is durable and the sweeper
+    enqueues again later.
+    """
+    try:
+        if force:
+            if queue("events", redis).count:
+                return False
+            redis.set(WAKE_FLAG, "1", ex=WAKE_FLAG_SECONDS)
+        elif not redis.set(WAKE_FLAG, "1", nx=True, ex=WAKE_FLAG_SECONDS):
+            return False
+        queue("events", redis).enqueue(
+            "workers.jobs.drain", retry=DRAIN_RETRY, job_timeout=DRAIN_TIMEOUT,
+            result_ttl=600, description="drain the inbox into the ledger")
+        return True
+    except RedisError as exc:
+        log.warning("queue_unreachable", error=exc.__class__.__name__)
+        return False
+
+
+def enqueue_settlement(redis: Redis) -> None:
+    queue("settlement", redis).enqueue(
+        "workers.jobs.settle_due", retry=SETTLE_RETRY, job_timeout=SETTLE_TIMEOUT,
+        description="settle the months that have ended")

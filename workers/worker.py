@@ -1,0 +1,40 @@
+"""The RQ worker of `flattr-hub worker`: serves every queue, in one process (no fork per job,
+so the database pool is kept between jobs), with RQ's scheduler for retry backoff. It sweeps
+the inbox when it starts and at each RQ maintenance pass (every `worker.sweep_seconds`)."""
+
+from __future__ import annotations
+
+import structlog
+from redis.exceptions import RedisError
+from rq import SimpleWorker
+from sqlalchemy.exc import SQLAlchemyError
+
+from workers import jobs
+from workers.context import Context, install
+from workers.queues import QUEUES
+
+log = structlog.get_logger(__name__)
+
+
+class FlattrWorker(SimpleWorker):
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            jobs.sweep()
+        except (RedisError, SQLAlchemyError) as exc:
+            log.warning("sweep_failed", error=exc.__class__.__name__)
+
+
+def make_worker(context: Context) -> FlattrWorker:
+    install(context)
+    sweep_seconds = max(1, int(context.config["worker"]["sweep_seconds"]))
+    return FlattrWorker(list(QUEUES), connection=context.redis,
+                        maintenance_interval=sweep_seconds, worker_ttl=sweep_seconds + 15)
+
+
+def run_worker(context: Context, *, burst: bool = False) -> bool:
+    """Sweep once (any pending row gets a drain job), then work until stopped; with `burst`,
+    until the queues are empty. Returns whether any job ran."""
+    worker = make_worker(context)
+    jobs.sweep(stale_seconds=0)
+    return worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING")
