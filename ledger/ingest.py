@@ -16,12 +16,13 @@ caller's transaction. Per event it:
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
@@ -132,28 +133,14 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
 
 
 def _seen(conn: Connection, keys: list[Key]) -> list[Key]:
-    found: list[Key] = []
-    for chunk in _chunks(keys):
-        found += [tuple(row) for row in conn.execute(
-            select(events.c.platform, events.c.event_id)
-            .where(tuple_(events.c.platform, events.c.event_id).in_(chunk))
-        )]
-    return found
+    return [(p, e) for p, e in _lookup(conn, events.c.platform, events.c.event_id, (), keys)]
 
 
 def _linked_givers(conn: Connection, batch: Iterable[NormalisedEvent]) -> dict[Key, int]:
-    keys = list({(e.platform, e.actor_id) for e in batch})
-    found: dict[Key, int] = {}
-    for chunk in _chunks(keys):
-        rows = conn.execute(
-            select(identities.c.platform, identities.c.platform_user_id,
-                   identities.c.linked_user_id)
-            .where(tuple_(identities.c.platform, identities.c.platform_user_id).in_(chunk),
-                   identities.c.linked_user_id.is_not(None),
-                   identities.c.flattr_enabled)
-        )
-        found.update({(p, u): uid for p, u, uid in rows})
-    return found
+    rows = _lookup(conn, identities.c.platform, identities.c.platform_user_id,
+                   (identities.c.linked_user_id,), {(e.platform, e.actor_id) for e in batch},
+                   identities.c.linked_user_id.is_not(None), identities.c.flattr_enabled)
+    return {(p, u): uid for p, u, uid in rows}
 
 
 def _owner_identities(conn: Connection, batch: list[NormalisedEvent]
@@ -165,15 +152,9 @@ def _owner_identities(conn: Connection, batch: list[NormalisedEvent]
                 index_elements=["platform", "platform_user_id"]),
             [{"platform": p, "platform_user_id": u} for p, u in keys],
         )
-    found: dict[Key, tuple[int, int | None]] = {}
-    for chunk in _chunks(keys):
-        rows = conn.execute(
-            select(identities.c.platform, identities.c.platform_user_id, identities.c.id,
-                   identities.c.claimed_by)
-            .where(tuple_(identities.c.platform, identities.c.platform_user_id).in_(chunk))
-        )
-        found.update({(p, u): (iid, claimed) for p, u, iid, claimed in rows})
-    return found
+    rows = _lookup(conn, identities.c.platform, identities.c.platform_user_id,
+                   (identities.c.id, identities.c.claimed_by), keys)
+    return {(p, u): (iid, claimed) for p, u, iid, claimed in rows}
 
 
 def _things(conn: Connection, batch: list[NormalisedEvent],
@@ -190,14 +171,8 @@ def _things(conn: Connection, batch: list[NormalisedEvent],
               "owner_identity_id": owners[(p, e.owner_id)][0]}
              for (p, c), e in sorted(first.items())],
         )
-    found: dict[Key, int] = {}
-    for chunk in _chunks(sorted(first)):
-        rows = conn.execute(
-            select(things.c.platform, things.c.content_id, things.c.id)
-            .where(tuple_(things.c.platform, things.c.content_id).in_(chunk))
-        )
-        found.update({(p, c): tid for p, c, tid in rows})
-    return found
+    rows = _lookup(conn, things.c.platform, things.c.content_id, (things.c.id,), first)
+    return {(p, c): tid for p, c, tid in rows}
 
 
 def _retract(conn: Connection, giver: int, thing: int, until: datetime,
@@ -229,27 +204,21 @@ def _undone(conn: Connection, pending: dict[tuple[int, int, str], _Like]
     """The pending likes that an unlike recorded earlier (in an earlier batch) undoes: the
     unlike is dated at or after the like, which arrived late."""
     latest: dict[tuple[int, int], datetime] = {}
-    for chunk in _chunks(sorted({slot[:2] for slot in pending})):
-        latest.update({
-            (giver, thing): when for giver, thing, when in conn.execute(
-                select(unlikes_table.c.giver_id, unlikes_table.c.thing_id,
-                       func.max(unlikes_table.c.occurred_at))
-                .where(tuple_(unlikes_table.c.giver_id, unlikes_table.c.thing_id).in_(chunk))
-                .group_by(unlikes_table.c.giver_id, unlikes_table.c.thing_id))
-        })
+    for giver, thing, when in _by_things(
+        conn, select(unlikes_table.c.giver_id, unlikes_table.c.thing_id,
+                     unlikes_table.c.occurred_at),
+        unlikes_table.c.thing_id, pending,
+    ):
+        latest[(giver, thing)] = max(when, latest.get((giver, thing), when))
     return [slot for slot, like in pending.items()
             if slot[:2] in latest and like.event.occurred_at <= latest[slot[:2]]]
 
 
 def _active(conn: Connection, slots: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    found: list[tuple[int, int, str]] = []
-    for chunk in _chunks(slots):
-        found += [tuple(row) for row in conn.execute(
-            select(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month)
-            .where(tuple_(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month).in_(chunk),
-                   flattrs.c.retracted_at.is_(None))
-        )]
-    return found
+    wanted = set(slots)
+    rows = _by_things(conn, select(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month)
+                      .where(flattrs.c.retracted_at.is_(None)), flattrs.c.thing_id, slots)
+    return [(g, t, m) for g, t, m in rows if (g, t, m) in wanted]
 
 
 def _record_likes(conn: Connection, likes: list[_Like]) -> None:
@@ -273,5 +242,31 @@ def _record_likes(conn: Connection, likes: list[_Like]) -> None:
     ])
 
 
-def _chunks(items: list, size: int = 500) -> list[list]:  # type: ignore[type-arg]
+def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
+            keys: Iterable[tuple[Any, Any]], *where: Any) -> list[Any]:
+    """Rows whose (first, second) is one of `keys`, with `columns`: one query per value of
+    `first` (the platform, a handful per batch) and chunk of seconds, `first = :a AND second
+    IN (…)`, which every backend answers from the unique index on the pair."""
+    by_first: dict[Any, set[Any]] = defaultdict(set)
+    for a, b in keys:
+        by_first[a].add(b)
+    rows: list[Any] = []
+    for a, seconds in by_first.items():
+        for chunk in _chunks(sorted(seconds)):
+            rows += conn.execute(
+                select(first, second, *columns).where(first == a, second.in_(chunk), *where)
+            ).all()
+    return rows
+
+
+def _by_things(conn: Connection, query: Any, thing_column: Any,
+               slots: Iterable[tuple[int, int, str]]) -> list[Any]:
+    """`query`'s rows for the things of `slots`, by chunks of thing ids (indexed)."""
+    rows: list[Any] = []
+    for chunk in _chunks(sorted({slot[1] for slot in slots})):
+        rows += conn.execute(query.where(thing_column.in_(chunk))).all()
+    return rows
+
+
+def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]

@@ -162,7 +162,7 @@ unlikes = Table(
     Column("giver_id", Id, _fk("users"), nullable=False),
     Column("thing_id", Id, _fk("things"), nullable=False),
     Column("occurred_at", DateTime, nullable=False),
-    Index("ix_unlikes_giver_thing", "giver_id", "thing_id", "occurred_at"),
+    Index("ix_unlikes_thing_giver", "thing_id", "giver_id", "occurred_at"),
 )
 
 pledges = Table(

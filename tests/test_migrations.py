@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from ledger.schema import metadata
 
 # Modules that add tables to `ledger.schema.metadata` besides the ledger's own.
-TABLE_MODULES = ("workers.inbox", "connectors.storage")
+TABLE_MODULES = ("workers.inbox", "connectors.storage", "workers.outbound_schema")
 
 
 def test_migrations_match_the_declared_tables(engine):

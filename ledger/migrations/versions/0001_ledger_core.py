@@ -313,7 +313,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_unlikes_giver_thing", table_name="unlikes")
+    op.drop_index("ix_unlikes_thing_giver", table_name="unlikes")
     op.drop_table("unlikes")
     with op.batch_alter_table("shares", schema=None) as batch_op:
         batch_op.drop_index("ix_shares_receiver_month")
