@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
@@ -222,8 +222,18 @@ def _active(conn: Connection, slots: list[tuple[int, int, str]]) -> list[tuple[i
 
 
 def _record_likes(conn: Connection, likes: list[_Like]) -> None:
-    """Insert each like as a flattr, or move an existing flattr of the same month earlier."""
-    if not likes:
+    record_flattrs(conn, [
+        {"giver_id": like.giver, "thing_id": like.thing, "month": like.month,
+         "occurred_at": like.event.occurred_at, "source_event_id": like.event.event_id,
+         "source": "like", "late": like.late}
+        for like in likes
+    ])
+
+
+def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert each row as a flattr, or, when the giver already has an active flattr of that
+    thing in that month, keep the earlier of the two (rule 1)."""
+    if not rows:
         return
     stmt = dialect_insert(conn, flattrs)
     stmt = stmt.on_conflict_do_update(
@@ -231,15 +241,11 @@ def _record_likes(conn: Connection, likes: list[_Like]) -> None:
         index_where=flattrs.c.retracted_at.is_(None),
         set_={"occurred_at": stmt.excluded.occurred_at,
               "source_event_id": stmt.excluded.source_event_id,
+              "source": stmt.excluded.source,
               "late": stmt.excluded.late},
-        where=and_(stmt.excluded.occurred_at < flattrs.c.occurred_at),
+        where=stmt.excluded.occurred_at < flattrs.c.occurred_at,
     )
-    conn.execute(stmt, [
-        {"giver_id": like.giver, "thing_id": like.thing, "month": like.month,
-         "occurred_at": like.event.occurred_at, "source_event_id": like.event.event_id,
-         "source": "like", "late": like.late}
-        for like in likes
-    ])
+    conn.execute(stmt, rows)
 
 
 def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],

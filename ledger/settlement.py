@@ -43,6 +43,7 @@ from sqlalchemy import (
 
 from ledger.accounts import system_account
 from ledger.errors import LedgerError
+from ledger.ingest import record_flattrs
 from ledger.months import add_months, month_end, month_start, parse_month
 from ledger.schema import (
     accounts,
@@ -58,7 +59,7 @@ from ledger.schema import (
     transfers,
     users,
 )
-from ledger.sql import dialect_insert, utcnow
+from ledger.sql import utcnow
 
 Fault = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -172,24 +173,13 @@ def _materialise_subscriptions(conn: Connection, month: str) -> None:
                subscriptions.c.start_month, subscriptions.c.months)
         .where(subscriptions.c.start_month <= month, subscriptions.c.cancelled_at.is_(None))
     ).all()
-    stmt = dialect_insert(conn, flattrs)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["giver_id", "thing_id", "month"],
-        index_where=flattrs.c.retracted_at.is_(None),
-        set_={"occurred_at": stmt.excluded.occurred_at,
-              "source_event_id": stmt.excluded.source_event_id,
-              "source": stmt.excluded.source},
-        where=stmt.excluded.occurred_at < flattrs.c.occurred_at,
-    )
-    rows = [
+    record_flattrs(conn, [
         {"giver_id": sub.user_id, "thing_id": sub.thing_id, "month": month,
          "occurred_at": first, "source_event_id": f"subscription:{sub.id}:{month}",
          "source": "subscription", "late": False}
         for sub in active
         if month < add_months(sub.start_month, sub.months)
-    ]
-    if rows:
-        conn.execute(stmt, rows)
+    ])
 
 
 def _snapshot(conn: Connection, month: str, min_monthly: int) -> None:
