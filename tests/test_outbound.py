@@ -295,15 +295,19 @@ def test_ingested_flattrs_pledges_and_settlement_are_emitted(engine, config):
     bo = make_user(engine, config, "bo", budget=200, funds=300, github="2")
     config["hub"]["base_url"] = "https://hub.example"
     with engine.begin() as conn:
+        early = [star("1", "r0", "2", "2026-06-02T10:00:00")]
+        assert outbound.emit_for_ingest(conn, config, early, ingest(conn, early)) == []
         bo_endpoint, _ = outbound.add_endpoint(
             conn, bo, "https://bo.example", ["flattr.received", "settlement.completed"])
         partner_user = accounts.create_user(conn, "partner")
         partner, _ = outbound.add_endpoint(conn, partner_user, "https://partner.example",
                                            ["pledge.created"], partner=True)
-        result = ingest(conn, [star("1", "r1", "2", "2026-06-03T10:00:00"),
-                               star("1", "r3", "3", "2026-06-05T10:00:00")])
-        ids = outbound.emit_for_ingest(conn, config, result)
-        assert outbound.emit_for_ingest(conn, config, result) == []  # once per flattr
+        batch = [star("1", "r1", "2", "2026-06-03T10:00:00"),
+                 star("1", "r3", "3", "2026-06-05T10:00:00"),
+                 star("9", "r4", "2", "2026-06-05T10:00:00")]  # unknown actor: no flattr
+        result = ingest(conn, batch)
+        ids = outbound.emit_for_ingest(conn, config, batch, result)
+        assert outbound.emit_for_ingest(conn, config, batch, result) == []  # once per flattr
     received, pledged = (json.loads(delivery(engine, i).payload) for i in ids)
     assert delivery(engine, ids[0]).endpoint_id == bo_endpoint
     assert received["type"] == "flattr.received"
@@ -320,7 +324,7 @@ def test_ingested_flattrs_pledges_and_settlement_are_emitted(engine, config):
         [settled] = outbound.emit_settlement(conn, config, "2026-06")
         assert outbound.emit_settlement(conn, config, "2026-06") == []
     assert json.loads(delivery(engine, settled).payload)["data"] == {
-        "month": "2026-06", "currency": "EUR", "flattrs": 1, "amount": 500, "fee": 50,
+        "month": "2026-06", "currency": "EUR", "flattrs": 2, "amount": 500, "fee": 50,
         "net": 450}
 
 

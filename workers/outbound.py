@@ -26,11 +26,11 @@ success; redirects are not followed. An endpoint that answers 410 Gone, or whose
 failed without a success in between for `outbound.disable_after_days`, is disabled, and its
 pending deliveries fail. `resend` sends a delivery again from the start of the schedule.
 
-Wiring (not done here): call `emit_for_ingest(conn, config, result)` right after `ingest` in
-`workers.jobs.process_batch` and `emit_settlement(conn, config, month)` after each month
-settled in `workers.jobs.settle_due` (in a transaction), each followed by `enqueue` after the
-commit; register `dispatch_due` in `workers.schedule.make_scheduler` on the `outbound` queue
-with `interval=config["outbound"]["sweep_seconds"]`.
+Wiring (not done here): call `emit_for_ingest(conn, config, events, result)` right after
+`ingest` in `workers.jobs.process_batch`, and `emit_settlement(conn, config, month)` (in a
+transaction) after each month settled in `workers.jobs.settle_due`, each followed by `enqueue`
+after the commit; register `dispatch_due` in `workers.schedule.make_scheduler` on the
+`outbound` queue with `interval=config["outbound"]["sweep_seconds"]`.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ import requests
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
 from hub.metrics import record_outbound
+from ledger.events import NormalisedEvent
 from ledger.ingest import IngestResult
 from ledger.schema import flattrs, identities, shares, things, users
 from ledger.sql import dialect_insert, utcnow
@@ -241,38 +242,59 @@ def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -
 
 
 def emit_for_ingest(conn: Connection, config: Mapping[str, Any],
-                    result: IngestResult) -> list[int]:
-    """Emit `flattr.received` for the flattrs an ingested batch recorded to claimed
-    identities, and `pledge.created` for those waiting for an unclaimed one (call in the
-    ingest's transaction). Costs two queries per 500 flattrs when nobody subscribed. Returns the
-    new deliveries' ids."""
-    keys = [key for key, outcome in result.outcomes.items() if outcome in ("flattred", "pledge")]
+                    batch: Sequence[NormalisedEvent], result: IngestResult) -> list[int]:
+    """Emit `flattr.received` for the flattrs that `ingest(conn, batch)` recorded to claimed
+    identities, and `pledge.created` for those waiting for an unclaimed one; call it in the
+    ingest's transaction. While no endpoint subscribes to either, it costs one query per batch.
+    The flattrs are found through their things `(platform, content_id)` (an index) per
+    platform. Returns the new deliveries' ids."""
+    recorded: dict[str, list[NormalisedEvent]] = {}
+    for event in batch:
+        if result.outcomes.get(event.key) in ("flattred", "pledge"):
+            recorded.setdefault(event.platform, []).append(event)
+    e = outbound_endpoints.c
+    if not recorded or conn.execute(
+            select(e.id).where(e.enabled.is_(True),
+                               or_(e.event_types.contains("flattr.received"),
+                                   e.event_types.contains("pledge.created"))).limit(1)
+            ).first() is None:
+        return []
     ids: list[int] = []
     now = utcnow()
-    for start in range(0, len(keys), 500):
-        rows = conn.execute(_flattr_query(keys[start:start + 500])).all()
-        endpoints = _subscribers(conn, {row.claimed_by for row in rows})
-        for row in rows:
-            event_type = "pledge.created" if row.claimed_by is None else "flattr.received"
-            targets = [endpoint_id for endpoint_id, kinds in endpoints.get(row.claimed_by, [])
-                       if event_type in kinds]
-            if not targets:
-                continue
-            data = {"flattr_id": row.id, "giver": row.giver,
-                    "occurred_at": row.occurred_at.isoformat(timespec="seconds") + "Z",
-                    "month": row.month, "late": row.late,
-                    "thing": {"platform": row.platform, "content_id": row.content_id,
-                              "url": row.url, "title": row.title},
-                    "owner": {"platform": row.platform, "platform_user_id": row.platform_user_id,
-                              "username": row.username}}
-            if row.claimed_by is None:
-                data["claim_url"] = claim_url(config, row.platform, row.platform_user_id)
-            prefix = "pledge" if row.claimed_by is None else "flattr"
-            ids += _record_deliveries(conn, targets, event_type, data, f"{prefix}:{row.id}", now)
+    for platform, events in recorded.items():
+        for start in range(0, len(events), 500):
+            chunk = events[start:start + 500]
+            rows = conn.execute(_flattr_query(platform, {event.content_id for event in chunk},
+                                              {event.event_id for event in chunk})).all()
+            endpoints = _subscribers(conn, {row.claimed_by for row in rows})
+            for row in rows:
+                ids += _emit_flattr(conn, config, row, endpoints, now)
     return ids
 
 
-def _flattr_query(keys: list[tuple[str, str]]) -> Any:
+def _emit_flattr(conn: Connection, config: Mapping[str, Any], row: Row[Any],
+                 endpoints: Mapping[int | None, list[tuple[int, tuple[str, ...]]]],
+                 now: datetime) -> list[int]:
+    event_type = "pledge.created" if row.claimed_by is None else "flattr.received"
+    targets = [endpoint_id for endpoint_id, kinds in endpoints.get(row.claimed_by, [])
+               if event_type in kinds]
+    if not targets:
+        return []
+    data = {"flattr_id": row.id, "giver": row.giver,
+            "occurred_at": row.occurred_at.isoformat(timespec="seconds") + "Z",
+            "month": row.month, "late": row.late,
+            "thing": {"platform": row.platform, "content_id": row.content_id,
+                      "url": row.url, "title": row.title},
+            "owner": {"platform": row.platform, "platform_user_id": row.platform_user_id,
+                      "username": row.username}}
+    if row.claimed_by is None:
+        data["claim_url"] = claim_url(config, row.platform, row.platform_user_id)
+    key = f"{'pledge' if row.claimed_by is None else 'flattr'}:{row.id}"
+    return _record_deliveries(conn, targets, event_type, data, key, now)
+
+
+def _flattr_query(platform: str, content_ids: set[str], event_ids: set[str]) -> Any:
+    """The live flattrs made by `event_ids` (unique per platform) of things `content_ids`."""
     return (select(flattrs.c.id, flattrs.c.occurred_at, flattrs.c.month, flattrs.c.late,
                    users.c.name.label("giver"), things.c.platform, things.c.content_id,
                    things.c.url, things.c.title, identities.c.platform_user_id,
@@ -280,8 +302,8 @@ def _flattr_query(keys: list[tuple[str, str]]) -> Any:
             .join(things, things.c.id == flattrs.c.thing_id)
             .join(identities, identities.c.id == things.c.owner_identity_id)
             .join(users, users.c.id == flattrs.c.giver_id)
-            .where(tuple_(things.c.platform, flattrs.c.source_event_id).in_(keys),
-                   flattrs.c.retracted_at.is_(None))
+            .where(things.c.platform == platform, things.c.content_id.in_(content_ids),
+                   flattrs.c.source_event_id.in_(event_ids), flattrs.c.retracted_at.is_(None))
             .order_by(flattrs.c.id))
 
 

@@ -308,7 +308,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unlikes")),
     )
-    op.create_index("ix_unlikes_giver_thing", "unlikes", ["giver_id", "thing_id", "occurred_at"])
+    op.create_index("ix_unlikes_thing_giver", "unlikes", ["thing_id", "giver_id", "occurred_at"])
     op.execute("INSERT INTO ledger_clock (id, last_closed_month) VALUES (1, NULL)")
 
 
