@@ -1,4 +1,5 @@
-"""The aiohttp application: `POST /webhooks/{platform}` and `GET /healthz`.
+"""The aiohttp application: `POST /webhooks/{platform}`, `GET /healthz`, `GET /readyz` and
+`GET /metrics`.
 
 Handlers only translate HTTP: reading the body (bounded by `hub.max_body_bytes`, else 413),
 calling `Intake.receive`, and writing JSON. Every error answer is JSON
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 
 from connectors.http import add_platform_routes
 from connectors.registry import enabled_connectors
+from hub import metrics
 from hub.committer import GroupCommit
 from hub.intake import Intake, Rejected
 from hub.status import health
@@ -54,6 +56,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
     add_platform_routes(app, config, engine)
     app.router.add_post(r"/webhooks/{platform:[a-z][a-z0-9_-]{0,31}}", webhook)
     app.router.add_get("/healthz", healthz)
+    metrics.install(app, engine, redis)
     return app
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Headers, PayloadError, SignatureError, WebhookConnector
+from hub import metrics
 from hub.committer import GroupCommit
 from workers.inbox import Entry
 
@@ -40,16 +41,21 @@ class Intake:
                       headers: Headers) -> tuple[int, dict[str, Any]]:
         """(status, JSON body) for a delivery: 202 when events were stored, 200 when the delivery
         carried none (a ping). Raises Rejected for requests that must change nothing."""
+        metrics.webhook_received(platform)
         connector = self.connectors.get(platform)
         if connector is None:
+            metrics.webhook_rejected(platform, "unknown_platform")
             raise Rejected(404, "not_found", "no webhook connector is enabled for this platform")
         try:
             events, reply = connector.accept(self.config, body, headers)
         except SignatureError as exc:
             log.info("webhook_rejected", platform=platform, reason=str(exc))
+            metrics.webhook_rejected(platform, "signature")
             raise Rejected(401, "invalid_signature", str(exc)) from None
         except PayloadError as exc:
+            metrics.webhook_rejected(platform, "payload")
             raise Rejected(400, "invalid_request", str(exc)) from None
+        metrics.webhook_verified(platform)
         if not events:
             return 200, reply
         request_id = connector.delivery_id(headers)
@@ -57,6 +63,7 @@ class Intake:
             await self.committer.submit([Entry(event, request_id) for event in events])
         except Exception as exc:
             log.error("inbox_unavailable", platform=platform, error=exc.__class__.__name__)
+            metrics.webhook_rejected(platform, "unavailable")
             raise Rejected(503, "temporarily_unavailable",
                            "the event could not be stored; retry later") from None
         return 202, reply

@@ -173,3 +173,31 @@ async def test_concurrent_requests_share_commits(aiohttp_client, hub_config, eng
     assert len(groups) < 40
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(inbox)).scalar() == 40
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when it is absent."""
+    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+                     if labels else "")
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_metrics_count_a_signed_and_a_forged_webhook_differently(hub_client):
+    before = await (await hub_client.get("/metrics")).text()
+    body, headers = github_star(GITHUB_SECRET, sender=1, repo=100, owner=2)
+    assert (await hub_client.post("/webhooks/github", data=body, headers=headers)).status == 202
+    forged, forged_headers = github_star("not the secret", sender=1, repo=101, owner=2)
+    assert (await hub_client.post("/webhooks/github", data=forged,
+                                  headers=forged_headers)).status == 401
+    after = await (await hub_client.get("/metrics")).text()
+    grew = {key: metric(after, *key[:1], **dict(key[1:])) - metric(before, *key[:1],
+                                                                    **dict(key[1:]))
+            for key in [("flattr_webhooks_received_total", ("platform", "github")),
+                        ("flattr_webhooks_verified_total", ("platform", "github")),
+                        ("flattr_webhooks_rejected_total", ("platform", "github"),
+                         ("reason", "signature"))]}
+    assert list(grew.values()) == [2.0, 1.0, 1.0]
+    assert "invalid" not in after and GITHUB_SECRET not in after

@@ -28,8 +28,10 @@ def test_settlement_is_scheduled_on_the_configured_day_and_time(worker_context, 
 def test_due_jobs_are_enqueued_on_their_queues(worker_context, redis):
     scheduler = make_scheduler(worker_context)
     enqueued = {job.name for job in scheduler.enqueue_jobs()}
-    assert enqueued == {"sweep"}
+    assert enqueued == {"sweep", "outbound-sweep"}
     assert Queue("events", connection=redis).count == 1
+    [sweep] = Queue("outbound", connection=redis).jobs
+    assert sweep.func_name == "workers.outbound.dispatch_due"
     enqueue_settlement(redis)
     [job] = Queue("settlement", connection=redis).jobs
     assert job.func_name == "workers.jobs.settle_due"

@@ -19,11 +19,12 @@ import structlog
 from redis.exceptions import LockError, RedisError
 from sqlalchemy import Engine
 
+from hub import metrics
 from ledger.ingest import ingest
 from ledger.months import add_months, month_of, month_start
 from ledger.settlement import next_month_to_settle, settle
 from ledger.sql import utcnow
-from workers import inbox
+from workers import inbox, outbound
 from workers.context import current
 from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, wake
 
@@ -33,15 +34,20 @@ SETTLE_LOCK = "flattr:lock:settlement"
 log = structlog.get_logger(__name__)
 
 
-def process_batch(engine: Engine, limit: int) -> tuple[int, Counter[str]]:
-    """Record up to `limit` pending inbox events in one transaction: (rows, outcome counts)."""
+def process_batch(engine: Engine, limit: int, config: Mapping[str, Any] | None = None
+                  ) -> tuple[int, Counter[str], list[int]]:
+    """Record up to `limit` pending inbox events in one transaction: (rows, outcome counts,
+    outbound deliveries to send). With `config`, the outbound webhooks the new flattrs and
+    pledges cause are recorded in the same transaction, so none is lost."""
     with engine.begin() as conn:
         ids, events = inbox.claim(conn, limit)
         if not ids:
-            return 0, Counter()
+            return 0, Counter(), []
         result = ingest(conn, events)
+        deliveries = outbound.emit_for_ingest(conn, config, events, result) if config else []
         inbox.mark_processed(conn, ids)
-    return len(ids), result.counts
+    metrics.record_ingest(result.counts)
+    return len(ids), result.counts, deliveries
 
 
 def drain() -> dict[str, int]:
@@ -54,7 +60,8 @@ def drain() -> dict[str, int]:
     deadline = time.monotonic() + DRAIN_SECONDS
     totals: Counter[str] = Counter()
     while True:
-        rows, counts = process_batch(context.engine, limit)
+        rows, counts, deliveries = process_batch(context.engine, limit, context.config)
+        outbound.enqueue(context.redis, deliveries)
         totals.update(counts)
         totals["rows"] += rows
         if rows < limit:
@@ -126,7 +133,12 @@ def settle_due(now: datetime | None = None) -> list[str]:
     try:
         months = months_due(context.engine, context.config, now or utcnow())
         for month in months:
+            started = time.monotonic()
             summary = settle(context.engine, month, context.config)
+            metrics.record_settlement(summary, time.monotonic() - started)
+            with context.engine.begin() as conn:
+                deliveries = outbound.emit_settlement(conn, context.config, month)
+            outbound.enqueue(context.redis, deliveries)
             log.info("month_settled", month=month, givers=summary.givers,
                      flattrs=summary.flattrs, amount=summary.amount)
         return months

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select, update
 
 from connectors.polling import Poller, poll_account
 from connectors.storage import poll_accounts
+from hub import metrics
 from ledger.sql import utcnow
 from workers.context import current
 from workers.queues import queue, wake
@@ -106,4 +107,5 @@ def poll_batch(platform: str, account_ids: list[int]) -> dict[str, int]:
         totals["requests"] += outcome.requests
     if totals["likes"] or totals["unlikes"]:
         wake(context.redis)
+    metrics.record_polls(platform, totals)
     return dict(totals)
