@@ -692,6 +692,17 @@ def test_months_settle_in_order(engine, config):
     ok(engine)
 
 
+def test_an_empty_month_before_the_first_flattr_may_be_settled_first(engine, config):
+    _ana, bo = ana_and_bo(engine, config)
+    feed(engine, star("1", "r1", "2", "2026-07-03T10:00:00"))
+    run(engine, JUNE, config)
+    assert shares_of(engine) == []
+    run(engine, JULY, config)
+    assert [s["content_id"] for s in shares_of(engine, JULY)] == ["r1"]
+    assert balances(engine, bo)["revenue"] == net(500, config)
+    ok(engine)
+
+
 def test_settling_twice_changes_nothing(engine, config):
     ana, _bo = ana_and_bo(engine, config)
     make_user(engine, config, "cy", budget=300, funds=1000, github="3", claim=False)

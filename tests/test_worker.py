@@ -161,6 +161,19 @@ def test_settlement_job_settles_ended_months_once_under_a_lock(worker_context, e
         assert verify(conn) == []
 
 
+def test_settlement_job_closes_an_empty_month_while_flattrs_arrive_in_the_current_one(
+        worker_context, engine, hub_config):
+    seed_github_users(engine, hub_config)
+    inbox.store(engine, [like(n, when="2026-11-03T00:00:00+00:00") for n in range(3)])
+    jobs.drain()
+    assert jobs.settle_due(datetime(2026, 11, 5)) == ["2026-10"]
+    with engine.connect() as conn:
+        assert conn.execute(select(settlement_runs.c.month)).scalars().all() == ["2026-10"]
+        assert conn.execute(select(func.count()).select_from(flattrs)
+                            .where(flattrs.c.month == "2026-11")).scalar_one() == 3
+        assert verify(conn) == []
+
+
 def test_settlement_job_runs_from_its_queue(worker_context, redis):
     enqueue_settlement(redis)
     assert Queue("settlement", connection=redis).count == 1
