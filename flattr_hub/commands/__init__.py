@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from flattr_hub.errors import UserError
+
 
 def add_command(commands: Any, name: str, help_text: str,
                 func: Callable[[argparse.Namespace, Any], int]) -> argparse.ArgumentParser:
@@ -15,6 +17,13 @@ def add_command(commands: Any, name: str, help_text: str,
                         help="YAML configuration file")
     parser.set_defaults(func=func)
     return parser
+
+
+def usage(text: str) -> Callable[[argparse.Namespace, Any], int]:
+    """The handler of a command group called without its action: one line naming the usage."""
+    def handler(_args: argparse.Namespace, _app: Any) -> int:
+        raise UserError(f"usage: flattr-hub {text}")
+    return handler
 
 
 def amount(text: str) -> int:

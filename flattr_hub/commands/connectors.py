@@ -21,7 +21,7 @@ from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
 from connectors.polling import add_account
 from connectors.storage import poll_accounts
-from flattr_hub.commands import add_command
+from flattr_hub.commands import add_command, usage
 from flattr_hub.errors import UserError
 from ledger import accounts
 from workers.context import Context, install
@@ -36,7 +36,7 @@ def register(commands: Any) -> None:
     add_command(commands, "discord-bot", "run the Discord gateway bot: reactions with the "
                 "configured emoji become likes, their removal unlikes", _discord_bot)
     discord_cmd = add_command(commands, "discord", "Discord application commands and emoji",
-                              _missing("discord register-commands | discord emoji GUILD ..."))
+                              usage("discord register-commands | discord emoji GUILD ..."))
     actions = discord_cmd.add_subparsers(metavar="ACTION")
     add_command(actions, "register-commands", "register the 'Flattr this message' and /flattr "
                 "commands with Discord", _register_commands)
@@ -46,7 +46,7 @@ def register(commands: Any) -> None:
     emoji.add_argument("emoji", nargs="+")
 
     conn_cmd = add_command(commands, "connectors", "linked accounts that pollers read",
-                           _missing("connectors link|accounts|poll"))
+                           usage("connectors link|accounts|poll"))
     actions = conn_cmd.add_subparsers(metavar="ACTION")
     link = add_command(actions, "link", "link a platform account to a user and store its "
                        "tokens for polling (tokens from FLATTR_LINK_ACCESS_TOKEN / "
@@ -65,17 +65,11 @@ def register(commands: Any) -> None:
                 "every pollers.tick_seconds)", _poll)
 
     mastodon_cmd = add_command(commands, "mastodon", "Mastodon instances",
-                               _missing("mastodon register-app INSTANCE"))
+                               usage("mastodon register-app INSTANCE"))
     app_cmd = add_command(mastodon_cmd.add_subparsers(metavar="ACTION"), "register-app",
                           "register the hub's app on an instance (once) and store its "
                           "client credentials", _register_app)
     app_cmd.add_argument("instance")
-
-
-def _missing(usage: str) -> Any:
-    def handler(_args: argparse.Namespace, _app: Any) -> int:
-        raise UserError(f"usage: flattr-hub {usage}")
-    return handler
 
 
 def _discord_bot(_args: argparse.Namespace, app: Any) -> int:

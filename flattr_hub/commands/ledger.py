@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from flattr_hub.commands import add_command, amount, month
+from flattr_hub.commands import add_command, amount, month, usage
 from flattr_hub.errors import UserError
 from ledger import accounts, identities
 from ledger.events import NormalisedEvent
@@ -22,7 +22,7 @@ IMPORT_BATCH = 1000
 
 
 def register(commands: Any) -> None:
-    user = add_command(commands, "user", "manage users", _missing("user create NAME"))
+    user = add_command(commands, "user", "manage users", usage("user create NAME"))
     user_commands = user.add_subparsers(dest="user_command", metavar="ACTION")
     create = add_command(user_commands, "create", "create a user", _user_create)
     create.add_argument("name")
@@ -34,14 +34,14 @@ def register(commands: Any) -> None:
     link.add_argument("platform_user_id")
     link.add_argument("--claim", action="store_true", help="also claim the identity")
 
-    budget = add_command(commands, "budget", "manage budgets", _missing("budget set NAME AMOUNT"))
+    budget = add_command(commands, "budget", "manage budgets", usage("budget set NAME AMOUNT"))
     budget_set = add_command(budget.add_subparsers(metavar="ACTION"), "set",
                              "set a user's monthly budget in minor units", _budget_set)
     budget_set.add_argument("name")
     budget_set.add_argument("amount", type=amount)
 
     funds = add_command(commands, "funds", "manage funds",
-                        _missing("funds credit NAME AMOUNT --reason TEXT"))
+                        usage("funds credit NAME AMOUNT --reason TEXT"))
     credit = add_command(funds.add_subparsers(metavar="ACTION"), "credit",
                          "credit a user's funds (operator)", _funds_credit)
     credit.add_argument("name")
@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
     credit.add_argument("--reason", required=True)
     credit.add_argument("--key", help="idempotency key (default: derived from the arguments)")
 
-    events = add_command(commands, "events", "normalised events", _missing("events import FILE"))
+    events = add_command(commands, "events", "normalised events", usage("events import FILE"))
     imp = add_command(events.add_subparsers(metavar="ACTION"), "import",
                       "import normalised events from a JSON Lines file ('-' for stdin)", _import)
     imp.add_argument("file")
@@ -68,19 +68,13 @@ def register(commands: Any) -> None:
     form.add_argument("--csv", action="store_true", help="print CSV")
     form.add_argument("--json", action="store_true", help="print JSON")
 
-    ledger = add_command(commands, "ledger", "ledger maintenance", _missing("ledger verify"))
+    ledger = add_command(commands, "ledger", "ledger maintenance", usage("ledger verify"))
     add_command(ledger.add_subparsers(metavar="ACTION"), "verify",
                 "check every invariant of the ledger; exit 1 naming what broke", _verify)
 
-    db = add_command(commands, "db", "database maintenance", _missing("db upgrade"))
+    db = add_command(commands, "db", "database maintenance", usage("db upgrade"))
     add_command(db.add_subparsers(metavar="ACTION"), "upgrade",
                 "migrate the database to the newest schema", _db_upgrade)
-
-
-def _missing(usage: str) -> Any:
-    def handler(_args: argparse.Namespace, _app: Any) -> int:
-        raise UserError(f"usage: flattr-hub {usage}")
-    return handler
 
 
 def _user_create(args: argparse.Namespace, app: Any) -> int:

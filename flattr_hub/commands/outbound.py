@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flattr_hub.commands import add_command
+from flattr_hub.commands import add_command, usage
 from flattr_hub.errors import UserError
 from ledger import accounts
 from workers import outbound
@@ -18,7 +18,7 @@ from workers.redis_conn import connect
 
 def register(commands: Any) -> None:
     hooks = add_command(commands, "webhooks", "outbound webhooks to creators and partners",
-                        _missing)
+                        usage("webhooks add|list|enable|deliveries|resend ..."))
     actions = hooks.add_subparsers(metavar="ACTION")
     add = add_command(actions, "add", "register an endpoint for a user and print its secret "
                       "(once)", _add)
@@ -41,10 +41,6 @@ def register(commands: Any) -> None:
     resend = add_command(actions, "resend", "send a delivery again from the start of the retry "
                          "schedule", _resend)
     resend.add_argument("delivery_id", type=int)
-
-
-def _missing(_args: argparse.Namespace, _app: Any) -> int:
-    raise UserError("usage: flattr-hub webhooks add|list|enable|deliveries|resend ...")
 
 
 def _event_types(text: str) -> tuple[str, ...]:
