@@ -28,7 +28,7 @@ from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, identities, ledger_clock, pledges, things
 from ledger.schema import unlikes as unlikes_table
-from ledger.sql import dialect_insert, utcnow
+from ledger.sql import dialect_insert, execute_many, utcnow
 
 Key = tuple[str, str]
 
@@ -124,7 +124,7 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
         result.note(pending[slot].event.key, "already")
     _record_likes(conn, list(pending.values()))
     now = utcnow()
-    conn.execute(events.insert(), [
+    execute_many(conn, events.insert(), [
         {"platform": e.platform, "event_id": e.event_id, "kind": e.kind,
          "outcome": result.outcomes[e.key], "received_at": now}
         for e in fresh.values()
@@ -164,7 +164,8 @@ def _things(conn: Connection, batch: list[NormalisedEvent],
         first.setdefault((event.platform, event.content_id), event)
     if first:
         now = utcnow()
-        conn.execute(
+        execute_many(
+            conn,
             dialect_insert(conn, things).on_conflict_do_nothing(
                 index_elements=["platform", "content_id"]),
             [{"platform": p, "content_id": c, "url": e.url, "title": e.title, "created_at": now,
@@ -245,7 +246,7 @@ def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
               "late": stmt.excluded.late},
         where=stmt.excluded.occurred_at < flattrs.c.occurred_at,
     )
-    conn.execute(stmt, rows)
+    execute_many(conn, stmt, rows)
 
 
 def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
