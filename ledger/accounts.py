@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from ledger.errors import IdempotencyConflict, InsufficientFunds, LedgerError, NotFound
 from ledger.schema import accounts, transfers, users
@@ -138,10 +138,6 @@ def balances(conn: Connection, uid: int) -> dict[str, int]:
     if not rows:
         raise NotFound(f"user {uid} does not exist")
     return {kind: balance for kind, balance in rows}
-
-
-def total_balance(conn: Connection) -> int:
-    return conn.execute(select(func.coalesce(func.sum(accounts.c.balance), 0))).scalar_one()
 
 
 def _is_amount(value: object) -> bool:

@@ -149,10 +149,7 @@ def _start(conn: Connection, month: str, config: Mapping[str, Any], now: datetim
         raise LedgerError(f"month {month} has not ended yet")
     if last_closed is not None and month <= last_closed:
         raise LedgerError(f"month {month} is before the last settled month {last_closed}")
-    if last_closed is not None:
-        expected = add_months(last_closed, 1)
-    else:
-        expected = conn.execute(select(func.min(flattrs.c.month))).scalar() or month
+    expected = next_month_to_settle(conn) or month
     if month > expected or (last_closed is not None and month != expected):
         raise LedgerError(f"months settle in order: settle {expected} before {month}")
     conn.execute(settlement_runs.insert().values(month=month, state="running", started_at=now))

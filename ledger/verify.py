@@ -3,7 +3,7 @@ recomputed from the rows themselves. Returns the problems found; none means the 
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from ledger.schema import (
     accounts,
@@ -180,11 +180,11 @@ def _settlement_transfers(conn: Connection) -> list[str]:
     ).scalar_one()
     if orphan:
         problems.append(f"{orphan} settlement transfers have no shares behind them")
-    counted_twice = conn.execute(
-        select(func.count()).select_from(
-            select(pledges.c.flattr_id).join(shares, shares.c.flattr_id == pledges.c.flattr_id)
-            .where(case((pledges.c.state == "counted", 0), else_=1) == 1).subquery())
+    unmarked = conn.execute(
+        select(func.count()).select_from(pledges)
+        .join(shares, shares.c.flattr_id == pledges.c.flattr_id)
+        .where(pledges.c.state != "counted")
     ).scalar_one()
-    if counted_twice:
-        problems.append(f"{counted_twice} pledges have a share but are not marked counted")
+    if unmarked:
+        problems.append(f"{unmarked} pledges have a share but are not marked counted")
     return problems
