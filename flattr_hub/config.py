@@ -66,6 +66,11 @@ DEFAULTS: dict[str, Any] = {
         "relay": {"secret": ""},
     },
     "payments": {"stripe": {"secret_key": "", "webhook_secret": "", "api_base": ""}},
+    # web pages: Fernet keys for session cookies and stored tokens ("" = generated once into
+    # <data_dir>/web-keys.json), Secure cookies (auto = when hub.base_url is https), login
+    # throttling (failures per name or address within the window)
+    "web": {"session_key": "", "token_key": "", "secure_cookies": "auto",
+            "login_attempts": 5, "login_window_seconds": 900},
 }
 
 ALIASES = {"FLATTR_DATABASE_URL": ("database", "url"), "FLATTR_REDIS_URL": ("redis", "url")}

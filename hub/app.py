@@ -1,10 +1,11 @@
-"""The aiohttp application: `POST /webhooks/{platform}`, `GET /healthz`, `GET /readyz` and
-`GET /metrics`.
+"""The aiohttp application: `POST /webhooks/{platform}`, `GET /healthz`, `GET /readyz`,
+`GET /metrics`, and the web pages for people (`hub.web`).
 
 Handlers only translate HTTP: reading the body (bounded by `hub.max_body_bytes`, else 413),
 calling `Intake.receive`, and writing JSON. Every error answer is JSON
-`{"error": ..., "error_description": ...}`, unknown paths and methods included; client mistakes
-never get a 5xx. Platform-specific routes (X's CRC check, Discord interactions) come from
+`{"error": ..., "error_description": ...}`, unknown paths and methods included (a browser asking
+for a page gets the same as an HTML page); client mistakes never get a 5xx. Platform-specific
+routes (X's CRC check, Discord interactions) come from
 `connectors.http`.
 """
 
@@ -26,12 +27,14 @@ from hub import metrics
 from hub.committer import GroupCommit
 from hub.intake import Intake, Rejected
 from hub.status import health
+from hub.web import install as install_web
+from hub.web.errors import error_page, wants_html
 from workers import inbox
 from workers.queues import wake
 
 INTAKE = web.AppKey("intake", Intake)
 CHECK = web.AppKey("check", Callable[[], dict[str, str | int]])
-ERRORS = {400: "invalid_request", 401: "invalid_signature", 404: "not_found",
+ERRORS = {400: "invalid_request", 401: "invalid_signature", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 413: "payload_too_large"}
 
 log = structlog.get_logger(__name__)
@@ -57,6 +60,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
     app.router.add_post(r"/webhooks/{platform:[a-z][a-z0-9_-]{0,31}}", webhook)
     app.router.add_get("/healthz", healthz)
     metrics.install(app, engine, redis)
+    install_web(app, config, engine, redis)
     return app
 
 
@@ -87,6 +91,8 @@ async def json_errors(request: web.Request,
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if wants_html(request):
+            return await error_page(request, exc.status, exc.reason)
         return problem(exc.status, ERRORS.get(exc.status, "error"), exc.reason)
     except Exception:
         log.exception("request_failed", path=request.path)

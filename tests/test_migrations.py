@@ -8,7 +8,8 @@ from alembic.migration import MigrationContext
 from ledger.schema import metadata
 
 # Modules that add tables to `ledger.schema.metadata` besides the ledger's own.
-TABLE_MODULES = ("workers.inbox", "connectors.storage", "workers.outbound_schema")
+TABLE_MODULES = ("workers.inbox", "connectors.storage", "workers.outbound_schema",
+                 "members.schema")
 
 
 def test_migrations_match_the_declared_tables(engine):

@@ -1,0 +1,51 @@
+"""The web hub for people: server-rendered pages (aiohttp-jinja2) on the same aiohttp app as
+the webhooks. `install` wires templates, encrypted cookie sessions, CSRF checks and each
+feature module's routes; every feature module has a `routes(app)` function."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import aiohttp_session
+import jinja2
+from aiohttp import web
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from redis import Redis
+from sqlalchemy import Engine
+
+from hub.web import session
+from members.keys import web_keys
+
+FEATURES = ("hub.web.auth",)
+STATIC = Path(__file__).with_name("static")
+
+
+def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
+            redis: Redis) -> None:
+    """Add the pages, sessions and CSRF protection to the hub application."""
+    app[session.CONFIG] = config
+    app[session.ENGINE] = engine
+    app[session.REDIS] = redis
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.PackageLoader("hub.web", "templates"), autoescape=True)
+    env.filters["money"] = money_filter(config["currency"])
+    aiohttp_session.setup(app, EncryptedCookieStorage(
+        web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
+        samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))
+    app.middlewares.append(session.csrf_protect)
+    app.router.add_static("/static/", STATIC, name="static")
+    for name in FEATURES:
+        import_module(name).routes(app)
+
+
+def money_filter(currency: str) -> Any:
+    """Minor units as `12.34 EUR` (every currency the hub takes has two decimals)."""
+    def money(amount: int | None) -> str:
+        amount = amount or 0
+        sign = "-" if amount < 0 else ""
+        return f"{sign}{abs(amount) // 100}.{abs(amount) % 100:02d} {currency}"
+    return money

@@ -1,0 +1,128 @@
+"""Who is asking: the signed-in member from the encrypted session cookie, guards for pages that
+need a member or an operator, the CSRF token every form carries, rendering pages (`render`) and
+running domain functions off the event loop (`call`)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp_session import get_session, new_session
+from redis import Redis
+from sqlalchemy import Engine
+
+from members.logins import Member, member
+
+CONFIG = web.AppKey("web_config", Mapping)
+ENGINE = web.AppKey("web_engine", Engine)
+REDIS = web.AppKey("web_redis", Redis)
+MEMBER = "member"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Machine-to-machine endpoints authenticate by signature or bearer token, not by cookie.
+CSRF_EXEMPT = ("/webhooks/", "/rest/", "/oauth/token", "/metrics")
+
+T = TypeVar("T")
+
+
+async def call(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `fn(conn, *args, **kwargs)` in one transaction on a worker thread."""
+    engine = request.app[ENGINE]
+
+    def run() -> T:
+        with engine.begin() as conn:
+            return fn(conn, *args, **kwargs)
+
+    return await asyncio.get_running_loop().run_in_executor(None, run)
+
+
+async def current_member(request: web.Request) -> Member | None:
+    """The signed-in member, looked up once per request."""
+    if MEMBER not in request:
+        uid = (await get_session(request)).get("uid")
+        request[MEMBER] = None if uid is None else await call(request, member, int(uid))
+    return request[MEMBER]
+
+
+async def require_member(request: web.Request) -> Member:
+    """The signed-in member; otherwise a redirect to the login page that comes back here."""
+    found = await current_member(request)
+    if found is None:
+        raise web.HTTPSeeOther("/login?" + urlencode({"next": request.path_qs}))
+    return found
+
+
+async def require_operator(request: web.Request) -> Member:
+    """The signed-in operator; 403 for other members."""
+    found = await require_member(request)
+    if not found.operator:
+        raise web.HTTPForbidden(reason="operators only")
+    return found
+
+
+async def sign_in(request: web.Request, uid: int) -> None:
+    """Start a fresh session for `uid` (a new cookie, so a planted session id is useless)."""
+    fresh = await new_session(request)
+    fresh["uid"] = uid
+    fresh["csrf"] = secrets.token_urlsafe(32)
+    request.pop(MEMBER, None)
+
+
+async def sign_out(request: web.Request) -> None:
+    (await get_session(request)).invalidate()
+
+
+async def csrf_token(request: web.Request) -> str:
+    current = await get_session(request)
+    if "csrf" not in current:
+        current["csrf"] = secrets.token_urlsafe(32)
+    return current["csrf"]
+
+
+def local_path(target: str | None, default: str = "/dashboard") -> str:
+    """`target` when it is a path on this site, else `default` (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+@web.middleware
+async def csrf_protect(request: web.Request,
+                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                       ) -> web.StreamResponse:
+    """Refuse a state-changing form post whose `csrf_token` is not this session's."""
+    if request.method in UNSAFE and not request.path.startswith(CSRF_EXEMPT):
+        sent = request.headers.get("X-CSRF-Token")
+        if sent is None and request.content_type in (
+                "application/x-www-form-urlencoded", "multipart/form-data"):
+            sent = (await request.post()).get("csrf_token")
+        expected = (await get_session(request)).get("csrf")
+        if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
+            raise web.HTTPForbidden(reason="the form has expired or did not come from this site; "
+                                           "reload the page and try again")
+    return await handler(request)
+
+
+async def render(request: web.Request, template: str, context: Mapping[str, Any],
+                 status: int = 200) -> web.Response:
+    """Render a page; every template also sees the member (`me`) and the form `csrf_token`."""
+    return aiohttp_jinja2.render_template(template, request, {
+        **context, "me": await current_member(request), "csrf_token": await csrf_token(request)},
+        status=status)
+
+
+def secure_cookies(config: Mapping[str, Any]) -> bool:
+    """Secure cookies when served over https (`web.secure_cookies`: auto, true or false)."""
+    setting = str(config["web"]["secure_cookies"]).lower()
+    if setting == "auto":
+        return str(config["hub"]["base_url"]).startswith("https://")
+    return setting in ("true", "1", "yes", "on")
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+

@@ -1,0 +1,61 @@
+"""The web hub's two secret keys: one encrypts session cookies, one encrypts platform tokens at
+rest (Fernet). They come from `web.session_key` / `web.token_key` (or FLATTR_WEB__… in the
+environment); when unset, keys are generated once and kept in `<data_dir>/web-keys.json`
+(mode 0600), so the zero-config hub survives restarts without logging everyone out."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+NAMES = ("session_key", "token_key")
+
+
+def web_keys(config: Mapping[str, Any]) -> dict[str, bytes]:
+    """{"session_key": …, "token_key": …}, each a Fernet key (url-safe base64 of 32 bytes)."""
+    configured = {name: str(config["web"][name]) for name in NAMES}
+    if all(configured.values()):
+        return {name: _checked(name, value) for name, value in configured.items()}
+    path = Path(config["data_dir"]) / "web-keys.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+    if not all(stored.get(name) for name in NAMES):
+        stored = {name: Fernet.generate_key().decode() for name in NAMES}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(stored, out)
+    return {name: _checked(name, configured[name] or stored[name]) for name in NAMES}
+
+
+class Vault:
+    """Encrypts platform tokens before they are stored and decrypts them when used."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def seal(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        """The secret; ValueError when it was not sealed with this key (never shows the text)."""
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            raise ValueError("stored token cannot be decrypted with web.token_key") from None
+
+
+def vault(config: Mapping[str, Any]) -> Vault:
+    return Vault(web_keys(config)["token_key"])
+
+
+def _checked(name: str, value: str) -> bytes:
+    try:
+        Fernet(value)
+    except ValueError:
+        raise ValueError(f"web.{name} must be a Fernet key (url-safe base64 of 32 bytes)") from None
+    return value.encode()
