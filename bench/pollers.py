@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
+from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,13 +43,16 @@ from ledger.db import make_engine, upgrade
 from ledger.schema import accounts as accounts_table
 from ledger.schema import identities, users
 from ledger.sql import utcnow
+from members.keys import Vault
 from tests.fakes.platforms import FakeSoundCloud, track
 from tests.fakes.server import serve
 from workers import inbox
 from workers.pollers import due_accounts, per_tick
 
+VAULT = Vault(Fernet.generate_key())  # a key for this run only
 
-def seed(engine, fake: FakeSoundCloud, count: int, changed: float) -> None:
+
+def seed(engine, fake: FakeSoundCloud, count: int, changed: float, vault: Vault) -> None:
     """Users, linked identities, poll accounts with a baseline, and the fake's liked lists."""
     now = utcnow()
     with engine.begin() as conn:
@@ -62,7 +66,8 @@ def seed(engine, fake: FakeSoundCloud, count: int, changed: float) -> None:
              "linked_user_id": ids[f"b{n}"], "flattr_enabled": True} for n in range(count)])
         conn.execute(insert(poll_accounts), [
             {"platform": "soundcloud", "instance": "", "platform_user_id": f"soundcloud:users:{n}",
-             "remote_id": f"soundcloud:users:{n}", "access_token": f"tok-{n}", "state": "active",
+             "remote_id": f"soundcloud:users:{n}", "access_token": vault.seal(f"tok-{n}"),
+             "state": "active",
              "next_poll_at": now, "baseline_done": True, "window_requests": 0, "failures": 0,
              "created_at": now} for n in range(count)])
         account_ids = dict(conn.execute(select(poll_accounts.c.platform_user_id,
@@ -126,10 +131,10 @@ def main() -> int:
         config["pollers"]["tick_seconds"] = 1
         config["connectors"]["soundcloud"]["requests_per_minute"] = int(args.rate * 60 * 0.9)
         t0 = time.monotonic()
-        seed(engine, fake, args.accounts, args.changed)
+        seed(engine, fake, args.accounts, args.changed, VAULT)
         print(f"seeded {args.accounts} linked accounts in {time.monotonic() - t0:.1f} s")
         with serve(fake.app()) as api:
-            poller = SoundCloudPoller("bench", "bench", api_base=api)
+            poller = SoundCloudPoller("bench", "bench", api_base=api, vault=VAULT)
             seconds, ticks = run_round(engine, poller, config, args.workers, args.unpaced,
                                        args.timeout)
         with engine.connect() as conn:

@@ -3,9 +3,10 @@
 - `GET /webhooks/x?crc_token=…`: X's challenge-response check (answered from the secret alone).
 - `POST /webhooks/discord`: Discord interactions, which must be answered synchronously with a
   JSON body that depends on the ledger (the event is ingested in the request).
+- `POST /webhooks/stripe`: Stripe payments, credited in the request (`connectors.stripe`).
 
-Both answer 404 while their connector is off. Verification runs on the raw bytes first; a
-failure is 401 and changes nothing.
+Each answers 404 while its connector is off. Verification runs on the raw bytes first; a
+failure is 401 (Stripe's: 400, the status Stripe's documentation asks for) and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy import Engine
 
-from connectors import discord, x
+from connectors import discord, stripe, x
 from connectors.base import PayloadError, SignatureError, parse_json
 from hub.intake import Rejected
 
@@ -40,6 +41,7 @@ def add_platform_routes(app: web.Application, config: Mapping[str, Any], engine:
     app[ENGINE] = engine
     app.router.add_get("/webhooks/x", x_crc)
     app.router.add_post("/webhooks/discord", discord_interaction)
+    app.router.add_post("/webhooks/stripe", stripe.webhook_handler(config, engine))
 
 
 async def x_crc(request: web.Request) -> web.Response:

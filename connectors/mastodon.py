@@ -8,8 +8,9 @@ favourites' own, not the statuses'), for at most `max_pages` pages; snapshots ar
 `account.acct`, qualified with the polling instance's host when it is local. A status is
 identified by its `uri` (else `url`), the same from every instance.
 
-Apps are registered per instance (`POST /api/v1/apps`, scope `read:favourites`) and their
-client credentials stored in `mastodon_apps` (`app_credentials`). Mastodon access tokens do
+Apps are registered per instance (`POST /api/v1/apps`, scopes `read:favourites
+read:accounts`) and their client credentials stored in `mastodon_apps` (`app_credentials`, the
+secret sealed with the token vault). Mastodon access tokens do
 not expire; one that is refused (revoked) marks the account for relinking. On when
 `connectors.mastodon.enabled` is true; `connectors.mastodon.api_base` sends every instance's
 requests to one place (a local fake in tests and the benchmark).
@@ -20,7 +21,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ from mastodon import (
     MastodonServerError,
     MastodonUnauthorizedError,
 )
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from connectors.polling import (
     HTTP_TIMEOUT,
@@ -49,8 +50,10 @@ from connectors.polling import (
 )
 from connectors.storage import mastodon_apps
 from ledger.sql import utcnow
+from members.keys import Vault, vault
 
-SCOPES = ["read:favourites"]
+SCOPES = ["read:favourites", "read:accounts"]  # read:accounts: verify_credentials when linking
+OOB = "urn:ietf:wg:oauth:2.0:oob"
 PAGE = 40
 TAGS = re.compile(r"<[^>]+>")
 
@@ -77,6 +80,7 @@ class MastodonPoller:
     window_requests: int = 300  # Mastodon's default: 300 requests / 5 min per account
     window_seconds: int = 300
     platform: str = "mastodon"
+    vault: Vault = field(kw_only=True, repr=False)
 
     def client(self, account: Account) -> Mastodon:
         base = instance_url(account.instance)
@@ -132,23 +136,31 @@ def poller(config: Mapping[str, Any]) -> MastodonPoller | None:
     if not section.get("enabled"):
         return None
     return MastodonPoller(section.get("api_base", ""), int(section["poll_seconds"]),
-                          int(section["max_pages"]))
+                          int(section["max_pages"]), vault=vault(config))
 
 
 def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
-                    redirect_uri: str = "urn:ietf:wg:oauth:2.0:oob") -> tuple[str, str]:
+                    redirect_uri: str = OOB) -> tuple[str, str]:
     """The (client id, client secret) of the hub's app on `instance`, registered on first use
-    and stored."""
+    and stored (the secret sealed). An app registered without `redirect_uri` (e.g. by the
+    command line, before anyone linked through the web) is registered again with it."""
     host = host_of(instance)
     row = conn.execute(select(mastodon_apps).where(mastodon_apps.c.instance == host)).first()
-    if row is not None:
-        return row.client_id, row.client_secret
+    registered = (row.redirect_uris or OOB).splitlines() if row is not None else []
+    if row is not None and redirect_uri in registered:
+        return row.client_id, vault(config).open(row.client_secret)
+    uris = list(dict.fromkeys([*registered, OOB, redirect_uri]))
     session = route(requests.Session(), instance_url(host), config["connectors"]["mastodon"]
                     .get("api_base", ""))
     with session:
         client_id, client_secret = Mastodon.create_app(
-            "Flattr Hub", scopes=SCOPES, redirect_uris=redirect_uri,
+            "Flattr Hub", scopes=SCOPES, redirect_uris=uris,
             api_base_url=instance_url(host), session=session, request_timeout=HTTP_TIMEOUT)
-    conn.execute(insert(mastodon_apps).values(instance=host, client_id=client_id,
-                                              client_secret=client_secret, created_at=utcnow()))
+    values = {"client_id": client_id, "client_secret": vault(config).seal(client_secret),
+              "redirect_uris": "\n".join(uris), "created_at": utcnow()}
+    if row is None:
+        conn.execute(insert(mastodon_apps).values(instance=host, **values))
+    else:
+        conn.execute(update(mastodon_apps).where(mastodon_apps.c.instance == host)
+                     .values(**values))
     return client_id, client_secret

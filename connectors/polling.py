@@ -15,9 +15,12 @@ account's likes within a request budget and raises `RateLimited`, `TokenExpired`
   transaction; the queue is woken after it commits.
 - **Limits.** A per-account request window (`window_requests` per `window_seconds`) is kept
   in the account row; on 429 the account waits until the platform's reset time.
-- **Tokens.** An expired or rejected token is refreshed once (the new refresh token is stored
-  at once: SoundCloud's and X's are single-use); if that fails the account is marked `relink`
-  and is not polled again until the user links it anew. Errors back off exponentially.
+- **Tokens** are stored sealed with the token vault (`members.keys.Vault`, which each poller
+  carries) and opened only to make a request. An expired or rejected token is refreshed once
+  (the new refresh token is stored at once: SoundCloud's and X's are single-use); if that fails
+  the account is marked `relink` and is not polled again until the user links it anew; so is
+  one whose stored tokens the vault cannot open (`web.token_key` changed). Errors back off
+  exponentially.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from ledger import identities
 from ledger.events import NormalisedEvent
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
+from members.keys import Vault
 from workers import inbox
 
 log = structlog.get_logger(__name__)
@@ -120,6 +124,7 @@ class Poller(Protocol):
     poll_seconds: int
     window_requests: int
     window_seconds: int
+    vault: Vault  # opens and seals the stored tokens
 
     def fetch(self, account: Account, budget: int) -> Snapshot:
         """Read the account's likes with at most `budget` requests."""
@@ -167,18 +172,17 @@ def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
 # --- storage --------------------------------------------------------------------------------
 
 def add_account(conn: Connection, uid: int, platform: str, platform_user_id: str, *,
-                remote_id: str | None = None, access_token: str,
+                vault: Vault, remote_id: str | None = None, access_token: str,
                 refresh_token: str | None = None, expires_at: datetime | None = None,
                 instance: str = "", poll_seconds: int = 900, now: datetime | None = None) -> int:
     """Link `platform_user_id` to user `uid` (likes become flattrs, owned things pay `uid`) and
-    store its tokens for polling. The first poll is spread over one poll interval. Linking an
-    account again replaces its tokens and makes it active."""
+    store its tokens, sealed by `vault`, for polling. The first poll is spread over one poll
+    interval. Linking an account again replaces its tokens and makes it active."""
     now = now or utcnow()
     identities.link(conn, uid, platform, platform_user_id, claim=True)
     first = now + timedelta(seconds=random.uniform(0, max(1, poll_seconds)))
-    values = {"remote_id": remote_id or platform_user_id, "access_token": access_token,
-              "refresh_token": refresh_token, "token_expires_at": expires_at, "state": "active",
-              "failures": 0, "last_error": None}
+    values = {"remote_id": remote_id or platform_user_id, "state": "active", "failures": 0,
+              "last_error": None, **sealed(vault, access_token, refresh_token, expires_at)}
     found = conn.execute(select(poll_accounts.c.id).where(
         poll_accounts.c.platform == platform, poll_accounts.c.instance == instance,
         poll_accounts.c.platform_user_id == platform_user_id)).scalar()
@@ -191,8 +195,29 @@ def add_account(conn: Connection, uid: int, platform: str, platform_user_id: str
         next_poll_at=first, created_at=now, **values).returning(poll_accounts.c.id)).scalar_one()
 
 
-def load_account(conn: Connection, account_id: int) -> tuple[Account | None, bool]:
-    """(the account if it is active, whether its identity has flattring on)."""
+def sealed(vault: Vault, access_token: str, refresh_token: str | None,
+           expires_at: datetime | None) -> dict[str, Any]:
+    """The token columns of `poll_accounts`, the tokens sealed."""
+    return {"access_token": vault.seal(access_token),
+            "refresh_token": None if refresh_token is None else vault.seal(refresh_token),
+            "token_expires_at": expires_at}
+
+
+def list_accounts(conn: Connection, platform: str | None = None) -> list[Any]:
+    """Linked poll accounts (of one platform, or all) with their poll state, oldest first."""
+    query = select(poll_accounts.c.id, poll_accounts.c.platform, poll_accounts.c.instance,
+                   poll_accounts.c.platform_user_id, poll_accounts.c.state,
+                   poll_accounts.c.next_poll_at, poll_accounts.c.last_polled_at,
+                   poll_accounts.c.last_error).order_by(poll_accounts.c.id)
+    if platform:
+        query = query.where(poll_accounts.c.platform == platform)
+    return list(conn.execute(query))
+
+
+def load_account(conn: Connection, account_id: int,
+                 vault: Vault) -> tuple[Account | None, bool]:
+    """(the account if it is active, whether its identity has flattring on). ValueError when
+    `vault` cannot open its tokens."""
     row = conn.execute(
         select(poll_accounts, identities_table.c.flattr_enabled)
         .join(identities_table, (identities_table.c.platform == poll_accounts.c.platform)
@@ -200,8 +225,9 @@ def load_account(conn: Connection, account_id: int) -> tuple[Account | None, boo
         .where(poll_accounts.c.id == account_id, poll_accounts.c.state == "active")).first()
     if row is None:
         return None, False
+    refresh = None if row.refresh_token is None else vault.open(row.refresh_token)
     return Account(row.id, row.platform, row.instance, row.platform_user_id, row.remote_id,
-                   row.access_token, row.refresh_token, row.window_started_at,
+                   vault.open(row.access_token), refresh, row.window_started_at,
                    row.window_requests, row.baseline_done, row.failures), row.flattr_enabled
 
 
@@ -237,8 +263,12 @@ def poll_account(engine: Engine, poller: Poller, account_id: int,
     """Poll one account and record what changed. Never raises for platform trouble: the
     account's schedule records the outcome (backoff, rate limit, relink)."""
     now = now or utcnow()
-    with engine.connect() as conn:
-        account, enabled = load_account(conn, account_id)
+    try:
+        with engine.connect() as conn:
+            account, enabled = load_account(conn, account_id, poller.vault)
+    except ValueError:
+        _relink(engine, account_id, "the stored token cannot be decrypted with web.token_key")
+        return PollOutcome(account_id, "relink")
     if account is None or account.platform != poller.platform:
         return PollOutcome(account_id, "skipped")
     if not enabled:
@@ -325,9 +355,9 @@ def _refresh(engine: Engine, poller: Poller, account: Account) -> Account | None
         _relink(engine, account.id, "token expired and could not be refreshed")
         return None
     with engine.begin() as conn:
-        _update(conn, account.id, access_token=tokens.access_token,
-                refresh_token=tokens.refresh_token or account.refresh_token,
-                token_expires_at=tokens.expires_at)
+        _update(conn, account.id, **sealed(poller.vault, tokens.access_token,
+                                           tokens.refresh_token or account.refresh_token,
+                                           tokens.expires_at))
     log.info("token_refreshed", platform=account.platform, account=account.id)
     return Account(account.id, account.platform, account.instance, account.platform_user_id,
                    account.remote_id, tokens.access_token,

@@ -31,6 +31,7 @@ from connectors.polling import (
     reset_time,
     route,
 )
+from members.keys import Vault, vault
 
 API = "https://api.soundcloud.com"
 TOKEN_URL = "https://secure.soundcloud.com/oauth/token"
@@ -48,6 +49,7 @@ class SoundCloudPoller:
     window_requests: int = 10_000  # SoundCloud publishes app-wide limits, not per-user ones
     window_seconds: int = 900
     platform: str = "soundcloud"
+    vault: Vault = field(kw_only=True, repr=False)
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -100,4 +102,4 @@ def poller(config: Mapping[str, Any]) -> SoundCloudPoller | None:
         return None
     return SoundCloudPoller(section["client_id"], section["client_secret"], section["api_base"],
                             section["token_url"], int(section["poll_seconds"]),
-                            int(section["max_pages"]))
+                            int(section["max_pages"]), vault=vault(config))

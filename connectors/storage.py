@@ -5,12 +5,14 @@
   (`active`, or `relink` when its token is gone for good and the user must link again).
 - `poll_seen`: what a poller saw liked by an account, with the time it was first seen; the
   diff of a new snapshot against it gives likes (new rows) and unlikes (rows that vanished).
-- `mastodon_apps`: the client credentials of the app registered on each Mastodon instance.
+- `mastodon_apps`: the client credentials of the app registered on each Mastodon instance
+  and the redirect URIs it was registered with.
 - `discord_reactions`: counted reactions present now, with the message author taken from the
   REACTION_ADD dispatch (REACTION_REMOVE does not carry it).
 - `discord_guilds`: per-guild reaction emoji that count (default: `connectors.discord.emoji`).
 
-Tokens are credentials: they are never logged, printed or put in job arguments.
+Tokens are credentials: they are stored sealed with the token vault (`members.keys`, key
+`web.token_key`), and never logged, printed or put in job arguments.
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ mastodon_apps = Table(
     metadata,
     Column("instance", String(255), primary_key=True),
     Column("client_id", Text, nullable=False),
-    Column("client_secret", Text, nullable=False),
+    Column("client_secret", Text, nullable=False),  # sealed with the token vault
     Column("created_at", DateTime, nullable=False),
+    Column("redirect_uris", Text, nullable=True),  # registered, one a line; NULL = the oob one
 )
 
 discord_reactions = Table(

@@ -57,6 +57,7 @@ from connectors.polling import (
     route,
 )
 from ledger.events import NormalisedEvent
+from members.keys import Vault, vault
 
 API = "https://api.twitter.com"
 TOKEN_PATH = "/2/oauth2/token"
@@ -162,13 +163,15 @@ class XPoller:
     window_seconds: int = 900
     max_pages: int = 5
     platform: str = "x"
+    vault: Vault = field(kw_only=True, repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> XPoller:
         section = config["connectors"]["x"]
         return cls(section["client_id"], section["client_secret"], section["api_base"],
                    int(section["poll_seconds"]), int(section["window_requests"]),
-                   int(section["window_seconds"]), int(section["max_pages"]))
+                   int(section["window_seconds"]), int(section["max_pages"]),
+                   vault=vault(config))
 
     def client(self, token: str) -> tweepy.Client:
         client = tweepy.Client(bearer_token=token, wait_on_rate_limit=False)

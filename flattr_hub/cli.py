@@ -14,17 +14,21 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 
-from flattr_hub import demo
+from flattr_hub import demo, logs
 from flattr_hub.commands import connectors as connector_commands
 from flattr_hub.commands import ledger as ledger_commands
 from flattr_hub.commands import outbound as outbound_commands
+from flattr_hub.commands import payouts as payout_commands
 from flattr_hub.commands import service
+from flattr_hub.commands import sites as site_commands
+from flattr_hub.commands import things as thing_commands
 from flattr_hub.config import ConfigError, database_url, load_config
 from flattr_hub.errors import UserError
 from ledger.db import make_engine, upgrade
 from ledger.errors import LedgerError
 
-COMMAND_MODULES = (ledger_commands, demo, service, connector_commands, outbound_commands)
+COMMAND_MODULES = (ledger_commands, demo, service, connector_commands, outbound_commands,
+                   thing_commands, payout_commands, site_commands)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         app = App(load_config(getattr(args, "config", None)))
+        logs.configure(app.config)
         return args.func(args, app)
     except (UserError, LedgerError, ConfigError) as exc:
         print(f"flattr-hub: error: {exc}", file=sys.stderr)

@@ -40,12 +40,22 @@ DEFAULTS: dict[str, Any] = {
     "pollers": {"tick_seconds": 60, "batch": 20},  # poll scheduler: period, accounts/job
     # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due
     "outbound": {"timeout_seconds": 10, "disable_after_days": 5, "sweep_seconds": 60},
+    # notifications: e-mail through this SMTP server, creator notices on these platforms only
+    # (at most max_per_hour of them, 0 = no cap), timeouts, re-queue due notices every
+    # sweep_seconds
+    "notifications": {"platforms": [], "max_per_hour": 30, "smtp_host": "", "smtp_port": 587,
+                      "smtp_user": "", "smtp_password": "", "smtp_starttls": True,
+                      "from_address": "flattr-hub@localhost", "timeout_seconds": 10,
+                      "sweep_seconds": 60},
     "log": {"level": "info", "format": "json"},
     "connectors": {
         "x": {"consumer_secret": "", "client_id": "", "client_secret": "",
               # poller: API base ("" = https://api.twitter.com), per-user window, pages/poll
               "api_base": "", "poll_seconds": 900, "window_requests": 75,
-              "window_seconds": 900, "max_pages": 5, "requests_per_minute": 3000},
+              "window_seconds": 900, "max_pages": 5, "requests_per_minute": 3000,
+              # linking (OAuth 2.0 + PKCE): "" = twitter.com/i/oauth2/authorize,
+              # api.twitter.com/2/oauth2/token, api.twitter.com/2/users/me
+              "oauth_authorize_url": "", "oauth_token_url": "", "profile_url": ""},
         "discord": {
             "public_key": "",
             "bot_token": "",
@@ -55,22 +65,48 @@ DEFAULTS: dict[str, Any] = {
             "emoji": ["💸", "flattr"],
             "api_base": "",  # "" = https://discord.com/api/v10
             "gateway_url": "",  # "" = wss://gateway.discord.gg/
+            "oauth_authorize_url": "",  # "" = https://discord.com/oauth2/authorize
+            "oauth_token_url": "",  # "" = https://discord.com/api/oauth2/token
+            "profile_url": "",  # "" = https://discord.com/api/users/@me
         },
         "soundcloud": {"client_id": "", "client_secret": "",
                        # poller: "" = https://api.soundcloud.com / secure.soundcloud.com
                        "api_base": "", "token_url": "", "poll_seconds": 900,
-                       "max_pages": 5, "requests_per_minute": 600},
-        "github": {"webhook_secret": "", "client_id": "", "client_secret": ""},
+                       "max_pages": 5, "requests_per_minute": 600,
+                       # linking (OAuth 2.1 + PKCE; tokens at token_url): "" =
+                       # secure.soundcloud.com/authorize, api.soundcloud.com/me
+                       "oauth_authorize_url": "", "profile_url": ""},
+        # linking: "" = github.com/login/oauth/authorize, …/access_token, api.github.com/user
+        "github": {"webhook_secret": "", "client_id": "", "client_secret": "",
+                   "oauth_authorize_url": "", "oauth_token_url": "", "profile_url": ""},
         "mastodon": {"enabled": False, "api_base": "", "poll_seconds": 900, "max_pages": 5,
                      "requests_per_minute": 1200},  # api_base "": each instance itself
         "relay": {"secret": ""},
     },
-    "payments": {"stripe": {"secret_key": "", "webhook_secret": "", "api_base": ""}},
+    # money in (Stripe Checkout; "add funds" takes min_monthly..max_funding) and out (the
+    # SEPA account payouts are paid from, the debtor of exported batches)
+    "payments": {"stripe": {"secret_key": "", "webhook_secret": "", "api_base": ""},
+                 "max_funding": 100000,
+                 "sepa": {"name": "", "iban": "", "bic": ""}},
     # web pages: Fernet keys for session cookies and stored tokens ("" = generated once into
     # <data_dir>/web-keys.json), Secure cookies (auto = when hub.base_url is https), login
     # throttling (failures per name or address within the window)
     "web": {"session_key": "", "token_key": "", "secure_cookies": "auto",
-            "login_attempts": 5, "login_window_seconds": 900},
+            "login_attempts": 5, "login_window_seconds": 900,
+            # web-site claims: how the proof is fetched (scheme, port 0 = the scheme's own),
+            # DNS servers for the TXT and address look-ups ([] = the system's) and their port,
+            # whether private/loopback addresses may be fetched, timeout, most bytes read
+            "site_claim_scheme": "https", "site_claim_port": 0, "site_claim_nameservers": [],
+            "site_claim_dns_port": 53, "site_claim_allow_private": False,
+            "site_claim_timeout_seconds": 10, "site_claim_max_bytes": 262144},
+    # things of the Flattr button: discovery of a page's payment link (timeout for the whole
+    # fetch, most bytes read, most redirects, whether private/loopback addresses may be
+    # fetched) and how long browsers and proxies may cache the button counter
+    "catalog": {"discovery_timeout_seconds": 5, "discovery_max_bytes": 524288,
+                "discovery_max_redirects": 3, "discovery_allow_private": False,
+                "counter_max_age": 60},
+    # REST API v2: requests per caller (access token, or address without one) per window
+    "api": {"rate_limit": 5000, "rate_window_seconds": 3600},
 }
 
 ALIASES = {"FLATTR_DATABASE_URL": ("database", "url"), "FLATTR_REDIS_URL": ("redis", "url")}

@@ -26,6 +26,7 @@ from connectors.registry import enabled_connectors
 from hub import metrics
 from hub.committer import GroupCommit
 from hub.intake import Intake, Rejected
+from hub.request_id import REQUEST_ID, request_ids
 from hub.status import health
 from hub.web import install as install_web
 from hub.web.errors import error_page, wants_html
@@ -46,7 +47,8 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
     committer: GroupCommit[inbox.Entry] = GroupCommit(
         partial(inbox.store, engine), partial(wake, redis),
         max_batch=int(hub["inbox_batch"]), wait=int(hub["inbox_wait_ms"]) / 1000)
-    app = web.Application(client_max_size=int(hub["max_body_bytes"]), middlewares=[json_errors])
+    app = web.Application(client_max_size=int(hub["max_body_bytes"]),
+                          middlewares=[request_ids, json_errors])
     app[INTAKE] = Intake(config, enabled_connectors(config), committer)
     app[CHECK] = partial(health, engine, redis)
 
@@ -67,7 +69,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
 async def webhook(request: web.Request) -> web.Response:
     body = await request.read()
     status, reply = await request.app[INTAKE].receive(
-        request.match_info["platform"], body, request.headers)
+        request.match_info["platform"], body, request.headers, request[REQUEST_ID])
     return web.json_response(reply, status=status)
 
 

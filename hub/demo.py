@@ -1,5 +1,6 @@
-"""`flattr-hub up --demo`: a few users who link and claim GitHub identities, then a stream of
-signed GitHub star webhooks sent to the running hub, so a newcomer sees flattrs arrive."""
+"""`flattr-hub up --demo`: a few users who link and claim GitHub identities and can log in to the
+web pages (ana is an operator), then a stream of signed GitHub star webhooks sent to the running
+hub, so a newcomer sees flattrs arrive."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from hub.simulate import github_star
 from ledger import accounts, identities
 from ledger.errors import NotFound
 from ledger.schema import flattrs
+from members.logins import set_operator, set_password
 
 USERS = (("ana", 101, 500, 5000), ("bo", 102, 300, 2000), ("cy", 103, 200, 1000),
          ("dee", 104, 1000, 10000))
+DEMO_PASSWORD = "flattr-demo-password"  # a local demo only: printed when `up --demo` starts
 REPOS = {owner: [owner * 100 + n for n in range(3)] for _, owner, _, _ in USERS}
 
 
@@ -35,6 +38,8 @@ def seed(engine: Engine, config: Mapping[str, Any]) -> list[str]:
             accounts.set_budget(conn, uid, budget, config)
             accounts.credit_funds(conn, uid, funds, "demo funds", f"demo:funds:{name}")
             identities.link(conn, uid, "github", str(github), claim=True)
+            set_password(conn, uid, DEMO_PASSWORD)
+            set_operator(conn, uid, name == "ana")
             created.append(name)
     return created
 

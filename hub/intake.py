@@ -37,10 +37,11 @@ class Intake:
     connectors: Mapping[str, WebhookConnector]
     committer: GroupCommit[Entry]
 
-    async def receive(self, platform: str, body: bytes,
-                      headers: Headers) -> tuple[int, dict[str, Any]]:
+    async def receive(self, platform: str, body: bytes, headers: Headers,
+                      request_id: str | None = None) -> tuple[int, dict[str, Any]]:
         """(status, JSON body) for a delivery: 202 when events were stored, 200 when the delivery
-        carried none (a ping). Raises Rejected for requests that must change nothing."""
+        carried none (a ping). Raises Rejected for requests that must change nothing. The hub's
+        `request_id` is stored with the events, for the worker's log."""
         metrics.webhook_received(platform)
         connector = self.connectors.get(platform)
         if connector is None:
@@ -58,9 +59,9 @@ class Intake:
         metrics.webhook_verified(platform)
         if not events:
             return 200, reply
-        request_id = connector.delivery_id(headers)
+        delivery = connector.delivery_id(headers)
         try:
-            await self.committer.submit([Entry(event, request_id) for event in events])
+            await self.committer.submit([Entry(event, delivery, request_id) for event in events])
         except Exception as exc:
             log.error("inbox_unavailable", platform=platform, error=exc.__class__.__name__)
             metrics.webhook_rejected(platform, "unavailable")

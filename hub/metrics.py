@@ -5,6 +5,8 @@ What is counted where it happens (call these from the code that does it):
   `webhook_rejected(platform, reason)`: in `hub.intake.Intake.receive` — received on entry,
   verified after `connector.accept` succeeded, rejected with reason `unknown_platform` (404),
   `signature` (401), `payload` (400), `unavailable` (503); `too_large` from the 413 path.
+  Stripe's webhook, which does not go through the intake, counts the same in
+  `connectors.stripe` (its bad signatures are 400).
 - `record_ingest(result.counts)`: after `ingest` in `workers.jobs.process_batch` (events
   deduplicated, unknown actors, flattrs counted, pledged and retracted).
 - `record_settlement(summary, seconds)`: after each `settle` in `workers.jobs.settle_due`.
@@ -46,12 +48,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import Engine
 
 from hub.status import health
 from ledger.settlement import RunSummary
-from workers.queues import QUEUES, queue
+from workers import monitor
 
 # Label values come from these sets only, so a stranger posting to /webhooks/<anything> can not
 # grow the number of series.
@@ -164,14 +165,10 @@ class QueueCollector(Collector):
                                         "kept for inspection and replay", labels=["queue"]),
         }
         try:
-            for name in QUEUES:
-                rq_queue = queue(name, self.redis)
-                families["depth"].add_metric([name], rq_queue.count)
-                for kind, registry in (("started", StartedJobRegistry),
-                                       ("scheduled", ScheduledJobRegistry),
-                                       ("failed", FailedJobRegistry)):
-                    families[kind].add_metric(
-                        [name], registry(queue=rq_queue).get_job_count(cleanup=False))
+            for depth in monitor.depths(self.redis):
+                for kind, value in (("depth", depth.queued), ("started", depth.started),
+                                    ("scheduled", depth.scheduled), ("failed", depth.failed)):
+                    families[kind].add_metric([depth.name], value)
         except RedisError:
             up.add_metric([], 0)
             yield up

@@ -24,6 +24,11 @@ def identity_id(conn: Connection, platform: str, platform_user_id: str) -> int:
     ).scalar_one()
 
 
+def claimed_by(conn: Connection, iid: int) -> int | None:
+    """The user who claimed identity `iid`, or None."""
+    return conn.execute(select(identities.c.claimed_by).where(identities.c.id == iid)).scalar()
+
+
 def link(conn: Connection, uid: int, platform: str, platform_user_id: str, *,
          claim: bool = False, flattr_enabled: bool = True) -> int:
     """Link the identity to user `uid` (its likes become that user's flattrs) and, with `claim`,

@@ -31,6 +31,9 @@ from ledger.schema import unlikes as unlikes_table
 from ledger.sql import dialect_insert, execute_many, utcnow
 
 Key = tuple[str, str]
+# flattrs.source of a like, by platform: a like on the hub's own "flattr" platform is a click
+# on a Flattr button (or the API's flattr), every other platform's is a like.
+SOURCES = {"flattr": "button"}
 
 
 @dataclass
@@ -226,7 +229,7 @@ def _record_likes(conn: Connection, likes: list[_Like]) -> None:
     record_flattrs(conn, [
         {"giver_id": like.giver, "thing_id": like.thing, "month": like.month,
          "occurred_at": like.event.occurred_at, "source_event_id": like.event.event_id,
-         "source": "like", "late": like.late}
+         "source": SOURCES.get(like.event.platform, "like"), "late": like.late}
         for like in likes
     ])
 

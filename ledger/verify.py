@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
+from ledger.payouts import payout_problems
 from ledger.schema import (
     accounts,
     flattrs,
@@ -34,7 +35,18 @@ def verify(conn: Connection) -> list[str]:
     problems += _runs(conn)
     problems += _shares(conn)
     problems += _settlement_transfers(conn)
+    problems += payout_problems(conn)
     return problems
+
+
+def verify_snapshot(conn: Connection) -> list[str]:
+    """`verify` on one consistent view of a ledger in use. On PostgreSQL the transaction is made
+    REPEATABLE READ, READ ONLY first, so money moved meanwhile can not look like a broken
+    invariant (`conn` must not have run a statement in this transaction yet); an SQLite
+    transaction already is one snapshot."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    return verify(conn)
 
 
 def _references(conn: Connection) -> list[str]:

@@ -20,8 +20,10 @@ from flattr_hub.cli import build_parser, main
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, things
 from ledger.sql import utcnow
+from members.logins import sign_up
+from notifications.schema import notification_outbox
 from tests.ledger_checks import dump, problems
-from tests.ledger_helpers import make_user
+from tests.ledger_helpers import feed, make_user, star
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -353,3 +355,18 @@ def test_as_a_subprocess(cli_env, engine, config, tmp_path, db_url):
             (ana, JUNE)]
     done = flattr_hub("balance", "bo", "--json")
     assert done.returncode == 0 and json.loads(done.stdout) == {"funds": 300, "revenue": 0}
+
+
+def test_claiming_from_the_command_line_tells_the_givers_once(cli, engine):
+    """`link --claim` of an identity with a giver (who has an e-mail address) records one
+    "someone you pledged to joined" notice; claiming it again records nothing more."""
+    with engine.begin() as conn:
+        sign_up(conn, "ana", "a long enough password", "ana@example.org")
+    ok(cli("user", "create", "cy"))
+    ok(cli("link", "ana", "github", "ana-gh"))
+    feed(engine, star("ana-gh", "cy/song", "cy-gh", "2026-11-02T10:00:00"))
+    ok(cli("link", "cy", "github", "cy-gh", "--claim"))
+    ok(cli("link", "cy", "github", "cy-gh", "--claim"))
+    with engine.connect() as conn:
+        notices = conn.execute(select(notification_outbox.c.kind)).scalars().all()
+    assert notices == ["pledgee_joined"]

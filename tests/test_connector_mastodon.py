@@ -2,6 +2,7 @@
 with the Link header, identities qualified per instance, per-instance app credentials."""
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from connectors import polling
@@ -9,11 +10,13 @@ from connectors.mastodon import MastodonPoller, app_credentials, poller, qualifi
 from connectors.storage import mastodon_apps, poll_accounts, poll_seen
 from ledger import accounts, identities
 from ledger.schema import flattrs, things
+from members.keys import Vault
 from tests.fakes.platforms import FakeMastodon, fixture, status
 from tests.fakes.server import serve
 from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
+VAULT = Vault(Fernet.generate_key())
 
 INSTANCE = "https://mastodon.example"
 ME = "pjotr@mastodon.example"
@@ -35,7 +38,7 @@ def link(engine, config) -> int:
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         ola = accounts.create_user(conn, "ola")
         identities.link(conn, ola, "mastodon", "ola@mastodon.example", claim=True)
-        return polling.add_account(conn, uid, "mastodon", ME, remote_id="1",
+        return polling.add_account(conn, uid, "mastodon", ME, vault=VAULT, remote_id="1",
                                    access_token="m-token", instance=INSTANCE)
 
 
@@ -53,7 +56,7 @@ def test_poller_is_off_unless_enabled(config) -> None:
 def test_favourites_are_paged_by_link_header_and_reach_the_ledger(
         engine, config, fake_mastodon, worker_context) -> None:
     account = link(engine, config)
-    mp = MastodonPoller(api_base=fake_mastodon.url)
+    mp = MastodonPoller(api_base=fake_mastodon.url, vault=VAULT)
     outcome = polling.poll_account(engine, mp, account)
     assert (outcome.status, outcome.requests) == ("baseline", 2)
     with engine.connect() as conn:
@@ -77,7 +80,7 @@ def test_favourites_are_paged_by_link_header_and_reach_the_ledger(
 def test_a_revoked_token_needs_a_relink(engine, config, fake_mastodon) -> None:
     account = link(engine, config)
     fake_mastodon.expire("m-token")
-    assert polling.poll_account(engine, MastodonPoller(api_base=fake_mastodon.url),
+    assert polling.poll_account(engine, MastodonPoller(api_base=fake_mastodon.url, vault=VAULT),
                                 account).status == "relink"
     with engine.connect() as conn:
         assert conn.execute(select(poll_accounts.c.state)).scalars().all() == ["relink"]
@@ -86,7 +89,8 @@ def test_a_revoked_token_needs_a_relink(engine, config, fake_mastodon) -> None:
 def test_rate_limit_is_thrown_not_slept(engine, config, fake_mastodon) -> None:
     account = link(engine, config)
     fake_mastodon.window_requests = 1
-    outcome = polling.poll_account(engine, MastodonPoller(api_base=fake_mastodon.url), account)
+    outcome = polling.poll_account(engine, MastodonPoller(api_base=fake_mastodon.url,
+                                                          vault=VAULT), account)
     assert outcome.status == "rate_limited"
 
 
@@ -96,7 +100,7 @@ def test_apps_are_registered_once_per_instance(engine, config, fake_mastodon) ->
         first = app_credentials(conn, "https://Mastodon.example/", config)
         again = app_credentials(conn, "mastodon.example", config)
     assert first == again == ("app-id-1", "app-secret-1")
-    assert fake_mastodon.apps[0]["scopes"] == "read:favourites"
+    assert fake_mastodon.apps[0]["scopes"] == "read:favourites read:accounts"
     with engine.connect() as conn:
         assert conn.execute(select(mastodon_apps.c.instance)).scalars().all() == [
             "mastodon.example"]

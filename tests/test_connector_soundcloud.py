@@ -5,6 +5,7 @@ relay fixture through the Standard Webhooks connector."""
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from connectors import polling
@@ -12,11 +13,13 @@ from connectors.soundcloud import SoundCloudPoller, poller
 from connectors.storage import poll_accounts, poll_seen
 from ledger import accounts
 from ledger.schema import flattrs, things
+from members.keys import Vault
 from tests.fakes.platforms import FakeSoundCloud, fixture, track
 from tests.fakes.server import serve
 from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
+VAULT = Vault(Fernet.generate_key())
 
 ME = "soundcloud:users:77889900"
 LUMEN = "soundcloud:users:22110099"
@@ -34,7 +37,8 @@ def fake_sc():
 
 def sc_poller(fake: FakeSoundCloud, **overrides: Any) -> SoundCloudPoller:
     return SoundCloudPoller(**{"client_id": "cid", "client_secret": "cs", "api_base": fake.url,
-                               "token_url": fake.url + "/oauth/token", **overrides})
+                               "token_url": fake.url + "/oauth/token", "vault": VAULT,
+                               **overrides})
 
 
 def link(engine, config) -> int:
@@ -43,9 +47,13 @@ def link(engine, config) -> int:
         accounts.set_budget(conn, uid, 500, config)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         lumen = accounts.create_user(conn, "lumen")
-        polling.add_account(conn, lumen, "soundcloud", LUMEN, access_token="unused")
-        return polling.add_account(conn, uid, "soundcloud", ME, access_token="sc-token",
-                                   refresh_token="sc-refresh")
+        polling.add_account(conn, lumen, "soundcloud", LUMEN, vault=VAULT, access_token="unused")
+        return polling.add_account(conn, uid, "soundcloud", ME, vault=VAULT,
+                                   access_token="sc-token", refresh_token="sc-refresh")
+
+
+def tokens(stored) -> tuple[str, str]:
+    return VAULT.open(stored.access_token), VAULT.open(stored.refresh_token)
 
 
 def row(engine, account: int):
@@ -87,11 +95,11 @@ def test_refresh_tokens_are_single_use_and_the_new_one_is_stored(engine, config,
     fake_sc.expire("sc-token")
     assert polling.poll_account(engine, scp, account).status == "baseline"
     first = row(engine, account)
-    assert (first.access_token, first.refresh_token) == ("access-1", "refresh-1")
+    assert tokens(first) == ("access-1", "refresh-1")
     fake_sc.expire("access-1")
     assert polling.poll_account(engine, scp, account).status == "polled"
     second = row(engine, account)
-    assert (second.access_token, second.refresh_token) == ("access-2", "refresh-2")
+    assert tokens(second) == ("access-2", "refresh-2")
     assert fake_sc.refresh_tokens == {"refresh-2": ME}  # the used ones are gone
 
 
@@ -116,7 +124,7 @@ def test_a_refreshed_token_that_is_refused_again_needs_a_relink(engine, config, 
     assert polling.poll_account(engine, sc_poller(fake_sc), account).status == "relink"
     assert (fake_sc.stats["401"], fake_sc.stats["refresh"]) == (2, 1)
     state = row(engine, account)
-    assert (state.state, state.refresh_token) == ("relink", "refresh-1")  # stored at once
+    assert (state.state, VAULT.open(state.refresh_token)) == ("relink", "refresh-1")  # at once
 
 
 def test_429_backs_off_until_the_reset(engine, config, fake_sc) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
 from connectors import polling
@@ -19,11 +20,13 @@ from ledger import accounts, identities
 from ledger.schema import flattrs
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
+from members.keys import Vault
 from tests.fakes.platforms import FakeX, fixture, tweet
 from tests.fakes.server import serve
 from workers import inbox, jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
+VAULT = Vault(Fernet.generate_key())
 
 SECRET = "x-consumer-secret-for-tests"
 PJOTR, LUMEN, ANNIKA = "1457203311", "2210098765", "3300112233"
@@ -162,7 +165,7 @@ def fake_x():
 
 def x_poller(fake: FakeX, **overrides: Any) -> XPoller:
     settings = {"client_id": "cid", "client_secret": "csecret", "api_base": fake.url,
-                **overrides}
+                "vault": VAULT, **overrides}
     return XPoller(**settings)
 
 
@@ -172,7 +175,7 @@ def link_account(engine, config, uid: int | None = None, token: str = "token-pjo
             uid = accounts.create_user(conn, "pjotr")
             accounts.set_budget(conn, uid, 500, config)
             accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
-        return polling.add_account(conn, uid, "x", PJOTR, access_token=token,
+        return polling.add_account(conn, uid, "x", PJOTR, vault=VAULT, access_token=token,
                                    refresh_token="refresh-pjotr")
 
 
@@ -280,7 +283,8 @@ def test_expired_token_is_refreshed_once_and_the_new_pair_stored(engine, config,
     outcome = polling.poll_account(engine, x_poller(fake_x), account)
     assert outcome.status == "baseline"
     row = account_row(engine, account)
-    assert (row.access_token, row.refresh_token) == ("access-1", "refresh-1")
+    assert tuple(map(VAULT.open, (row.access_token, row.refresh_token))) == (
+        "access-1", "refresh-1")
     assert "refresh-pjotr" not in fake_x.refresh_tokens  # single-use
 
 

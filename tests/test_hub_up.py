@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
+from http.cookiejar import CookieJar
 
 from hub.simulate import github_star
 from tests.hub_helpers import GITHUB_SECRET
@@ -45,6 +47,7 @@ def test_up_demo_answers_webhooks_records_flattrs_and_stops_cleanly(tmp_path):
                     assert response.status == 202
             found = re.search(r"(\d+) flattrs recorded", line)
             if found and int(found.group(1)) > 0:
+                assert "Operations" in dashboard_of_ana(url, "".join(lines))
                 break
         else:
             raise AssertionError("no flattrs were reported: " + "".join(lines))
@@ -60,3 +63,15 @@ def test_up_demo_answers_webhooks_records_flattrs_and_stops_cleanly(tmp_path):
     assert statement.returncode == 0, statement.stderr
     assert "github:10400" in statement.stdout
     assert cli("ledger", "verify", cwd=tmp_path, env=env).returncode == 0
+
+
+def dashboard_of_ana(url: str, output: str) -> str:
+    """Log in to the web pages as the demo's ana with the password `up --demo` printed."""
+    password = re.search(r"with the password (\S+)", output).group(1)
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with browser.open(f"{url}/login", timeout=10) as page:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode()).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token, "name": "ana", "password": password})
+    with browser.open(f"{url}/login", data=form.encode(), timeout=10) as page:
+        assert page.url == f"{url}/dashboard"
+        return page.read().decode()

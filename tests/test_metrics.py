@@ -112,7 +112,7 @@ async def test_queue_gauges_are_read_from_redis_at_scrape_time(aiohttp_client, e
     assert value(samples, "flattr_queue_failed_jobs", queue="events") == 0
     assert {dict(labels)["queue"] for name, labels in samples
             if name == "flattr_queue_scheduled_jobs"} == {
-                "settlement", "events", "connectors", "outbound"}
+                "settlement", "events", "connectors", "outbound", "notifications"}
 
 
 async def test_metrics_answer_while_redis_is_down(aiohttp_client, engine):

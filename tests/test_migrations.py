@@ -9,7 +9,9 @@ from ledger.schema import metadata
 
 # Modules that add tables to `ledger.schema.metadata` besides the ledger's own.
 TABLE_MODULES = ("workers.inbox", "connectors.storage", "workers.outbound_schema",
-                 "members.schema")
+                 "members.schema", "notifications.schema", "members.site_schema",
+                 "catalog.schema", "ledger.money_schema", "members.apps_schema",
+                 "members.linking_schema")
 
 
 def test_migrations_match_the_declared_tables(engine):

@@ -28,10 +28,12 @@ def test_settlement_is_scheduled_on_the_configured_day_and_time(worker_context, 
 def test_due_jobs_are_enqueued_on_their_queues(worker_context, redis):
     scheduler = make_scheduler(worker_context)
     enqueued = {job.name for job in scheduler.enqueue_jobs()}
-    assert enqueued == {"sweep", "outbound-sweep"}
+    assert enqueued == {"sweep", "outbound-sweep", "notifications-sweep"}
     assert Queue("events", connection=redis).count == 1
     [sweep] = Queue("outbound", connection=redis).jobs
     assert sweep.func_name == "workers.outbound.dispatch_due"
+    [notices] = Queue("notifications", connection=redis).jobs
+    assert notices.func_name == "notifications.delivery.dispatch_due"
     enqueue_settlement(redis)
     [job] = Queue("settlement", connection=redis).jobs
     assert job.func_name == "workers.jobs.settle_due"

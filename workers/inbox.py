@@ -43,6 +43,7 @@ inbox = Table(
     Column("event_id", String(255), nullable=False),
     Column("event", Text, nullable=False),
     Column("request_id", String(255), nullable=True),
+    Column("hub_request_id", String(128), nullable=True),
     Column("received_at", DateTime, nullable=False),
     Column("processed_at", DateTime, nullable=True),
     Index("ix_inbox_pending", "id", sqlite_where=text("processed_at IS NULL"),
@@ -53,10 +54,12 @@ inbox = Table(
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One accepted event and the delivery (request) it came with."""
+    """One accepted event, the platform's id of the delivery (request) it came with, and the
+    hub's id of the HTTP request that delivered it (`X-Request-ID`, logged by the worker)."""
 
     event: NormalisedEvent
     request_id: str | None
+    hub_request_id: str | None = None
 
 
 def append(conn: Connection, entries: Sequence[Entry]) -> None:
@@ -71,20 +74,33 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         now = now.isoformat(" ")  # type: ignore[union-attr]  # SQLAlchemy's SQLite format
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
-        f"INSERT INTO inbox (platform, event_id, event, request_id, received_at) "
-        f"VALUES ({', '.join([mark] * 5)})",
+        f"INSERT INTO inbox (platform, event_id, event, request_id, hub_request_id, received_at) "
+        f"VALUES ({', '.join([mark] * 6)})",
         [(entry.event.platform, entry.event.event_id,
-          json.dumps(entry.event.to_dict(), separators=(",", ":")), entry.request_id, now)
+          json.dumps(entry.event.to_dict(), separators=(",", ":")), entry.request_id,
+          entry.hub_request_id, now)
          for entry in entries])
 
 
-def claim(conn: Connection, limit: int) -> tuple[list[int], list[NormalisedEvent]]:
-    """Lock up to `limit` of the oldest pending rows for this transaction: (ids, events)."""
+@dataclass(frozen=True)
+class Claimed:
+    """Pending rows locked by `claim`: their ids, events, and the hub request ids that delivered
+    them (each once, in order of first arrival)."""
+
+    ids: list[int]
+    events: list[NormalisedEvent]
+    request_ids: list[str]
+
+
+def claim(conn: Connection, limit: int) -> Claimed:
+    """Lock up to `limit` of the oldest pending rows for this transaction."""
     rows = conn.execute(
-        select(inbox.c.id, inbox.c.event).where(inbox.c.processed_at.is_(None))
+        select(inbox.c.id, inbox.c.event, inbox.c.hub_request_id)
+        .where(inbox.c.processed_at.is_(None))
         .order_by(inbox.c.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
-    return [row.id for row in rows], [_load(row.event) for row in rows]
+    return Claimed([row.id for row in rows], [_load(row.event) for row in rows],
+                   list(dict.fromkeys(row.hub_request_id for row in rows if row.hub_request_id)))
 
 
 def _load(text: str) -> NormalisedEvent:

@@ -24,6 +24,8 @@ from ledger.ingest import ingest
 from ledger.months import add_months, month_of, month_start
 from ledger.settlement import next_month_to_settle, settle
 from ledger.sql import utcnow
+from notifications import delivery
+from notifications import outbox as notify
 from workers import inbox, outbound
 from workers.context import current
 from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, wake
@@ -35,19 +37,24 @@ log = structlog.get_logger(__name__)
 
 
 def process_batch(engine: Engine, limit: int, config: Mapping[str, Any] | None = None
-                  ) -> tuple[int, Counter[str], list[int]]:
+                  ) -> tuple[int, Counter[str], list[int], list[int]]:
     """Record up to `limit` pending inbox events in one transaction: (rows, outcome counts,
-    outbound deliveries to send). With `config`, the outbound webhooks the new flattrs and
-    pledges cause are recorded in the same transaction, so none is lost."""
+    outbound deliveries to send, notices to send). With `config`, the outbound webhooks and
+    notices the new flattrs and pledges cause are recorded in the same transaction, so none
+    is lost."""
     with engine.begin() as conn:
-        ids, events = inbox.claim(conn, limit)
-        if not ids:
-            return 0, Counter(), []
-        result = ingest(conn, events)
-        deliveries = outbound.emit_for_ingest(conn, config, events, result) if config else []
-        inbox.mark_processed(conn, ids)
+        batch = inbox.claim(conn, limit)
+        if not batch.ids:
+            return 0, Counter(), [], []
+        result = ingest(conn, batch.events)
+        deliveries = (outbound.emit_for_ingest(conn, config, batch.events, result)
+                      if config else [])
+        notices = notify.record_for_ingest(conn, config, batch.events, result) if config else []
+        inbox.mark_processed(conn, batch.ids)
     metrics.record_ingest(result.counts)
-    return len(ids), result.counts, deliveries
+    log.info("inbox_batch_recorded", rows=len(batch.ids), request_ids=batch.request_ids,
+             outcomes=dict(result.counts))
+    return len(batch.ids), result.counts, deliveries, notices
 
 
 def drain() -> dict[str, int]:
@@ -60,8 +67,10 @@ def drain() -> dict[str, int]:
     deadline = time.monotonic() + DRAIN_SECONDS
     totals: Counter[str] = Counter()
     while True:
-        rows, counts, deliveries = process_batch(context.engine, limit, context.config)
+        rows, counts, deliveries, notices = process_batch(context.engine, limit,
+                                                          context.config)
         outbound.enqueue(context.redis, deliveries)
+        delivery.enqueue(context.redis, notices)
         totals.update(counts)
         totals["rows"] += rows
         if rows < limit:

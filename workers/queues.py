@@ -1,18 +1,23 @@
 """The RQ queues and how work is put on them.
 
 Queues, in the order a worker serves them: `settlement` (month-end runs), `events` (draining the
-inbox into the ledger), `connectors` (pollers), `outbound` (webhooks the hub sends). Jobs retry
-with backoff; a job that fails for good stays in its queue's FailedJobRegistry with its error.
+inbox into the ledger), `connectors` (pollers), `outbound` (webhooks the hub sends),
+`notifications` (e-mails and Discord messages to people). Jobs retry with backoff; a job that
+fails for good stays in its queue's FailedJobRegistry with its error. A job enqueued while a
+request id is bound for logging (a web request, or a job that was itself enqueued under one)
+keeps it in `job.meta["request_id"]`; the worker binds it again while the job runs.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
-QUEUES = ("settlement", "events", "connectors", "outbound")
+QUEUES = ("settlement", "events", "connectors", "outbound", "notifications")
 WAKE_FLAG = "flattr:inbox:wake"
 WAKE_FLAG_SECONDS = 60
 DRAIN_RETRY = Retry(max=5, interval=[1, 5, 15, 60, 300])
@@ -23,10 +28,20 @@ SETTLE_TIMEOUT = 6 * 3600
 log = structlog.get_logger(__name__)
 
 
+class TracedQueue(Queue):
+    """A queue whose new jobs carry the request id bound for logging, if any."""
+
+    def create_job(self, *args: Any, meta: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            meta = {"request_id": request_id, **(meta or {})}
+        return super().create_job(*args, meta=meta, **kwargs)
+
+
 def queue(name: str, redis: Redis) -> Queue:
     if name not in QUEUES:
         raise ValueError(f"unknown queue {name}")
-    return Queue(name, connection=redis)
+    return TracedQueue(name, connection=redis)
 
 
 def wake(redis: Redis, *, force: bool = False) -> bool:

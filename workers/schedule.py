@@ -1,6 +1,7 @@
 """The scheduler of `flattr-hub scheduler`: RQ's CronScheduler enqueues the month-end settlement
 on `settlement.day` at `settlement.time` (UTC), the inbox sweep every `worker.sweep_seconds`,
-the outbound-delivery sweep every `outbound.sweep_seconds`, and the poller tick.
+the outbound-delivery sweep every `outbound.sweep_seconds`, the notification sweep every
+`notifications.sweep_seconds`, and the poller tick.
 
 RQ evaluates cron expressions in the process's local time, so the scheduler process runs with
 TZ=UTC. On start it also enqueues one settlement check, which catches up on a month whose
@@ -15,6 +16,7 @@ import time
 
 from rq.cron import CronScheduler
 
+from notifications import delivery
 from workers import jobs, outbound, pollers
 from workers.context import Context, install
 from workers.queues import SETTLE_TIMEOUT, enqueue_settlement
@@ -34,6 +36,9 @@ def make_scheduler(context: Context) -> CronScheduler:
                        result_ttl=600, name="sweep")
     scheduler.register(outbound.dispatch_due, "outbound", result_ttl=600, name="outbound-sweep",
                        interval=max(1, int(context.config["outbound"]["sweep_seconds"])))
+    scheduler.register(delivery.dispatch_due, "notifications", result_ttl=600,
+                       name="notifications-sweep",
+                       interval=max(1, int(context.config["notifications"]["sweep_seconds"])))
     if pollers.enabled_platforms(context.config):  # X, SoundCloud, Mastodon pollers
         scheduler.register(pollers.schedule_polls, "connectors", result_ttl=600, name="pollers",
                            interval=max(1, int(context.config["pollers"]["tick_seconds"])))

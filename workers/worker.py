@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import structlog
 from redis.exceptions import RedisError
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
 from workers import jobs
@@ -17,6 +19,16 @@ log = structlog.get_logger(__name__)
 
 
 class FlattrWorker(SimpleWorker):
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """Run the job with its id and the request id it was enqueued under (if any) bound to
+        every line it logs."""
+        bound = {"job_id": job.id, "job": job.func_name}
+        request_id = (job.meta or {}).get("request_id")
+        if request_id:
+            bound["request_id"] = request_id
+        with structlog.contextvars.bound_contextvars(**bound):
+            return super().perform_job(job, queue, execution)
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         try:

@@ -15,15 +15,13 @@ import os
 import sys
 from typing import Any
 
-from sqlalchemy import select
-
 from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
-from connectors.polling import add_account
-from connectors.storage import poll_accounts
+from connectors.polling import add_account, list_accounts
 from flattr_hub.commands import add_command, usage
 from flattr_hub.errors import UserError
 from ledger import accounts
+from members.keys import vault
 from workers.context import Context, install
 from workers.pollers import POLLER_MODULES, schedule_polls
 from workers.queues import wake
@@ -125,7 +123,8 @@ def _link(args: argparse.Namespace, app: Any) -> int:
     section = app.config["connectors"][args.platform]
     with app.engine.begin() as conn:
         uid = accounts.user_id(conn, args.name)
-        add_account(conn, uid, args.platform, args.platform_user_id, remote_id=args.remote_id,
+        add_account(conn, uid, args.platform, args.platform_user_id, vault=vault(app.config),
+                    remote_id=args.remote_id,
                     access_token=access, refresh_token=refresh, instance=instance,
                     poll_seconds=int(section["poll_seconds"]))
     print(f"linked {args.platform} account {args.platform_user_id} to {args.name}; "
@@ -134,14 +133,8 @@ def _link(args: argparse.Namespace, app: Any) -> int:
 
 
 def _accounts(args: argparse.Namespace, app: Any) -> int:
-    query = select(poll_accounts.c.id, poll_accounts.c.platform, poll_accounts.c.instance,
-                   poll_accounts.c.platform_user_id, poll_accounts.c.state,
-                   poll_accounts.c.next_poll_at, poll_accounts.c.last_polled_at,
-                   poll_accounts.c.last_error).order_by(poll_accounts.c.id)
-    if args.platform:
-        query = query.where(poll_accounts.c.platform == args.platform)
     with app.engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = list_accounts(conn, args.platform)
     for row in rows:
         polled = row.last_polled_at.isoformat(timespec="seconds") if row.last_polled_at else "-"
         print(f"{row.id}\t{row.platform}\t{row.platform_user_id}\t{row.state}\t"

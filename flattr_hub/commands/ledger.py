@@ -4,28 +4,32 @@ balances, the self-check, and migrations."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from typing import Any
 
 from flattr_hub.commands import add_command, amount, month, usage
+from flattr_hub.commands.members import register_user_actions
 from flattr_hub.errors import UserError
 from ledger import accounts, identities
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest
 from ledger.settlement import settle
 from ledger.statement import statement
-from ledger.verify import verify
+from ledger.statement_csv import write_statement_csv
+from ledger.verify import verify_snapshot
+from notifications.outbox import identity_claimed
 
 IMPORT_BATCH = 1000
 
 
 def register(commands: Any) -> None:
-    user = add_command(commands, "user", "manage users", usage("user create NAME"))
+    user = add_command(commands, "user", "manage users",
+                       usage("user {create,password,operator} NAME"))
     user_commands = user.add_subparsers(dest="user_command", metavar="ACTION")
     create = add_command(user_commands, "create", "create a user", _user_create)
     create.add_argument("name")
+    register_user_actions(user_commands)
 
     link = add_command(commands, "link", "link a platform identity to a user (what OAuth "
                        "linking does); --claim also claims it as the user's own", _link)
@@ -87,7 +91,11 @@ def _user_create(args: argparse.Namespace, app: Any) -> int:
 def _link(args: argparse.Namespace, app: Any) -> int:
     with app.engine.begin() as conn:
         uid = accounts.user_id(conn, args.name)
+        iid = identities.identity_id(conn, args.platform, args.platform_user_id)
+        unclaimed = identities.claimed_by(conn, iid) is None
         identities.link(conn, uid, args.platform, args.platform_user_id, claim=args.claim)
+        if args.claim and unclaimed:
+            identity_claimed(conn, iid, uid)
     what = "linked and claimed" if args.claim else "linked"
     print(f"{what} {args.platform} identity {args.platform_user_id} for {args.name}")
     return 0
@@ -175,25 +183,10 @@ def _statement(args: argparse.Namespace, app: Any) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     elif args.csv:
-        _statement_csv(report)
+        write_statement_csv(report, sys.stdout)
     else:
         print_statement(args.name, report, app.config["currency"])
     return 0
-
-
-def _statement_csv(report: dict[str, Any]) -> None:
-    out = csv.writer(sys.stdout)
-    out.writerow(["section", "flattr_id", "month", "occurred_at", "platform", "content_id",
-                  "status", "counterpart", "share", "fee", "net"])
-    for g in report["given"]:
-        out.writerow(["given", g["flattr_id"], g["month"], g["occurred_at"], g["platform"],
-                      g["content_id"], g["status"], "", g["share"], g["fee"], g["net"]])
-    for p in report["pledges_waiting"]:
-        out.writerow(["pledge", p["flattr_id"], p["month"], "", p["platform"], p["content_id"],
-                      "waiting", p["owner"], 0, 0, 0])
-    for r in report["received"]:
-        out.writerow(["received", r["flattr_id"], report["month"], "", r["platform"],
-                      r["content_id"], "counted", r["giver"], r["share"], r["fee"], r["net"]])
 
 
 def print_statement(name: str, report: dict[str, Any], currency: str) -> None:
@@ -223,7 +216,7 @@ def print_statement(name: str, report: dict[str, Any], currency: str) -> None:
 
 def _verify(_args: argparse.Namespace, app: Any) -> int:
     with app.engine.connect() as conn:
-        problems = verify(conn)
+        problems = verify_snapshot(conn)
     if problems:
         print(f"ledger verify: {len(problems)} problem(s)")
         for problem in problems:

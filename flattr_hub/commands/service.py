@@ -155,6 +155,8 @@ async def _start_demo(context: Context, url: str, secret: str,
     names = ", ".join(name for name, *_ in demo.USERS)
     print(f"demo: users {names} have budgets, funds and GitHub identities"
           f"{' (created now)' if created else ''}; sending signed star webhooks", flush=True)
+    print(f"demo: open {url}/login and log in as ana (an operator) or bo, cy, dee with the "
+          f"password {demo.DEMO_PASSWORD}", flush=True)
 
     def count() -> int:
         return demo.flattr_count(context.engine)

@@ -20,7 +20,10 @@ from sqlalchemy import Engine
 from hub.web import session
 from members.keys import web_keys
 
-FEATURES = ("hub.web.auth",)
+FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
+            "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",
+            "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
+            "hub.web.contests")
 STATIC = Path(__file__).with_name("static")
 
 

@@ -5,6 +5,7 @@ running domain functions off the event loop (`call`)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -30,14 +31,16 @@ T = TypeVar("T")
 
 
 async def call(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run `fn(conn, *args, **kwargs)` in one transaction on a worker thread."""
+    """Run `fn(conn, *args, **kwargs)` in one transaction on a worker thread (which sees the
+    request's context variables: its request id is logged and given to the jobs it enqueues)."""
     engine = request.app[ENGINE]
 
     def run() -> T:
         with engine.begin() as conn:
             return fn(conn, *args, **kwargs)
 
-    return await asyncio.get_running_loop().run_in_executor(None, run)
+    return await asyncio.get_running_loop().run_in_executor(
+        None, contextvars.copy_context().run, run)
 
 
 async def current_member(request: web.Request) -> Member | None:
@@ -95,8 +98,10 @@ async def csrf_protect(request: web.Request,
                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                        ) -> web.StreamResponse:
     """Refuse a state-changing form post whose `csrf_token` is not this session's."""
-    if request.method in UNSAFE and not request.path.startswith(CSRF_EXEMPT):
-        sent = request.headers.get("X-CSRF-Token")
+    routed = request.match_info.http_exception is None  # unknown paths answer 404/405 first
+    if routed and request.method in UNSAFE and not request.path.startswith(CSRF_EXEMPT):
+        # X-CSRFToken is what the RQ dashboard's scripts send (from the cookie /ops/rq sets).
+        sent = request.headers.get("X-CSRF-Token") or request.headers.get("X-CSRFToken")
         if sent is None and request.content_type in (
                 "application/x-www-form-urlencoded", "multipart/form-data"):
             sent = (await request.post()).get("csrf_token")

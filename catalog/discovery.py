@@ -1,0 +1,141 @@
+"""Discovery: which hub user owns a web page, from a payment link to an auto-submit URL
+(`rel="payment" href="…/submit/auto?user_id=…&url=…"`) in its HTML head, in an RSS/Atom feed
+(`link` / `atom:link`, on the feed or an entry), or in an HTTP `Link:` header (RFC 8288).
+
+The page is fetched with a timeout, a cap on the bytes read and on redirects; every hop's host
+must resolve to public addresses only, unless `catalog.discovery_allow_private` is on (tests,
+intranets). The name is resolved again by the HTTP client, so this guards against mistakes and
+casual abuse, not against a hostile DNS server (run the hub behind an egress proxy for that).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from catalog.errors import FetchFailed, InvalidThing
+from catalog.things import parse_submit_url
+from catalog.urls import normalise
+
+USER_AGENT = "FlattrHub-discovery/1.0"
+ACCEPT = ("text/html, application/xhtml+xml, application/atom+xml, application/rss+xml, "
+          "application/xml;q=0.9, */*;q=0.1")
+
+
+class _PaymentLinks(HTMLParser):
+    """Collects the href of every `link` (HTML) or `*:link` / `link` (feeds) whose rel includes
+    "payment". Entities other than HTML's are left as they are, so a feed's DTD can't expand."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "link" and not tag.endswith(":link"):
+            return
+        values = {name.lower(): value or "" for name, value in attrs}
+        if "payment" in values.get("rel", "").lower().split() and values.get("href"):
+            self.hrefs.append(values["href"].strip())
+
+    handle_startendtag = handle_starttag
+
+
+def payment_links(document: str, base_url: str) -> list[str]:
+    """The absolute payment link URLs in an HTML page or a feed, in document order."""
+    parser = _PaymentLinks()
+    parser.feed(document)
+    parser.close()
+    return [urljoin(base_url, href) for href in parser.hrefs]
+
+
+def discover(url: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Fetch `url` and return the auto-submit parameters of its payment link (as
+    catalog.things.submit_params; "url" defaults to the page's own URL) plus "payment_url" (the
+    link) and "page_url" (the URL finally fetched), or None when it has no auto-submit payment
+    link. Among several, the one whose `url` is the page's wins, else the first.
+    Raises InvalidThing for a malformed or refused URL, FetchFailed when it can't be fetched."""
+    settings = config["catalog"]
+    requested = normalise(url)
+    page_url, body, link_header = _fetch(requested, settings)
+    links = [link_header] if link_header else []
+    links += payment_links(body, page_url)
+    found = []
+    for link in links:
+        try:
+            params = parse_submit_url(link, page_url)
+        except InvalidThing:
+            continue
+        if params is not None:
+            found.append({**params, "payment_url": link, "page_url": page_url})
+    for params in found:
+        if params["url"] in (requested, page_url):
+            return params
+    return found[0] if found else None
+
+
+def _check_host(url: str, allow_private: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidThing("only http and https URLs can be discovered")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise FetchFailed(f"cannot resolve {parts.hostname}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise InvalidThing(f"{parts.hostname} resolves to a private address")
+
+
+def _fetch(url: str, settings: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """(final URL, the document's text up to the byte cap, the payment `Link:` header)."""
+    timeout = float(settings["discovery_timeout_seconds"])
+    deadline = time.monotonic() + timeout
+    with requests.Session() as session:
+        session.trust_env = False
+        for _ in range(int(settings["discovery_max_redirects"]) + 1):
+            _check_host(url, bool(settings["discovery_allow_private"]))
+            try:
+                reply = session.get(url, timeout=timeout, stream=True, allow_redirects=False,
+                                    headers={"User-Agent": USER_AGENT, "Accept": ACCEPT})
+                with reply:
+                    if reply.is_redirect and "Location" in reply.headers:
+                        url = urljoin(url, reply.headers["Location"])
+                        continue
+                    if reply.status_code >= 400:
+                        raise FetchFailed(f"the page answered HTTP {reply.status_code}")
+                    body = _read(reply, int(settings["discovery_max_bytes"]), deadline)
+                    link = reply.links.get("payment", {}).get("url")
+                    text = body.decode(reply.encoding or "utf-8", errors="replace")
+                    return url, text, urljoin(url, link) if link else None
+            except requests.Timeout:
+                raise FetchFailed("the page did not answer in time") from None
+            except requests.RequestException as exc:
+                raise FetchFailed(f"cannot fetch the page ({exc.__class__.__name__})") from None
+            except LookupError:
+                raise FetchFailed("the page's character set is unknown") from None
+    raise FetchFailed("too many redirects")
+
+
+def _read(reply: requests.Response, limit: int, deadline: float) -> bytes:
+    """At most `limit` bytes of the body (the payment link is in the head), within the
+    deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in reply.iter_content(8192):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+        if time.monotonic() > deadline:
+            raise FetchFailed("the page did not answer in time")
+    return b"".join(chunks)[:limit]

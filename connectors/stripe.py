@@ -1,0 +1,198 @@
+"""Stripe, money in: Checkout Sessions to add funds, and the webhook that credits them.
+
+This lives with the connectors because, like them, it verifies a platform's signed webhook on
+the raw bytes and turns the platform's payload into the hub's own terms (a `ProviderPayment`).
+Unlike them it does not go through the inbox queue: money is credited in the request, and
+Stripe gets its 2xx only after the credit is committed (else it retries, for up to 3 days).
+
+- `POST /webhooks/stripe`: `Stripe-Signature` checked by `stripe.Webhook.construct_event`
+  (tolerance 300 s); a bad or stale signature is 400 and changes nothing. Funds are credited
+  for `checkout.session.completed` with `payment_status == "paid"` and for
+  `checkout.session.async_payment_succeeded`; every other event is answered 200 and ignored.
+- `create_checkout`: a Checkout Session (`stripe.StripeClient`, whose API base is
+  `payments.stripe.api_base` when set; the client is made per call instead of setting the
+  library's process-wide `stripe.api_key` / `stripe.api_base`, so two configurations can not
+  mix). The session carries the user name in `client_reference_id` (`user:<name>`) and in
+  `metadata.user`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import stripe
+import structlog
+from aiohttp import web
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.base import PayloadError, SignatureError
+from hub import metrics
+from hub.intake import Rejected
+from ledger.payments import ProviderPayment, record_payment
+
+PLATFORM = "stripe"
+TOLERANCE = 300
+CREDITING = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+TIMEOUT = 20
+
+log = structlog.get_logger(__name__)
+
+
+class CheckoutUnavailable(Exception):
+    """Stripe did not make a Checkout Session. The message is safe to show to the user."""
+
+
+def settings_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    return config["payments"]["stripe"]
+
+
+def webhook_enabled(config: Mapping[str, Any]) -> bool:
+    """The webhook is on when `payments.stripe.webhook_secret` is set."""
+    return bool(str(settings_of(config)["webhook_secret"] or ""))
+
+
+def checkout_enabled(config: Mapping[str, Any]) -> bool:
+    """Adding funds is on when both Stripe keys are set."""
+    settings = settings_of(config)
+    return bool(str(settings["secret_key"] or "")) and webhook_enabled(config)
+
+
+def parse_event(settings: Mapping[str, Any], body: bytes,
+                signature: str | None) -> ProviderPayment | None:
+    """The payment a verified Stripe event reports, or None for an event that credits nothing.
+    Raises SignatureError (nothing was parsed) or PayloadError."""
+    try:
+        event = stripe.Webhook.construct_event(
+            body, signature, str(settings["webhook_secret"]), tolerance=TOLERANCE)
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureError(_signature_problem(str(exc.user_message or exc))) from None
+    except UnicodeDecodeError:
+        raise SignatureError("signature does not match") from None
+    except (ValueError, TypeError, AttributeError):
+        # Raised only after the signature verified: the library could not read the JSON.
+        raise PayloadError("body is not a Stripe event") from None
+    return payment_of(event.to_dict())
+
+
+def payment_of(event: Mapping[str, Any]) -> ProviderPayment | None:
+    """The payment in a Stripe event (a plain dict), or None if it credits nothing."""
+    kind = event.get("type")
+    if kind not in CREDITING:
+        return None
+    data = event.get("data")
+    session = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(session, Mapping) or session.get("object") != "checkout.session":
+        raise PayloadError("data.object is not a checkout.session")
+    if kind == "checkout.session.completed" and session.get("payment_status") != "paid":
+        return None
+    event_id, session_id = event.get("id"), session.get("id")
+    amount, currency = session.get("amount_total"), session.get("currency")
+    if not _text(event_id, 255) or not _text(session_id, 150):
+        raise PayloadError("the event lacks an id or a session id")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise PayloadError("data.object.amount_total must be a whole number of minor units")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise PayloadError("data.object.currency must be a 3-letter code")
+    return ProviderPayment(PLATFORM, session_id, event_id, _reference(session), amount,
+                           currency.upper())
+
+
+def create_checkout(settings: Mapping[str, Any], *, amount: int, currency: str, user: str,
+                    success_url: str, cancel_url: str, idempotency_key: str) -> str:
+    """Make a Checkout Session for adding `amount` to `user`'s funds; the URL to send the
+    browser to. Raises CheckoutUnavailable."""
+    base = str(settings["api_base"] or "")
+    client = stripe.StripeClient(
+        str(settings["secret_key"]), base_addresses={"api": base} if base else None,
+        max_network_retries=2, http_client=stripe.RequestsClient(timeout=TIMEOUT))
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [{"quantity": 1, "price_data": {
+            "currency": currency.lower(), "unit_amount": amount,
+            "product_data": {"name": "Flattr Hub funds"}}}],
+        "client_reference_id": f"user:{user}",
+        "metadata": {"user": user},
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    try:
+        session = client.v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": idempotency_key})
+    except stripe.StripeError as exc:
+        log.error("stripe_checkout_failed", error=exc.__class__.__name__,
+                  status=exc.http_status)
+        raise CheckoutUnavailable("the payment provider is not available; try again later") \
+            from None
+    if not session.url:
+        raise CheckoutUnavailable("the payment provider gave no payment page; try again later")
+    return str(session.url)
+
+
+def webhook_handler(config: Mapping[str, Any],
+                    engine: Engine) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The `POST /webhooks/stripe` handler (404 while `payments.stripe.webhook_secret` is
+    unset)."""
+    currency = str(config["currency"])
+
+    def record(payment: ProviderPayment) -> str:
+        with engine.begin() as conn:
+            return record_payment(conn, payment, currency)
+
+    async def handle(request: web.Request) -> web.Response:
+        metrics.webhook_received(PLATFORM)
+        if not webhook_enabled(config):
+            metrics.webhook_rejected(PLATFORM, "unknown_platform")
+            raise Rejected(404, "not_found", "no webhook connector is enabled for this platform")
+        body = await request.read()
+        try:
+            payment = parse_event(settings_of(config), body, request.headers.get(
+                "Stripe-Signature"))
+        except SignatureError as exc:
+            log.info("webhook_rejected", platform=PLATFORM, reason=str(exc))
+            metrics.webhook_rejected(PLATFORM, "signature")
+            raise Rejected(400, "invalid_signature", str(exc)) from None
+        except PayloadError as exc:
+            metrics.webhook_rejected(PLATFORM, "payload")
+            raise Rejected(400, "invalid_request", str(exc)) from None
+        metrics.webhook_verified(PLATFORM)
+        if payment is None:
+            return web.json_response({"received": True, "result": "ignored"})
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(None, record, payment)
+        except SQLAlchemyError as exc:
+            log.error("payment_unrecorded", platform=PLATFORM, error=exc.__class__.__name__)
+            metrics.webhook_rejected(PLATFORM, "unavailable")
+            raise Rejected(503, "temporarily_unavailable",
+                           "the payment could not be recorded; retry later") from None
+        log_event = log.warning if result == "unmatched" else log.info
+        log_event("stripe_payment", result=result, session_id=payment.payment_id,
+                  event_id=payment.event_id, amount=payment.amount)
+        return web.json_response({"received": True, "result": result})
+
+    return handle
+
+
+def _signature_problem(message: str) -> str:
+    if "No Stripe-Signature header" in message:
+        return "missing Stripe-Signature header"
+    if "tolerance" in message:
+        return f"Stripe-Signature timestamp is more than {TOLERANCE} s old"
+    if "Unable to extract" in message or "No signatures found with expected" in message:
+        return "malformed Stripe-Signature header"
+    return "signature does not match"
+
+
+def _reference(session: Mapping[str, Any]) -> str | None:
+    metadata = session.get("metadata") or {}
+    user = metadata.get("user") if isinstance(metadata, Mapping) else None
+    if not _text(user, 255):
+        reference = session.get("client_reference_id")
+        user = reference.removeprefix("user:") if _text(reference, 255) else None
+    return user or None
+
+
+def _text(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit

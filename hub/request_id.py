@@ -1,0 +1,47 @@
+"""Request ids: every request gets one, taken from a well-formed incoming `X-Request-ID` header
+(a proxy's or the sender's) or made up, bound to structlog's context for every line logged while
+it is handled, and returned in the `X-Request-ID` response header. Webhook events carry it into
+the inbox and the worker logs it with the batch; jobs enqueued while it is bound carry it in
+their meta (`workers.queues`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+HEADER = "X-Request-ID"
+REQUEST_ID = web.RequestKey("request_id", str)
+# Printable, no spaces or quotes, short: safe to log and to store.
+WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}")
+
+
+def request_id_for(sent: str | None) -> str:
+    """`sent` when it is a well-formed request id, else a new one (32 random hex digits; cheaper
+    than uuid4 on the webhook path)."""
+    if sent and WELL_FORMED.fullmatch(sent):
+        return sent
+    return os.urandom(16).hex()
+
+
+@web.middleware
+async def request_ids(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    """Give the request its id (`request[REQUEST_ID]`), bind it for logging, answer with it.
+
+    aiohttp handles each request in a task of its own, so the binding ends with the request."""
+    rid = request_id_for(request.headers.get(HEADER))
+    request[REQUEST_ID] = rid
+    structlog.contextvars.bind_contextvars(request_id=rid)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers[HEADER] = rid
+        raise
+    if not response.prepared:
+        response.headers[HEADER] = rid
+    return response

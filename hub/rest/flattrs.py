@@ -1,0 +1,121 @@
+"""REST v2 flattrs: flattr a thing or a URL (scope `flattr`), and the lists of a user's
+flattrs. A URL is the thing's own, an auto-submit URL (its thing is created on this first
+flattr), or a page whose `rel="payment"` link names an auto-submit URL (discovery)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from aiohttp import web
+from sqlalchemy import Connection
+
+from catalog import things as catalog
+from hub.rest import present
+from hub.rest.common import (
+    PREFIX,
+    ApiError,
+    base_url,
+    body,
+    grant,
+    paging,
+    reply,
+    text_param,
+    thing_id,
+)
+from hub.rest.things import discovered
+from hub.rest.views import entries_json
+from hub.web.session import CONFIG, call
+from ledger import flattr_lists
+from ledger.sql import utcnow
+from members.profiles import has_means, profile
+
+REFUSED = {
+    "flattr_once": (403, "flattr_once", "you have already flattred this thing this month"),
+    "flattr_owner": (403, "flattr_owner", "you cannot flattr your own thing"),
+    "not_found": (404, "not_found", "no such thing"),
+    "not_flattrable": (400, "invalid_request", "this thing is flattred on its own platform"),
+    "unknown_user": (404, "not_found", "the auto-submit URL names no user of this hub"),
+}
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_post(PREFIX + r"/things/{id:\d{1,18}}/flattr", flattr_thing)
+    app.router.add_post(PREFIX + "/flattr", flattr_url)
+    app.router.add_get(PREFIX + "/users/{username}/flattrs", user_flattrs)
+    app.router.add_get(PREFIX + "/user/flattrs", my_flattrs)
+
+
+async def flattr_thing(request: web.Request) -> web.Response:
+    token = await grant(request, "flattr")
+    return reply(await call(request, _flattr_view, base_url(request), request.app[CONFIG],
+                            token.user_id, thing_id(request), None))
+
+
+async def flattr_url(request: web.Request) -> web.Response:
+    token = await grant(request, "flattr")
+    url = text_param(await body(request), "url", required=True)
+    assert url is not None
+    target = await call(request, _target_view, url) or await discovered(request, url)
+    if target is None:
+        raise ApiError(404, "not_found", "no thing has this URL")
+    tid, submitted = (target, None) if isinstance(target, int) else (None, target)
+    return reply(await call(request, _flattr_view, base_url(request), request.app[CONFIG],
+                            token.user_id, tid, submitted))
+
+
+def _target_view(conn: Connection, url: str) -> int | dict[str, Any] | None:
+    """The auto-submit parameters of an auto-submit URL, else the id of the URL's thing."""
+    submitted = catalog.parse_submit_url(url)
+    return submitted if submitted is not None else catalog.lookup_url(conn, url)
+
+
+def _flattr_view(conn: Connection, base: str, config: Mapping[str, Any], uid: int,
+                 tid: int | None, submitted: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Flattr thing `tid`, or what the auto-submit parameters describe, as user `uid`."""
+    if tid is not None and catalog.get_thing(conn, tid) is None:
+        _refuse("not_found")
+    if not has_means(conn, uid, config):
+        raise ApiError(401, "no_means", "you have no means to flattr with: set a monthly "
+                                        "amount and add funds")
+    now = utcnow()
+    if submitted is not None:
+        outcome, tid = catalog.flattr_submit(conn, uid, submitted, now)
+    else:
+        outcome = catalog.flattr(conn, uid, tid, now)
+    if outcome not in ("flattred", "pledged") or tid is None:
+        _refuse(outcome)
+    thing = catalog.get_thing(conn, tid)
+    if thing is None:
+        _refuse("not_found")
+    return {"message": "ok", "description": "Thing was successfully flattred",
+            "thing": present.small_thing(base, thing),
+            "location": present.thing_resource(base, tid)}
+
+
+def _refuse(outcome: str) -> NoReturn:
+    status, code, description = REFUSED.get(outcome, (400, "invalid_request",
+                                                      "the request is invalid"))
+    raise ApiError(status, code, description)
+
+
+async def user_flattrs(request: web.Request) -> web.Response:
+    page, count = paging(request.query)
+    return reply(await call(request, _flattrs_view, base_url(request),
+                            request.match_info["username"], None, page, count))
+
+
+async def my_flattrs(request: web.Request) -> web.Response:
+    token = await grant(request)
+    page, count = paging(request.query)
+    return reply(await call(request, _flattrs_view, base_url(request), None, token.user_id,
+                            page, count))
+
+
+def _flattrs_view(conn: Connection, base: str, name: str | None, uid: int | None,
+                  page: int, count: int) -> list[dict[str, Any]]:
+    who = profile(conn, name=name) if name is not None else profile(conn, uid=uid)
+    if who is None:
+        raise ApiError(404, "user_not_found", "no user has this name")
+    return entries_json(conn, base, flattr_lists.given_by(conn, who.id, page, count),
+                        present.flattr)

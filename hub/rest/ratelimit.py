@@ -1,0 +1,58 @@
+"""The API's rate limit: at most `api.rate_limit` requests per caller (an access token, or an
+address for calls without one) in each fixed window of `api.rate_window_seconds`, counted in
+Redis. Flattr's headers tell the caller where they stand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+
+
+@dataclass(frozen=True)
+class Usage:
+    limit: int
+    current: int
+    reset: int  # Unix time the window ends
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.current)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.current > self.limit
+
+    def headers(self) -> dict[str, str]:
+        return {"X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Remaining": str(self.remaining),
+                "X-RateLimit-Current": str(self.current),
+                "X-RateLimit-Reset": str(self.reset)}
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis, config: Mapping[str, Any]) -> None:
+        self._redis = redis
+        self._limit = int(config["api"]["rate_limit"])
+        self._window = int(config["api"]["rate_window_seconds"])
+
+    def _key(self, who: str) -> tuple[str, int]:
+        start = int(time.time()) // self._window * self._window
+        return f"flattr:api-rate:{who}:{start}", start + self._window
+
+    def hit(self, who: str) -> Usage:
+        """Count one request of `who`."""
+        key, reset = self._key(who)
+        with self._redis.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self._window + 60)
+            current, _ = pipe.execute()
+        return Usage(self._limit, int(current), reset)
+
+    def peek(self, who: str) -> Usage:
+        """Where `who` stands, without counting a request."""
+        key, reset = self._key(who)
+        return Usage(self._limit, int(self._redis.get(key) or 0), reset)

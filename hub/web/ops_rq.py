@@ -1,0 +1,61 @@
+"""The RQ dashboard (the rq-dashboard package, a Flask app) for the hub's Redis, mounted at
+/ops/rq/ behind operator login: each request is checked like every /ops page, then handed to
+the Flask app through aiohttp-wsgi (on a worker thread).
+
+The dashboard's buttons (requeue, delete, empty a queue) post with jQuery and send the cookie
+`_csrf_token` back as the `X-CSRFToken` header; the cookie holds this session's CSRF token, so
+those posts pass the hub's CSRF check and a post from another site does not. Its one action that
+also answers GET (requeue every failed job of a queue) is refused unless posted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp_wsgi import WSGIHandler
+from redis import Redis
+from rq_dashboard.cli import make_flask_app
+from rq_dashboard.web import setup_rq_connection
+
+from hub.web.session import CONFIG, REDIS, csrf_token, require_operator, secure_cookies
+from workers.redis_conn import socket_url
+
+PREFIX = "/ops/rq"
+CSRF_COOKIE = "_csrf_token"
+POST_ONLY = ("/requeue/",)
+
+
+def routes(app: web.Application) -> None:
+    wsgi = WSGIHandler(dashboard_app(redis_url(app[CONFIG], app[REDIS])))
+    secure = secure_cookies(app[CONFIG])
+
+    async def dashboard(request: web.Request) -> web.StreamResponse:
+        await require_operator(request)
+        inner = "/" + request.match_info["path_info"]
+        if request.method != "POST" and inner.startswith(POST_ONLY):
+            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+        response = await wsgi.handle_request(request)
+        response.set_cookie(CSRF_COOKIE, await csrf_token(request), path=PREFIX + "/",
+                            samesite="Strict", secure=secure)
+        return response
+
+    async def to_slash(request: web.Request) -> web.StreamResponse:
+        await require_operator(request)
+        raise web.HTTPSeeOther(PREFIX + "/")
+
+    app.router.add_get(PREFIX, to_slash)
+    app.router.add_route("*", PREFIX + "/{path_info:.*}", dashboard)
+
+
+def redis_url(config: Mapping[str, Any], redis: Redis) -> str:
+    """The configured Redis, or the embedded server's socket."""
+    return str(config["redis"]["url"]) or socket_url(redis)
+
+
+def dashboard_app(url: str) -> Any:
+    """rq-dashboard's Flask app on the Redis at `url`, expecting to be mounted (SCRIPT_NAME)."""
+    flask_app = make_flask_app(None, None, None, "")
+    flask_app.config["RQ_DASHBOARD_REDIS_URL"] = url
+    setup_rq_connection(flask_app)
+    return flask_app

@@ -1,0 +1,89 @@
+"""Claim contests: a member proved by OAuth an identity that another member has claimed.
+
+Opening one changes nothing else: the claim stays where it is and the claimant is not linked.
+An operator then either awards the claim to the claimant — the claim moves (things the
+identity owns pay the claimant from the next settlement on: flattrs not yet settled and
+waiting pledges follow the claim, settled months stay as they are), the former holder's link
+and stored tokens for it are removed, and the claimant is notified like any new claimant — or
+rejects the request. Either way who resolved it and when is kept. A contest cannot be awarded
+while a settlement run is in progress, so a run sees one owner per identity.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from connectors.storage import poll_accounts
+from ledger.errors import LedgerError, NotFound
+from ledger.schema import identities, settlement_runs, users
+from ledger.sql import utcnow
+from members.linking_schema import claim_contests
+from notifications.outbox import identity_claimed
+
+
+def open_contest(conn: Connection, identity_id: int, claimant_id: int, holder_id: int) -> int:
+    """Open a contest of `holder_id`'s claim by `claimant_id` (or return the one already open)."""
+    found = conn.execute(select(claim_contests.c.id).where(
+        claim_contests.c.identity_id == identity_id, claim_contests.c.claimant_id == claimant_id,
+        claim_contests.c.state == "open")).scalar()
+    if found is not None:
+        return found
+    return conn.execute(insert(claim_contests).values(
+        identity_id=identity_id, claimant_id=claimant_id, holder_id=holder_id, state="open",
+        opened_at=utcnow()).returning(claim_contests.c.id)).scalar_one()
+
+
+def contests(conn: Connection, *, claimant_id: int | None = None,
+             state: str | None = None) -> list[Row]:
+    """Contests, newest first, with the identity and the names of the people involved:
+    `id, platform, platform_user_id, username, claimant, holder, current_holder, state,
+    opened_at, resolved_at, resolved_by`."""
+    claimant, holder, current, resolver = (users.alias(name) for name in (
+        "claimant", "holder", "current_holder", "resolver"))
+    query = (
+        select(claim_contests.c.id, identities.c.platform, identities.c.platform_user_id,
+               identities.c.username, claimant.c.name.label("claimant"),
+               holder.c.name.label("holder"), current.c.name.label("current_holder"),
+               claim_contests.c.state, claim_contests.c.opened_at, claim_contests.c.resolved_at,
+               resolver.c.name.label("resolved_by"))
+        .join(identities, identities.c.id == claim_contests.c.identity_id)
+        .join(claimant, claimant.c.id == claim_contests.c.claimant_id)
+        .join(holder, holder.c.id == claim_contests.c.holder_id)
+        .outerjoin(current, current.c.id == identities.c.claimed_by)
+        .outerjoin(resolver, resolver.c.id == claim_contests.c.resolved_by)
+        .order_by(claim_contests.c.id.desc()))
+    if claimant_id is not None:
+        query = query.where(claim_contests.c.claimant_id == claimant_id)
+    if state is not None:
+        query = query.where(claim_contests.c.state == state)
+    return list(conn.execute(query))
+
+
+def resolve(conn: Connection, contest_id: int, operator_id: int, award: bool) -> None:
+    """Award the contested claim to the claimant, or reject the request (see the module)."""
+    contest = conn.execute(select(claim_contests).where(claim_contests.c.id == contest_id)
+                           .with_for_update()).first()
+    if contest is None:
+        raise NotFound("no such claim contest")
+    if contest.state != "open":
+        raise LedgerError(f"claim contest {contest_id} is already {contest.state}")
+    if award:
+        _move_claim(conn, contest.identity_id, contest.claimant_id)
+    conn.execute(update(claim_contests).where(claim_contests.c.id == contest_id).values(
+        state="awarded" if award else "rejected", resolved_at=utcnow(), resolved_by=operator_id))
+
+
+def _move_claim(conn: Connection, identity_id: int, claimant_id: int) -> None:
+    if conn.execute(select(settlement_runs.c.month)
+                    .where(settlement_runs.c.state == "running")).first() is not None:
+        raise LedgerError("a settlement run is in progress; resolve this after it has finished")
+    identity = conn.execute(select(identities).where(identities.c.id == identity_id)
+                            .with_for_update()).one()
+    values: dict[str, object] = {"claimed_by": claimant_id, "claimed_at": utcnow()}
+    if identity.linked_user_id not in (None, claimant_id):
+        values["linked_user_id"] = None
+        conn.execute(delete(poll_accounts).where(
+            poll_accounts.c.platform == identity.platform,
+            poll_accounts.c.platform_user_id == identity.platform_user_id))
+    conn.execute(update(identities).where(identities.c.id == identity_id).values(**values))
+    identity_claimed(conn, identity_id, claimant_id)

@@ -1,0 +1,306 @@
+"""Linking platform accounts with OAuth 2 (and logging in with them): one declarative provider
+table, the pending authorisations between redirect and callback, and the code-for-token and
+profile requests.
+
+The flow: `begin` stores a pending authorisation (the SHA-256 of a random `state`, the PKCE
+code verifier sealed by the token vault, the redirect URI, what it is for) and returns the
+platform's authorize URL. The browser comes back to the callback with `code` and `state`:
+`take` takes the pending row (deleting it, so a state works once, and only before it
+expires), and `prove` trades the code for tokens and reads the profile, giving a `Proof` of
+the identity (`members.linking.complete` runs these steps and acts on the proof). The verifier
+never leaves the server; the state is also kept in the browser's encrypted session by the web
+layer, so a callback URL that was started in another browser is refused.
+
+Identity ids are the ones the connectors use: X, Discord and GitHub numeric user ids,
+SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from sqlalchemy import Connection, delete, insert, select
+
+from connectors import mastodon
+from ledger.sql import utcnow
+from members.keys import vault
+from members.linking_schema import oauth_pending
+
+PENDING_MINUTES = 10
+HOST_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+Path = tuple[str, ...]
+
+
+class OAuthError(Exception):
+    """The authorisation failed; the message is safe to show (no token, no secret)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One platform's OAuth 2 facts. Endpoints are the platform's own; the config keys named
+    here (under `connectors.<platform>`) override them when set (a local fake in tests)."""
+
+    platform: str
+    label: str
+    authorize_url: str
+    token_url: str
+    profile_url: str
+    scopes: tuple[str, ...]
+    pkce: bool
+    client_auth: str  # "basic": HTTP Basic; "post": client_id and client_secret in the body
+    user_id: Path  # where the profile JSON holds the platform user id ...
+    username: Path  # ... the user name ...
+    remote_id: Path | None = None  # ... and the id the poller calls the API with, if another
+    polled: bool = False  # the tokens are stored for the platform's poller
+    profile_scheme: str = "Bearer"
+    config_keys: tuple[str, str, str] = ("oauth_authorize_url", "oauth_token_url", "profile_url")
+    identity: Callable[[str, str], str] = field(default=lambda user_id, _instance: user_id)
+    per_instance: bool = False  # Mastodon: endpoints and app credentials per instance
+
+
+PROVIDERS: dict[str, Provider] = {p.platform: p for p in (
+    Provider("x", "X", "https://twitter.com/i/oauth2/authorize",
+             "https://api.twitter.com/2/oauth2/token", "https://api.twitter.com/2/users/me",
+             ("tweet.read", "users.read", "like.read", "offline.access"), pkce=True,
+             client_auth="basic", user_id=("data", "id"), username=("data", "username"),
+             polled=True),
+    Provider("discord", "Discord", "https://discord.com/oauth2/authorize",
+             "https://discord.com/api/oauth2/token", "https://discord.com/api/users/@me",
+             ("identify",), pkce=False, client_auth="post", user_id=("id",),
+             username=("username",)),
+    # SoundCloud's token URL is the poller's `token_url` (one key for both grants); the
+    # identity is the user's URN, as the poller sees likes' owners
+    Provider("soundcloud", "SoundCloud", "https://secure.soundcloud.com/authorize",
+             "https://secure.soundcloud.com/oauth/token", "https://api.soundcloud.com/me",
+             (), pkce=True, client_auth="post", user_id=("id",), username=("permalink",),
+             polled=True, profile_scheme="OAuth",
+             config_keys=("oauth_authorize_url", "token_url", "profile_url"),
+             identity=lambda user_id, _instance: f"soundcloud:users:{user_id}"),
+    Provider("github", "GitHub", "https://github.com/login/oauth/authorize",
+             "https://github.com/login/oauth/access_token", "https://api.github.com/user",
+             (), pkce=False, client_auth="post", user_id=("id",), username=("login",)),
+    # paths on each instance; `acct` is local (no host) for the instance's own accounts
+    Provider("mastodon", "Mastodon", "/oauth/authorize", "/oauth/token",
+             "/api/v1/accounts/verify_credentials", tuple(mastodon.SCOPES), pkce=False,
+             client_auth="post", user_id=("acct",), username=("username",),
+             remote_id=("id",), polled=True, per_instance=True,
+             identity=mastodon.qualified),
+)}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A pending authorisation taken by its callback."""
+
+    purpose: str  # "link" or "login"
+    platform: str
+    instance: str
+    user_id: int | None
+    code_verifier: str | None = field(repr=False)
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a completed authorisation proves: who the person is on the platform, and the
+    tokens to act for them there."""
+
+    platform: str
+    platform_user_id: str
+    username: str
+    remote_id: str
+    instance: str
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: datetime | None
+
+
+def enabled(config: Mapping[str, Any]) -> list[Provider]:
+    """The providers people can link and log in with: those whose `client_id` is configured,
+    and Mastodon when `connectors.mastodon.enabled`."""
+    sections = config["connectors"]
+    return [p for p in PROVIDERS.values()
+            if (sections["mastodon"].get("enabled") if p.per_instance
+                else sections[p.platform].get("client_id"))]
+
+
+def provider(config: Mapping[str, Any], platform: str) -> Provider:
+    """The enabled provider for `platform`; OAuthError (404) when there is none."""
+    found = next((p for p in enabled(config) if p.platform == platform), None)
+    if found is None:
+        raise OAuthError(f"linking {platform} accounts is not available on this hub", 404)
+    return found
+
+
+def state_hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: str,
+          user_id: int | None, redirect_uri: str, instance: str = "") -> tuple[str, str]:
+    """Store a pending authorisation; return (the platform's authorize URL, the state)."""
+    found = provider(config, platform)
+    if found.per_instance:
+        instance = _instance(instance)
+    state, now = secrets.token_urlsafe(32), utcnow()
+    verifier = secrets.token_urlsafe(64) if found.pkce else None
+    conn.execute(delete(oauth_pending).where(oauth_pending.c.expires_at < now))
+    conn.execute(insert(oauth_pending).values(
+        state_hash=state_hash(state), purpose=purpose, platform=platform, instance=instance,
+        user_id=user_id, code_verifier=verifier and vault(config).seal(verifier),
+        redirect_uri=redirect_uri, created_at=now,
+        expires_at=now + timedelta(minutes=PENDING_MINUTES)))
+    client_id, _ = _client(conn, config, found, instance, redirect_uri)
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+             "state": state}
+    if found.scopes:
+        query["scope"] = " ".join(found.scopes)
+    if verifier:
+        query.update(code_challenge=challenge(verifier), code_challenge_method="S256")
+    return f"{_endpoints(config, found, instance)[0]}?{urlencode(query)}", state
+
+
+def take(conn: Connection, config: Mapping[str, Any], platform: str,
+         state: str) -> Pending:
+    """The pending authorisation of `state`, deleted so that it cannot be used again;
+    OAuthError when there is none for `platform`, or it expired."""
+    key = state_hash(state)
+    row = conn.execute(select(oauth_pending).where(oauth_pending.c.state_hash == key)
+                       .with_for_update()).first()
+    if row is not None:
+        conn.execute(delete(oauth_pending).where(oauth_pending.c.state_hash == key))
+    if row is None or row.platform != platform or row.expires_at < utcnow():
+        raise OAuthError("This sign-in link has expired or was already used. Please start "
+                         "again.")
+    verifier = row.code_verifier and vault(config).open(row.code_verifier)
+    return Pending(row.purpose, row.platform, row.instance, row.user_id, verifier,
+                   row.redirect_uri)
+
+
+def credentials(conn: Connection, config: Mapping[str, Any], pending: Pending) -> tuple[str, str]:
+    """(client id, client secret) for the pending authorisation's platform (and instance)."""
+    return _client(conn, config, PROVIDERS[pending.platform], pending.instance,
+                   pending.redirect_uri)
+
+
+async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, str],
+                code: str) -> Proof:
+    """Trade `code` for tokens and read the profile they open."""
+    found = PROVIDERS[pending.platform]
+    _, token_url, profile_url = _endpoints(config, found, pending.instance)
+    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http:
+        tokens = await _token(http, found, token_url, client, pending, code)
+        profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
+    user_id = _at(profile, found.user_id)
+    expires = tokens.get("expires_in")
+    return Proof(
+        platform=found.platform, platform_user_id=found.identity(user_id, pending.instance),
+        username=_at(profile, found.username),
+        remote_id=_at(profile, found.remote_id or found.user_id), instance=pending.instance,
+        access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
+        expires_at=utcnow() + timedelta(seconds=int(expires)) if str(expires).isdigit()
+        else None)
+
+
+def challenge(verifier: str) -> str:
+    """The PKCE S256 code challenge of `verifier`."""
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _instance(instance: str) -> str:
+    """The instance's https URL. The hub calls it from the server, so only public-looking
+    host names are taken: no IP addresses, ports or single-label names."""
+    host = mastodon.host_of(instance.strip()) if instance.strip() else ""
+    if not HOST_NAME.match(host) or host.endswith((".local", ".localhost", ".internal")):
+        raise OAuthError("Give your Mastodon server's address, e.g. mastodon.social.")
+    return mastodon.instance_url(host)
+
+
+def _endpoints(config: Mapping[str, Any], found: Provider,
+               instance: str) -> tuple[str, str, str]:
+    section = config["connectors"][found.platform]
+    defaults = (found.authorize_url, found.token_url, found.profile_url)
+    if found.per_instance:
+        base = (section.get("api_base") or instance).rstrip("/")
+        urls = [base + path for path in defaults]
+    else:
+        urls = [section.get(key) or default
+                for key, default in zip(found.config_keys, defaults, strict=True)]
+    return urls[0], urls[1], urls[2]
+
+
+def _client(conn: Connection, config: Mapping[str, Any], found: Provider, instance: str,
+            redirect_uri: str) -> tuple[str, str]:
+    if found.per_instance:
+        try:
+            return mastodon.app_credentials(conn, instance, config, redirect_uri)
+        except Exception as exc:  # Mastodon.py wraps every failure in its own error types
+            raise OAuthError(f"{mastodon.host_of(instance)} could not be reached or did not "
+                             f"register this hub ({exc.__class__.__name__}); check the "
+                             "address.") from None
+    section = config["connectors"][found.platform]
+    return str(section["client_id"]), str(section["client_secret"])
+
+
+async def _token(http: aiohttp.ClientSession, found: Provider, url: str,
+                 client: tuple[str, str], pending: Pending, code: str) -> dict[str, Any]:
+    form = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": pending.redirect_uri, "client_id": client[0]}
+    headers = {"Accept": "application/json"}
+    if found.client_auth == "basic":
+        pair = base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {pair}"
+    else:
+        form["client_secret"] = client[1]
+    if pending.code_verifier:
+        form["code_verifier"] = pending.code_verifier
+    body = await _json(http.post(url, data=form, headers=headers), found)
+    if not isinstance(body.get("access_token"), str):
+        raise OAuthError(f"{found.label} did not accept the sign-in "
+                         f"({str(body.get('error', 'no token'))[:60]}). Please try again.")
+    return body
+
+
+async def _profile(http: aiohttp.ClientSession, found: Provider, url: str,
+                   token: str) -> dict[str, Any]:
+    return await _json(http.get(url, headers={"Authorization": f"{found.profile_scheme} {token}",
+                                              "Accept": "application/json"}), found)
+
+
+async def _json(request: Any, found: Provider) -> dict[str, Any]:
+    try:
+        async with request as response:
+            if response.status >= 500:
+                raise OAuthError(f"{found.label} is not answering properly; try again later.",
+                                 502)
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        raise OAuthError(f"{found.label} could not be reached; try again later.", 502) from None
+    if not isinstance(body, dict):
+        raise OAuthError(f"{found.label} gave an answer this hub does not understand.", 502)
+    return body
+
+
+def _at(document: Mapping[str, Any], path: Path) -> str:
+    node: Any = document
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    if node is None or isinstance(node, Mapping | list) or str(node) == "":
+        raise OAuthError("The platform's profile answer lacks the account id.", 502)
+    return str(node)

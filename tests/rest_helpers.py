@@ -1,0 +1,49 @@
+"""Helpers for the REST API tests: members with money, and access tokens granted through the
+OAuth provider's own functions (the HTTP flow itself is tested in test_oauth_provider.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from catalog.things import create_thing
+from ledger import accounts
+from ledger.sql import utcnow
+from members.apps import exchange_code, issue_code, register_app
+from members.schema import logins
+
+ALL_SCOPES = ("flattr", "thing", "extendedread", "email")
+
+
+def member(engine: Engine, config: dict[str, Any], name: str, *, budget: int | None = 500,
+           funds: int = 2000) -> int:
+    """A member with an e-mail address (and no password: no argon2 hashing to wait for), a
+    budget and funds."""
+    with engine.begin() as conn:
+        uid = accounts.create_user(conn, name)
+        conn.execute(logins.insert().values(user_id=uid, email=f"{name}@example.org",
+                                            created_at=utcnow()))
+        if budget is not None:
+            accounts.set_budget(conn, uid, budget, config)
+        if funds:
+            accounts.credit_funds(conn, uid, funds, "test", f"test:{name}")
+    return uid
+
+
+def token(engine: Engine, uid: int, scopes: tuple[str, ...] = ALL_SCOPES) -> str:
+    with engine.begin() as conn:
+        new = register_app(conn, uid, "test app", "https://app.example/callback")
+        code = issue_code(conn, new.app.id, uid, scopes, None)
+        granted = exchange_code(conn, new.app, code, None)
+    assert not isinstance(granted, Exception)
+    return granted.access_token
+
+
+def bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+def thing(engine: Engine, owner_uid: int, url: str, **details: Any) -> int:
+    with engine.begin() as conn:
+        return create_thing(conn, owner_uid, url, **details)

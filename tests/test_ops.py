@@ -1,0 +1,239 @@
+"""The operator pages under /ops and the RQ dashboard at /ops/rq/: only operators get in; a job
+that failed for real is shown with a short error and replayed from the page; settlement runs;
+the ledger self-check button; and the `user password` / `user operator` commands that make the
+first operator."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from urllib.parse import unquote
+
+import pytest
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq.registry import FailedJobRegistry
+from sqlalchemy import func, select, update
+
+from flattr_hub.cli import main
+from hub.app import create_app
+from ledger import accounts
+from ledger.schema import accounts as accounts_table
+from ledger.schema import flattrs
+from ledger.settlement import settle
+from members.logins import set_operator
+from tests.hub_helpers import seed_github_users
+from tests.ledger_helpers import feed, make_user, star
+from tests.web_helpers import PASSWORD, csrf_token, log_in, post_form, sign_up
+from workers import inbox
+from workers.inbox import Entry
+from workers.monitor import short_error
+from workers.queues import queue
+from workers.worker import run_worker
+
+pytest_plugins = ["tests.hub_fixtures"]
+
+PAGES = ("/ops", "/ops/jobs", "/ops/settlements", "/ops/verify", "/ops/rq/",
+         "/ops/rq/0/data/queues.json")
+
+
+async def as_operator(client, engine, name: str = "olga") -> None:
+    await sign_up(client, name)
+    with engine.begin() as conn:
+        set_operator(conn, accounts.user_id(conn, name), True)
+
+
+def table_rows(page: str, table_id: str) -> list[list[str]]:
+    """The text of each cell of each row of the table with `table_id` (header row included)."""
+    table = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S)
+    assert table, f"no table {table_id}"
+    return [[re.sub(r"<[^>]+>", "", cell).strip()
+             for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)]
+
+
+def flattr_count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
+
+
+async def test_visitors_are_sent_to_log_in_and_members_refused(hub_client, engine):
+    for path in PAGES:
+        reply = await hub_client.get(path, allow_redirects=False)
+        assert reply.status == 303, path
+        assert reply.headers["Location"].startswith("/login?next="), path
+        assert unquote(reply.headers["Location"]).endswith("next=" + path), path
+    await sign_up(hub_client, "max")
+    for path in PAGES:
+        reply = await hub_client.get(path, allow_redirects=False)
+        assert reply.status == 403, path
+    token = await csrf_token(hub_client)
+    for path in ("/ops/jobs/replay", "/ops/verify", "/ops/rq/job/x/requeue"):
+        reply = await hub_client.post(path, data={"csrf_token": token, "queue": "events",
+                                                  "job_id": "x"}, allow_redirects=False)
+        assert reply.status == 403, path
+
+
+async def test_the_index_links_every_operator_page(hub_client, engine):
+    await as_operator(hub_client, engine)
+    page = await (await hub_client.get("/ops")).text()
+    for path in ("/ops/jobs", "/ops/settlements", "/ops/verify", "/ops/rq/", "/ops/contests",
+                 "/ops/payouts"):
+        assert f'href="{path}"' in page
+
+
+async def test_a_failed_job_is_shown_and_replayed_from_ops(hub_client, engine, hub_config,
+                                                           worker_context, redis):
+    seed_github_users(engine, hub_config)
+    good = star("1", "repo-1", "2", "2026-10-03T12:00:00+00:00", event_id="ok-1")
+    inbox.store(engine, [Entry(good, "ok-1")])
+    with engine.begin() as conn:  # a row the worker can not read: the batch raises
+        conn.execute(update(inbox.inbox).values(event="{not json"))
+    job = queue("events", redis).enqueue("workers.jobs.drain", description="drain the inbox")
+    run_worker(worker_context, burst=True)
+    assert FailedJobRegistry("events", connection=redis).get_job_ids() == [job.id]
+    assert flattr_count(engine) == 0
+
+    await as_operator(hub_client, engine)
+    page = await (await hub_client.get("/ops/jobs")).text()
+    assert job.id in page and "JSONDecodeError" in page and "Traceback" not in page
+    assert ["events", "0", "0", "0", "1"] in table_rows(page, "queues")
+
+    with engine.begin() as conn:  # fix the cause
+        conn.execute(update(inbox.inbox).values(event=json.dumps(good.to_dict())))
+    reply = await post_form(hub_client, "/ops/jobs/replay", {"queue": "events", "job_id": job.id},
+                            token_from="/ops/jobs")
+    assert reply.status == 303
+    assert reply.headers["Location"] == f"/ops/jobs?replayed={job.id}"
+    assert queue("events", redis).fetch_job(job.id).meta["request_id"] == \
+        reply.headers["X-Request-ID"]
+    run_worker(worker_context, burst=True)
+    assert flattr_count(engine) == 1
+    assert FailedJobRegistry("events", connection=redis).count == 0
+    page = await (await hub_client.get(reply.headers["Location"])).text()
+    assert f"Job {job.id} is queued again." in page and "No failed jobs." in page
+
+
+async def test_replaying_what_is_not_a_failed_job_says_why(hub_client, engine, redis):
+    await as_operator(hub_client, engine)
+    for data, status, text in (({"queue": "events", "job_id": "nope"}, 404, "not among"),
+                               ({"queue": "bogus", "job_id": "nope"}, 400, "no queue")):
+        reply = await post_form(hub_client, "/ops/jobs/replay", data, token_from="/ops/jobs")
+        assert reply.status == status
+        assert text in await reply.text()
+    reply = await hub_client.post("/ops/jobs/replay", data={"queue": "events", "job_id": "x"})
+    assert reply.status == 403  # no CSRF token
+
+
+async def test_the_jobs_page_says_when_redis_is_unreachable(aiohttp_client, hub_config, engine):
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    client = await aiohttp_client(create_app(hub_config, engine, dead))
+    await as_operator(client, engine)
+    reply = await client.get("/ops/jobs")
+    assert reply.status == 503
+    assert "can not be reached" in await reply.text()
+
+
+def test_errors_are_shortened_and_secrets_masked():
+    trace = ('Traceback (most recent call last):\n'
+             '  File "/srv/app/workers/jobs.py", line 42, in drain\n    x()\n'
+             'ConnectionError: redis://:hunter2pass@db:6379 refused token sekrit-token-value\n')
+    assert short_error(trace, ["sekrit-token-value"]) == (
+        "ConnectionError: redis://:***@db:6379 refused token *** (jobs.py:42 in drain)")
+    assert len(short_error("E: " + "x" * 1000)) == 300
+    assert short_error(None) == "(no error recorded)"
+
+
+async def test_settlement_runs_are_listed_after_a_settlement(hub_client, engine, hub_config):
+    make_user(engine, hub_config, "ana", budget=500, funds=2000, github="1")
+    make_user(engine, hub_config, "bo", budget=200, funds=300, github="2")
+    feed(engine, star("1", "r1", "2", "2026-06-03T12:00:00"),
+         star("2", "r2", "1", "2026-06-04T12:00:00"))
+    settle(engine, "2026-06", hub_config)
+    await as_operator(hub_client, engine)
+    page = await (await hub_client.get("/ops/settlements")).text()
+    [_header, run] = table_rows(page, "settlement-runs")
+    assert run[:6] == ["2026-06", "done", "2", "2", "7.00 EUR", "0.70 EUR"]
+    assert run[7].endswith(" s")
+
+
+async def test_the_self_check_button_reports_ok_and_problems(hub_client, engine, hub_config):
+    make_user(engine, hub_config, "ana", budget=500, funds=2000)
+    await as_operator(hub_client, engine)
+    assert "Run the self-check" in await (await hub_client.get("/ops/verify")).text()
+    reply = await post_form(hub_client, "/ops/verify", {}, token_from="/ops/verify")
+    assert reply.status == 200
+    assert "OK: all invariants hold." in await reply.text()
+    with engine.begin() as conn:
+        conn.execute(update(accounts_table).where(accounts_table.c.kind == "funds")
+                     .values(balance=accounts_table.c.balance + 1))
+    text = await (await post_form(hub_client, "/ops/verify", {}, token_from="/ops/verify")).text()
+    assert "OK:" not in text and "problem(s) found" in text
+
+
+async def test_rq_dashboard_is_served_to_operators_only(hub_client, engine, redis):
+    queue("events", redis).enqueue("workers.jobs.drain")
+    await sign_up(hub_client, "max")
+    assert (await hub_client.get("/ops/rq/")).status == 403
+    hub_client.session.cookie_jar.clear()
+    await as_operator(hub_client, engine)
+    reply = await hub_client.get("/ops/rq", allow_redirects=False)
+    assert (reply.status, reply.headers["Location"]) == (303, "/ops/rq/")
+    page = await hub_client.get("/ops/rq/")
+    assert page.status == 200
+    html = await page.text()
+    assert "<title>RQ dashboard</title>" in html and "/ops/rq/static/" in html
+    assert (await hub_client.get("/ops/rq/static/css/main.css")).status == 200
+    data = await (await hub_client.get("/ops/rq/0/data/queues.json")).json()
+    assert {"name": "events", "count": 1}.items() <= next(
+        q for q in data["queues"] if q["name"] == "events").items()
+
+    cookie = hub_client.session.cookie_jar.filter_cookies(
+        hub_client.make_url("/ops/rq/"))["_csrf_token"].value
+    [job_id] = queue("events", redis).job_ids
+    assert (await hub_client.post(f"/ops/rq/job/{job_id}/delete")).status == 403
+    reply = await hub_client.post(f"/ops/rq/job/{job_id}/delete",
+                                  headers={"X-CSRFToken": cookie})
+    assert reply.status == 200 and queue("events", redis).count == 0
+    assert (await hub_client.get("/ops/rq/requeue/events")).status == 405
+
+
+@pytest.fixture
+def cli(db_url, hub_config, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLATTR_DATABASE_URL", db_url)
+    monkeypatch.setenv("FLATTR_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+async def test_the_first_operator_is_made_on_the_command_line(cli, hub_client, engine):
+    assert cli("user", "create", "olga")[0] == 0
+    assert cli("user", "password", "olga", stdin=PASSWORD + "\n") == (
+        0, "password of olga set\n", "")
+    assert cli("user", "operator", "olga") == (0, "olga is an operator\n", "")
+    assert (await log_in(hub_client, "olga")).status == 303
+    assert (await hub_client.get("/ops")).status == 200
+    assert cli("user", "operator", "olga", "--revoke") == (0, "olga is no longer an operator\n", "")
+    assert (await hub_client.get("/ops")).status == 403
+
+
+def test_user_commands_refuse_bad_input_in_one_line(cli):
+    cli("user", "create", "olga")
+    for argv, stdin, message in (
+            (("user", "password", "olga"), "short\n", "at least 10"),
+            (("user", "password", "olga"), "", "no password on stdin"),
+            (("user", "password", "nobody"), PASSWORD + "\n", "nobody"),
+            (("user", "operator", "nobody"), "", "nobody")):
+        code, out, err = cli(*argv, stdin=stdin)
+        assert (code, out) == (2, ""), argv
+        assert err.count("\n") == 1 and message in err, err
