@@ -41,11 +41,13 @@ from notifications.channels import SendError, send_discord_dm, send_email
 from notifications.optout import base_url
 from notifications.schema import notification_optouts, notification_outbox, notification_settings
 from workers.context import current
-from workers.queues import queue
+from workers.queues import enqueue_id, enqueue_ids
 
 RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=30), timedelta(minutes=2),
                   timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))
 DELIVER_TIMEOUT = 120  # RQ's limit for one job; the network timeouts are far shorter
+JOB = ("notifications", "notifications.delivery.deliver")  # queue, job function
+DESCRIBE = "send notice"
 DISPATCH_LIMIT = 1000
 HOUR = timedelta(hours=1)
 
@@ -77,24 +79,11 @@ class _Notice:
 def enqueue(redis: Redis, notice_ids: Iterable[int]) -> int:
     """Queue notices (after the commit that recorded them). A Redis failure is logged, not
     raised: `dispatch_due` queues them later. Returns how many were queued."""
-    count = 0
-    try:
-        for notice_id in notice_ids:
-            _enqueue(redis, notice_id)
-            count += 1
-    except RedisError as exc:
-        log.warning("notifications_queue_unreachable", error=exc.__class__.__name__)
-    return count
+    return enqueue_ids(redis, *JOB, notice_ids, timeout=DELIVER_TIMEOUT, describe=DESCRIBE)
 
 
 def _enqueue(redis: Redis, notice_id: int, delay: timedelta | None = None) -> None:
-    options: dict[str, Any] = {"job_timeout": DELIVER_TIMEOUT, "result_ttl": 600,
-                               "description": f"send notice {notice_id}"}
-    target = queue("notifications", redis)
-    if delay and delay > timedelta(0):
-        target.enqueue_in(delay, "notifications.delivery.deliver", notice_id, **options)
-    else:
-        target.enqueue("notifications.delivery.deliver", notice_id, **options)
+    enqueue_id(redis, *JOB, notice_id, timeout=DELIVER_TIMEOUT, describe=DESCRIBE, delay=delay)
 
 
 def deliver(notice_id: int) -> str:

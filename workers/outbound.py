@@ -60,13 +60,15 @@ from ledger.schema import flattrs, identities, shares, things, users
 from ledger.sql import dialect_insert, utcnow
 from workers.context import current
 from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
-from workers.queues import queue
+from workers.queues import enqueue_id, enqueue_ids
 
 EVENT_TYPES = ("flattr.received", "pledge.created", "settlement.completed")
 RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=5), timedelta(minutes=5),
                   timedelta(minutes=30), timedelta(hours=2), timedelta(hours=5),
                   timedelta(hours=10))
 DELIVER_TIMEOUT = 120  # RQ's limit for one job; the HTTP timeout is far shorter
+JOB = ("outbound", "workers.outbound.deliver")  # queue, job function
+DESCRIBE = "send outbound webhook delivery"
 DISPATCH_LIMIT = 1000
 
 log = structlog.get_logger(__name__)
@@ -331,24 +333,11 @@ def emit_settlement(conn: Connection, config: Mapping[str, Any], month: str) -> 
 def enqueue(redis: Redis, delivery_ids: Iterable[int]) -> int:
     """Put deliveries on the `outbound` queue (after the commit that recorded them). A Redis
     failure is logged, not raised: `dispatch_due` queues them later. Returns how many."""
-    count = 0
-    try:
-        for delivery_id in delivery_ids:
-            _enqueue(redis, delivery_id)
-            count += 1
-    except RedisError as exc:
-        log.warning("outbound_queue_unreachable", error=exc.__class__.__name__)
-    return count
+    return enqueue_ids(redis, *JOB, delivery_ids, timeout=DELIVER_TIMEOUT, describe=DESCRIBE)
 
 
 def _enqueue(redis: Redis, delivery_id: int, delay: timedelta | None = None) -> None:
-    options: dict[str, Any] = {"job_timeout": DELIVER_TIMEOUT, "result_ttl": 600,
-                               "description": f"send outbound webhook delivery {delivery_id}"}
-    target = queue("outbound", redis)
-    if delay and delay > timedelta(0):
-        target.enqueue_in(delay, "workers.outbound.deliver", delivery_id, **options)
-    else:
-        target.enqueue("workers.outbound.deliver", delivery_id, **options)
+    enqueue_id(redis, *JOB, delivery_id, timeout=DELIVER_TIMEOUT, describe=DESCRIBE, delay=delay)
 
 
 def deliver(delivery_id: int) -> str:
