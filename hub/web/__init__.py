@@ -4,7 +4,8 @@ feature module's routes; every feature module has a `routes(app)` function."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.d
             "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
             "hub.web.contests")
 STATIC = Path(__file__).with_name("static")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
@@ -36,13 +39,26 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("hub.web", "templates"), autoescape=True)
     env.filters["money"] = money_filter(config["currency"])
-    aiohttp_session.setup(app, EncryptedCookieStorage(
+    sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
         samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))
-    app.middlewares.append(session.csrf_protect)
+    app.middlewares.append(except_webhooks(sessions, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")
     for name in FEATURES:
         import_module(name).routes(app)
+
+
+def except_webhooks(*middlewares: Middleware) -> Middleware:
+    """One middleware that runs `middlewares` for every path but the webhooks', which need no
+    session or CSRF check: the webhook path stays as short as it was before there were pages."""
+    @web.middleware
+    async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/webhooks/"):
+            return await handler(request)
+        for middleware in reversed(middlewares):
+            handler = partial(middleware, handler=handler)
+        return await handler(request)
+    return pages
 
 
 def money_filter(currency: str) -> Any:
