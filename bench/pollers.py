@@ -28,10 +28,11 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import structlog
 from cryptography.fernet import Fernet
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,7 +53,7 @@ from workers.pollers import due_accounts, per_tick
 VAULT = Vault(Fernet.generate_key())  # a key for this run only
 
 
-def seed(engine, fake: FakeSoundCloud, count: int, changed: float, vault: Vault) -> None:
+def seed(engine: Engine, fake: FakeSoundCloud, count: int, changed: float, vault: Vault) -> None:
     """Users, linked identities, poll accounts with a baseline, and the fake's liked lists."""
     now = utcnow()
     with engine.begin() as conn:
@@ -85,8 +86,8 @@ def seed(engine, fake: FakeSoundCloud, count: int, changed: float, vault: Vault)
         fake.likes[f"soundcloud:users:{n}"].insert(0, track(10**9 + n, 1_000_001))
 
 
-def run_round(engine, poller: SoundCloudPoller, config: dict, workers: int, unpaced: bool,
-              timeout: float) -> tuple[float, int]:
+def run_round(engine: Engine, poller: SoundCloudPoller, config: dict[str, Any], workers: int,
+              unpaced: bool, timeout: float) -> tuple[float, int]:
     """Poll every account once; return (seconds, ticks)."""
     start = utcnow()
     with engine.begin() as conn:
