@@ -1,7 +1,9 @@
 """The `flattr-hub` command line: parsing, configuration, and turning errors into one line.
 
-Each module in COMMAND_MODULES adds its subcommands with `register(subparsers)`; a subcommand's
-handler is `func(args, app) -> int`.
+Each command module adds its subcommands with `register(subparsers)`; a subcommand's handler is
+`func(args, app) -> int`. COMMANDS names the module behind each top-level command, so that a
+command imports only its own module: the hub, the connectors' client libraries and the workers
+are loaded by the commands that use them, not by every `flattr-hub balance`.
 """
 
 from __future__ import annotations
@@ -10,25 +12,29 @@ import argparse
 import sys
 from collections.abc import Sequence
 from functools import cached_property
+from importlib import import_module
 from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 
-from flattr_hub import demo, logs
-from flattr_hub.commands import connectors as connector_commands
-from flattr_hub.commands import ledger as ledger_commands
-from flattr_hub.commands import outbound as outbound_commands
-from flattr_hub.commands import payouts as payout_commands
-from flattr_hub.commands import service
-from flattr_hub.commands import sites as site_commands
-from flattr_hub.commands import things as thing_commands
+from flattr_hub import logs
 from flattr_hub.config import ConfigError, database_url, load_config
 from flattr_hub.errors import UserError
 from ledger.db import make_engine, upgrade
 from ledger.errors import LedgerError
 
-COMMAND_MODULES = (ledger_commands, demo, service, connector_commands, outbound_commands,
-                   thing_commands, payout_commands, site_commands)
+COMMANDS = {
+    **dict.fromkeys(("user", "link", "budget", "funds", "events", "settle", "balance",
+                     "statement", "ledger", "db"), "flattr_hub.commands.ledger"),
+    "demo": "flattr_hub.demo",
+    **dict.fromkeys(("serve", "worker", "scheduler", "up"), "flattr_hub.commands.service"),
+    **dict.fromkeys(("discord-bot", "discord", "connectors", "mastodon"),
+                    "flattr_hub.commands.connectors"),
+    "webhooks": "flattr_hub.commands.outbound",
+    "things": "flattr_hub.commands.things",
+    **dict.fromkeys(("payouts", "payments"), "flattr_hub.commands.payouts"),
+    "sites": "flattr_hub.commands.sites",
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -51,18 +57,32 @@ class App:
         return make_engine(url)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or only the module of `command` when it is known."""
     parser = OneLineParser(prog="flattr-hub", description="Flattr Hub: likes become money.")
     parser.add_argument("--config", metavar="PATH", help="YAML configuration file")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=OneLineParser)
-    for module in COMMAND_MODULES:
-        module.register(commands)
+    modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for module in modules:
+        import_module(module).register(commands)
     return parser
 
 
+def command_of(argv: Sequence[str]) -> str | None:
+    """The top-level command in `argv` (skipping `--config PATH` and other options before it)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(command_of(argv)).parse_args(argv)
     try:
         app = App(load_config(getattr(args, "config", None)))
         logs.configure(app.config)

@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 import sys
+from importlib import import_module
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
-from flattr_hub.cli import build_parser, main
+from flattr_hub.cli import COMMANDS, build_parser, command_of, main
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, things
 from ledger.sql import utcnow
@@ -370,3 +371,29 @@ def test_claiming_from_the_command_line_tells_the_givers_once(cli, engine):
     with engine.connect() as conn:
         notices = conn.execute(select(notification_outbox.c.kind)).scalars().all()
     assert notices == ["pledgee_joined"]
+
+
+def test_every_command_is_registered_by_the_module_commands_names():
+    """COMMANDS sends each top-level command to the module that registers it (a command missing
+    from it would only work when every module is loaded)."""
+    for module in set(COMMANDS.values()):
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        import_module(module).register(subparsers)
+        for name in subparsers.choices:
+            assert COMMANDS.get(name) == module, name
+    everything = build_parser()._subparsers._group_actions[0].choices
+    assert set(everything) == set(COMMANDS)
+    assert command_of(["--config", "x.yaml", "balance", "ana"]) == "balance"
+    assert command_of(["--config=x.yaml", "settle", "2026-06"]) == "settle"
+    assert command_of(["--help"]) is None
+
+
+def test_a_ledger_command_loads_neither_the_hub_nor_the_connectors(cli_env):
+    probe = ("import sys\nfrom flattr_hub.cli import main\nmain(['balance', 'nobody'])\n"
+             "print(sorted(m for m in ('aiohttp', 'tweepy', 'discord', 'mastodon', 'hub.app')"
+             " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env={**os.environ, **cli_env}, timeout=60, cwd=REPO)
+    assert "no user named nobody" in done.stderr
+    assert done.stdout.strip() == "[]"
