@@ -38,8 +38,11 @@ DEFAULTS: dict[str, Any] = {
     },
     "worker": {"batch_size": 1000, "sweep_seconds": 30, "inbox_keep_hours": 24},
     "pollers": {"tick_seconds": 60, "batch": 20},  # poll scheduler: period, accounts/job
-    # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due
-    "outbound": {"timeout_seconds": 10, "disable_after_days": 5, "sweep_seconds": 60},
+    # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due;
+    # allow_private lets endpoints be on private/loopback/link-local addresses (tests, closed
+    # deployments); false refuses them at registration and at each delivery (SSRF)
+    "outbound": {"timeout_seconds": 10, "disable_after_days": 5, "sweep_seconds": 60,
+                 "allow_private": False},
     # notifications: e-mail through this SMTP server, creator notices on these platforms only
     # (at most max_per_hour of them, 0 = no cap), timeouts, re-queue due notices every
     # sweep_seconds

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
+from catalog.things import PLATFORM as BUTTON_PLATFORM
 from connectors.polling import add_account
 from connectors.storage import poll_accounts
 from ledger.errors import NotFound
@@ -148,7 +149,8 @@ def linked_accounts(conn: Connection, uid: int) -> list[Row]:
         .outerjoin(poll_accounts, and_(
             poll_accounts.c.platform == identities.c.platform,
             poll_accounts.c.platform_user_id == identities.c.platform_user_id))
-        .where((identities.c.linked_user_id == uid) | (identities.c.claimed_by == uid))
+        .where((identities.c.linked_user_id == uid) | (identities.c.claimed_by == uid),
+               identities.c.platform != BUTTON_PLATFORM)  # the member's own, not an account
         .order_by(identities.c.platform, identities.c.platform_user_id)))
 
 

@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, text, update
 from yarl import URL
 
+from catalog.things import hub_identity
 from connectors import polling
 from connectors.soundcloud import SoundCloudPoller
 from connectors.storage import poll_accounts
@@ -23,6 +24,7 @@ from ledger.ingest import ingest
 from ledger.schema import identities, users
 from ledger.sql import utcnow
 from members.keys import Vault, vault
+from members.linking import linked_accounts
 from members.linking_schema import claim_contests, oauth_pending
 from members.logins import set_operator
 from members.logins import sign_up as sign_up_member
@@ -366,3 +368,16 @@ def test_a_token_the_vault_cannot_open_marks_the_account_for_relinking(engine, c
     with engine.connect() as conn:
         row = conn.execute(select(poll_accounts)).one()
     assert row.state == "relink" and "web.token_key" in row.last_error
+
+
+async def test_the_members_own_button_identity_is_not_listed_as_an_account(client, fake,
+                                                                         engine):
+    await sign_up(client, "ana")
+    ana = user(engine, "ana")
+    with engine.begin() as conn:
+        hub_identity(conn, ana)
+    fake.sign_in("github", *PEOPLE["github"][:2])
+    await link_account(client, "github")
+    with engine.begin() as conn:
+        listed = linked_accounts(conn, ana)
+    assert [row.platform for row in listed] == ["github"]

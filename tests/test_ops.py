@@ -20,15 +20,18 @@ from sqlalchemy import func, select, update
 from flattr_hub.cli import main
 from hub.app import create_app
 from ledger import accounts
+from ledger.months import add_months, month_of
 from ledger.schema import accounts as accounts_table
 from ledger.schema import flattrs
 from ledger.settlement import settle
+from ledger.sql import utcnow
 from members.logins import set_operator
 from tests.hub_helpers import seed_github_users
 from tests.ledger_helpers import feed, make_user, star
 from tests.web_helpers import PASSWORD, csrf_token, log_in, post_form, sign_up
 from workers import inbox
 from workers.inbox import Entry
+from workers.jobs import SETTLE_LOCK
 from workers.monitor import short_error
 from workers.queues import queue
 from workers.worker import run_worker
@@ -70,7 +73,8 @@ async def test_visitors_are_sent_to_log_in_and_members_refused(hub_client, engin
         reply = await hub_client.get(path, allow_redirects=False)
         assert reply.status == 403, path
     token = await csrf_token(hub_client)
-    for path in ("/ops/jobs/replay", "/ops/verify", "/ops/rq/job/x/requeue"):
+    for path in ("/ops/jobs/replay", "/ops/verify", "/ops/settlements/settle",
+                 "/ops/rq/job/x/requeue"):
         reply = await hub_client.post(path, data={"csrf_token": token, "queue": "events",
                                                   "job_id": "x"}, allow_redirects=False)
         assert reply.status == 403, path
@@ -157,6 +161,74 @@ async def test_settlement_runs_are_listed_after_a_settlement(hub_client, engine,
     [_header, run] = table_rows(page, "settlement-runs")
     assert run[:6] == ["2026-06", "done", "2", "2", "7.00 EUR", "0.70 EUR"]
     assert run[7].endswith(" s")
+
+
+def settle_parts(page: str) -> tuple[str, str]:
+    """The months-due line and the settlement-job line of /ops/settlements, as text."""
+    found = [re.search(rf'<p id="{name}">(.*?)</p>', page, re.S) for name in
+             ("months-due", "settlement-job")]
+    assert all(found), page
+    return tuple(" ".join(match.group(1).split()) for match in found)
+
+
+async def test_the_settle_button_queues_one_job_that_the_worker_runs(
+        hub_client, engine, hub_config, worker_context, redis):
+    hub_config["settlement"].update(day=1, time="00:00")  # last month is due, whatever today is
+    last_month = add_months(month_of(utcnow()), -1)
+    make_user(engine, hub_config, "ana", budget=500, funds=2000, github="1")
+    make_user(engine, hub_config, "bo", budget=200, funds=300, github="2")
+    feed(engine, star("1", "r1", "2", f"{last_month}-03T12:00:00"),
+         star("2", "r2", "1", f"{last_month}-04T12:00:00"))
+    await as_operator(hub_client, engine)
+    page = await (await hub_client.get("/ops/settlements")).text()
+    assert settle_parts(page) == (f"Ended months not settled yet: {last_month}.",
+                                  "No settlement job is waiting or running.")
+    assert "No month has been settled yet." in page
+
+    settlement = queue("settlement", redis)
+    for pressed, outcome in ((1, "queued"), (2, "waiting")):
+        reply = await post_form(hub_client, "/ops/settlements/settle", {},
+                                token_from="/ops/settlements")
+        assert (reply.status, reply.headers["Location"]) == (
+            303, f"/ops/settlements?settle={outcome}"), pressed
+        assert settlement.count == 1, pressed
+    [job] = settlement.jobs
+    assert job.func_name == "workers.jobs.settle_due"
+    page = await (await hub_client.get(reply.headers["Location"])).text()
+    assert "A settlement job is already waiting" in page
+    assert settle_parts(page)[1] == "1 settlement job(s) waiting."
+    lock = redis.lock(SETTLE_LOCK, timeout=60)
+    assert lock.acquire(blocking=False)
+    page = await (await hub_client.get("/ops/settlements")).text()
+    assert settle_parts(page)[1] == "A settlement job is running. 1 settlement job(s) waiting."
+    lock.release()
+
+    run_worker(worker_context, burst=True)
+    assert (settlement.count, FailedJobRegistry("settlement", connection=redis).count) == (0, 0)
+    page = await (await hub_client.get("/ops/settlements")).text()
+    assert settle_parts(page) == ("Every ended month is settled.",
+                                  "No settlement job is waiting or running.")
+    [_header, run] = table_rows(page, "settlement-runs")
+    assert run[:6] == [last_month, "done", "2", "2", "7.00 EUR", "0.70 EUR"]
+
+
+async def test_the_settle_button_needs_a_csrf_token_and_redis(hub_client, aiohttp_client,
+                                                             hub_config, engine, redis):
+    await as_operator(hub_client, engine)
+    reply = await hub_client.post("/ops/settlements/settle", allow_redirects=False)
+    assert reply.status == 403
+    assert queue("settlement", redis).count == 0
+
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    client = await aiohttp_client(create_app(hub_config, engine, dead))
+    await as_operator(client, engine, "otto")
+    reply = await client.get("/ops/settlements")
+    assert reply.status == 503
+    page = await reply.text()
+    assert "can not be reached" in page and "Settle ended months now" in page
+    reply = await post_form(client, "/ops/settlements/settle", {}, token_from="/ops/settlements")
+    assert reply.status == 503
+    assert "can not be reached" in await reply.text()
 
 
 async def test_the_self_check_button_reports_ok_and_problems(hub_client, engine, hub_config):

@@ -60,9 +60,11 @@ from ledger.schema import flattrs, identities, shares, things, users
 from ledger.sql import dialect_insert, utcnow
 from workers.context import current
 from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
+from workers.outbound_targets import UnsafeTarget, check_host, guarded_post
 from workers.queues import enqueue_id, enqueue_ids
 
 EVENT_TYPES = ("flattr.received", "pledge.created", "settlement.completed")
+USER_EVENT_TYPES = ("flattr.received", "settlement.completed")  # the rest: partners only
 RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=5), timedelta(minutes=5),
                   timedelta(minutes=30), timedelta(hours=2), timedelta(hours=5),
                   timedelta(hours=10))
@@ -78,6 +80,10 @@ Post = Callable[..., requests.Response]
 
 class OutboundError(Exception):
     """A request about endpoints or deliveries that can not be done; nothing was changed."""
+
+
+class NotFound(OutboundError):
+    """No such endpoint or delivery (or not the asking user's)."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,12 @@ def parse_event_types(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in EVENT_TYPES if kind in wanted)
 
 
-def add_endpoint(conn: Connection, user_id: int, url: str, event_types: Sequence[str], *,
-                 partner: bool = False) -> tuple[int, str]:
-    """Register `url` for `user_id`: (endpoint id, its new secret)."""
+def add_endpoint(conn: Connection, config: Mapping[str, Any], user_id: int, url: str,
+                 event_types: Sequence[str], *, partner: bool = False) -> tuple[int, str]:
+    """Register `url` for `user_id`: (endpoint id, its new secret). Its host must resolve to
+    public addresses only, unless `outbound.allow_private`; it is resolved before any SQL,
+    so no transaction waits for DNS. `pledge.created` is for partner endpoints only (a
+    user's own endpoint never receives one)."""
     try:
         parts = urlsplit(url)
         usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
@@ -134,6 +143,14 @@ def add_endpoint(conn: Connection, user_id: int, url: str, event_types: Sequence
     if not usable:
         raise OutboundError(f"endpoint URL must be http:// or https:// with a host: {url!r}")
     kinds = parse_event_types(",".join(event_types))
+    if not partner and not set(kinds) <= set(USER_EVENT_TYPES):
+        raise OutboundError("pledge.created is sent to partner endpoints only")
+    if not config["outbound"]["allow_private"]:
+        try:
+            check_host(str(parts.hostname), parts.port or (443 if parts.scheme == "https"
+                                                            else 80))
+        except UnsafeTarget as exc:
+            raise OutboundError(str(exc)) from None
     secret = new_secret()
     endpoint_id = conn.execute(outbound_endpoints.insert().values(
         user_id=user_id, url=url, secret=secret, event_types=",".join(kinds), partner=partner,
@@ -143,22 +160,65 @@ def add_endpoint(conn: Connection, user_id: int, url: str, event_types: Sequence
 
 def list_endpoints(conn: Connection, user_id: int | None = None) -> list[Endpoint]:
     """The endpoints of `user_id` (all when None), oldest first; secrets are not included."""
+    return _endpoints(conn, None if user_id is None else outbound_endpoints.c.user_id == user_id)
+
+
+def _endpoints(conn: Connection, where: Any) -> list[Endpoint]:
     query = (select(outbound_endpoints, users.c.name)
              .join(users, users.c.id == outbound_endpoints.c.user_id)
              .order_by(outbound_endpoints.c.id))
-    if user_id is not None:
-        query = query.where(outbound_endpoints.c.user_id == user_id)
+    if where is not None:
+        query = query.where(where)
     return [Endpoint(row.id, row.name, row.url, tuple(row.event_types.split(",")), row.partner,
                      row.enabled, row.disabled_reason, row.failing_since, row.created_at)
             for row in conn.execute(query)]
 
 
-def enable_endpoint(conn: Connection, endpoint_id: int) -> None:
+def _owned(endpoint_id: int, owner: int | None) -> Any:
+    """The condition selecting endpoint `endpoint_id`, only if `owner` (when given) owns it."""
+    e = outbound_endpoints.c
+    return and_(e.id == endpoint_id, *(() if owner is None else (e.user_id == owner,)))
+
+
+def endpoint_log(conn: Connection, endpoint_id: int, owner: int | None = None,
+                 limit: int = 50) -> tuple[Endpoint, list[Row[Any]]]:
+    """An endpoint and its newest deliveries (see `list_deliveries`); with `owner`, only that
+    user's endpoint (another's is as missing as one that does not exist)."""
+    found = _endpoints(conn, _owned(endpoint_id, owner))
+    if not found:
+        raise NotFound(f"no endpoint {endpoint_id}")
+    return found[0], list_deliveries(conn, endpoint_id, limit)
+
+
+def enable_endpoint(conn: Connection, endpoint_id: int, owner: int | None = None) -> None:
     """Enable a disabled endpoint again (its failed deliveries can then be resent)."""
-    done = conn.execute(update(outbound_endpoints).where(outbound_endpoints.c.id == endpoint_id)
+    done = conn.execute(update(outbound_endpoints).where(_owned(endpoint_id, owner))
                         .values(enabled=True, disabled_reason=None, failing_since=None)).rowcount
     if not done:
-        raise OutboundError(f"no endpoint {endpoint_id}")
+        raise NotFound(f"no endpoint {endpoint_id}")
+
+
+def disable_endpoint(conn: Connection, endpoint_id: int, reason: str,
+                     owner: int | None = None) -> None:
+    """Disable an endpoint by hand; its pending deliveries fail."""
+    if conn.execute(select(outbound_endpoints.c.id)
+                    .where(_owned(endpoint_id, owner))).scalar() is None:
+        raise NotFound(f"no endpoint {endpoint_id}")
+    _disable(conn, endpoint_id, reason)
+
+
+def delete_endpoint(conn: Connection, endpoint_id: int, owner: int | None = None) -> None:
+    """Delete an endpoint with its deliveries and their attempts (a queued job of one of them
+    then finds nothing to send)."""
+    if conn.execute(select(outbound_endpoints.c.id)
+                    .where(_owned(endpoint_id, owner))).scalar() is None:
+        raise NotFound(f"no endpoint {endpoint_id}")
+    deliveries = select(outbound_deliveries.c.id).where(
+        outbound_deliveries.c.endpoint_id == endpoint_id).scalar_subquery()
+    conn.execute(outbound_attempts.delete().where(outbound_attempts.c.delivery_id.in_(deliveries)))
+    conn.execute(outbound_deliveries.delete()
+                 .where(outbound_deliveries.c.endpoint_id == endpoint_id))
+    conn.execute(outbound_endpoints.delete().where(outbound_endpoints.c.id == endpoint_id))
 
 
 def list_deliveries(conn: Connection, endpoint_id: int | None = None,
@@ -372,14 +432,15 @@ def dispatch_due(now: datetime | None = None) -> int:
 
 
 def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
-            now: datetime | None = None, post: Post = requests.post) -> Attempt:
+            now: datetime | None = None, post: Post | None = None) -> Attempt:
     """Send delivery `delivery_id` once if it is due at `now` (naive UTC; the clock of the
     retry schedule) and record the outcome. The signature's timestamp is the real time of
     sending, which receivers check against their own clock.
 
     The row is leased (its next attempt pushed past the HTTP timeout) in a short transaction
     before sending, so a duplicate job skips it, and no transaction is held open while the
-    endpoint answers."""
+    endpoint answers. `post` defaults to one that reaches public addresses only (unless
+    `outbound.allow_private`), checked again at each attempt."""
     now = now or utcnow()
     timeout = float(config["outbound"]["timeout_seconds"])
     d, e = outbound_deliveries.c, outbound_endpoints.c
@@ -398,6 +459,8 @@ def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
             return Attempt("failed")
         conn.execute(update(outbound_deliveries).where(d.id == delivery_id)
                      .values(next_attempt_at=now + timedelta(seconds=timeout + 60)))
+    if post is None:
+        post = requests.post if config["outbound"]["allow_private"] else guarded_post
     status, error, elapsed_ms = _send(row, post, timeout)
     with engine.begin() as conn:
         return _record(conn, config, row, now, status, error, elapsed_ms)
@@ -419,6 +482,8 @@ def _send(row: Row[Any], post: Post, timeout: float) -> tuple[int | None, str | 
         status: int | None = response.status_code
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         response.close()
+    except UnsafeTarget:
+        status, error = None, "refused: the host has no public address"
     except (requests.RequestException, ValueError) as exc:  # ValueError: a URL it can't use
         status, error = None, exc.__class__.__name__
     return status, error, int((time.monotonic() - started) * 1000)
@@ -494,19 +559,24 @@ def _disable(conn: Connection, endpoint_id: int, reason: str) -> None:
 
 
 def resend(engine: Engine, delivery_id: int, redis: Redis | None = None, *,
-           now: datetime | None = None) -> bool:
+           now: datetime | None = None, owner: int | None = None,
+           endpoint_id: int | None = None) -> bool:
     """Send a delivery again from the start of the retry schedule, with the same `webhook-id`.
-    Refused while its endpoint is disabled. With `redis`, its job is queued at once; returns
-    whether it was (else `dispatch_due` sends it)."""
+    Refused while its endpoint is disabled; with `owner` (`endpoint_id`), refused as missing
+    unless that user owns its endpoint (it is that endpoint's). With `redis`, its job is
+    queued at once; returns whether it was (else `dispatch_due` sends it)."""
     now = now or utcnow()
     with engine.begin() as conn:
         row = conn.execute(
             select(outbound_deliveries.c.state, outbound_endpoints.c.enabled)
             .join(outbound_endpoints,
                   outbound_endpoints.c.id == outbound_deliveries.c.endpoint_id)
-            .where(outbound_deliveries.c.id == delivery_id)).one_or_none()
+            .where(outbound_deliveries.c.id == delivery_id,
+                   *(() if owner is None else (outbound_endpoints.c.user_id == owner,)),
+                   *(() if endpoint_id is None else
+                     (outbound_deliveries.c.endpoint_id == endpoint_id,)))).one_or_none()
         if row is None:
-            raise OutboundError(f"no delivery {delivery_id}")
+            raise NotFound(f"no delivery {delivery_id}")
         if not row.enabled:
             raise OutboundError(f"the endpoint of delivery {delivery_id} is disabled; "
                                 "enable it first")

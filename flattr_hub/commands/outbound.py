@@ -1,6 +1,7 @@
 """Outbound webhook commands: register an endpoint (its secret is printed once, here and never
-again), list a user's endpoints, enable one that was disabled, read the delivery log, and
-resend a delivery."""
+again), list a user's endpoints, enable, disable or delete one, read the delivery log, and
+resend a delivery. Members do the same for their own endpoints on /settings/webhooks, through
+the same functions of `workers.outbound`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from workers.redis_conn import connect
 
 def register(commands: Any) -> None:
     hooks = add_command(commands, "webhooks", "outbound webhooks to creators and partners",
-                        usage("webhooks add|list|enable|deliveries|resend ..."))
+                        usage("webhooks add|list|enable|disable|delete|deliveries|resend ..."))
     actions = hooks.add_subparsers(metavar="ACTION")
     add = add_command(actions, "add", "register an endpoint for a user and print its secret "
                       "(once)", _add)
@@ -34,6 +35,11 @@ def register(commands: Any) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     enable = add_command(actions, "enable", "enable an endpoint that was disabled", _enable)
     enable.add_argument("endpoint_id", type=int)
+    disable = add_command(actions, "disable", "disable an endpoint (its pending deliveries "
+                          "fail)", _disable)
+    disable.add_argument("endpoint_id", type=int)
+    delete = add_command(actions, "delete", "delete an endpoint and its delivery log", _delete)
+    delete.add_argument("endpoint_id", type=int)
     log = add_command(actions, "deliveries", "the delivery log, newest first", _deliveries)
     log.add_argument("--endpoint", type=int, metavar="ID", help="only this endpoint's")
     log.add_argument("--limit", type=int, default=50, help="at most this many (50)")
@@ -54,8 +60,8 @@ def _add(args: argparse.Namespace, app: Any) -> int:
     try:
         with app.engine.begin() as conn:
             uid = accounts.user_id(conn, args.name)
-            endpoint_id, secret = outbound.add_endpoint(conn, uid, args.url, args.events,
-                                                        partner=args.partner)
+            endpoint_id, secret = outbound.add_endpoint(conn, app.config, uid, args.url,
+                                                        args.events, partner=args.partner)
     except outbound.OutboundError as exc:
         raise UserError(str(exc)) from None
     kind = "partner endpoint" if args.partner else "endpoint"
@@ -89,6 +95,26 @@ def _enable(args: argparse.Namespace, app: Any) -> int:
     except outbound.OutboundError as exc:
         raise UserError(str(exc)) from None
     print(f"endpoint {args.endpoint_id} enabled")
+    return 0
+
+
+def _disable(args: argparse.Namespace, app: Any) -> int:
+    try:
+        with app.engine.begin() as conn:
+            outbound.disable_endpoint(conn, args.endpoint_id, "disabled by an operator")
+    except outbound.OutboundError as exc:
+        raise UserError(str(exc)) from None
+    print(f"endpoint {args.endpoint_id} disabled")
+    return 0
+
+
+def _delete(args: argparse.Namespace, app: Any) -> int:
+    try:
+        with app.engine.begin() as conn:
+            outbound.delete_endpoint(conn, args.endpoint_id)
+    except outbound.OutboundError as exc:
+        raise UserError(str(exc)) from None
+    print(f"endpoint {args.endpoint_id} deleted")
     return 0
 
 

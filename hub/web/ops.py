@@ -1,6 +1,7 @@
 """The operator pages under /ops: an index, the queues with their failed jobs and a replay
-button, the settlement runs, and the ledger self-check. Operators only (others get 403, visitors
-who are not logged in are sent to the login page)."""
+button, the settlement runs with a button that settles the ended months now, and the ledger
+self-check. Operators only (others get 403, visitors who are not logged in are sent to the login
+page)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ from urllib.parse import urlencode
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from hub.web.session import CONFIG, REDIS, call, render, require_operator
-from ledger.runs import recent_runs
+from hub.web.session import CONFIG, ENGINE, REDIS, call, render, require_operator
 from ledger.sql import utcnow
 from ledger.verify import verify_snapshot
-from workers import monitor
+from workers import monitor, settling
 
 JOB_ID_CHARS = 200
+UNREACHABLE = "the queue (Redis) can not be reached; try again in a moment"
 # Pages of /ops built elsewhere, listed on the index with the ones here.
 SECTIONS = (
     ("/ops/jobs", "Jobs", "queue depths, failed jobs and their errors, replay"),
-    ("/ops/settlements", "Settlements", "month-end runs: state, amounts, duration"),
+    ("/ops/settlements", "Settlements", "month-end runs, months due, settle now"),
     ("/ops/contests", "Claim contests", "identities claimed by more than one member"),
     ("/ops/payouts", "Payouts", "payouts waiting to be paid"),
     ("/ops/verify", "Ledger self-check", "run `ledger verify` on the live ledger"),
@@ -35,6 +36,7 @@ def routes(app: web.Application) -> None:
     app.router.add_get("/ops/jobs", jobs_page)
     app.router.add_post("/ops/jobs/replay", replay)
     app.router.add_get("/ops/settlements", settlements_page)
+    app.router.add_post("/ops/settlements/settle", settle_now)
     app.router.add_get("/ops/verify", verify_form)
     app.router.add_post("/ops/verify", verify_run)
 
@@ -70,17 +72,44 @@ async def _render_jobs(request: web.Request, context: dict[str, Any],
                                            request.app[CONFIG])
     except RedisError:
         return await render(request, "ops_jobs.html", {
-            "error": "the queue (Redis) can not be reached; try again in a moment",
+            "error": UNREACHABLE,
             "overview": monitor.Overview([], [])}, 503)
     return await render(request, "ops_jobs.html", {**context, "overview": overview}, status)
 
 
+SETTLE_NOTICES = {
+    "queued": "A settlement job is queued: the worker settles the ended months shortly.",
+    "waiting": "A settlement job is already waiting: it settles every ended month when it runs.",
+}
+
+
 async def settlements_page(request: web.Request) -> web.StreamResponse:
     await require_operator(request)
-    runs = await call(request, recent_runs)
+    notice = SETTLE_NOTICES.get(request.query.get("settle", ""))
+    return await _render_settlements(request, {"notice": notice})
+
+
+async def settle_now(request: web.Request) -> web.StreamResponse:
+    await require_operator(request)
+    try:
+        queued = await asyncio.to_thread(settling.settle_now, request.app[REDIS])
+    except RedisError:
+        return await _render_settlements(request, {"error": UNREACHABLE}, 503)
+    raise web.HTTPSeeOther("/ops/settlements?" + urlencode(
+        {"settle": "queued" if queued else "waiting"}))
+
+
+async def _render_settlements(request: web.Request, context: dict[str, Any],
+                              status: int = 200) -> web.StreamResponse:
     now = utcnow()
+    overview = await asyncio.to_thread(settling.overview, request.app[ENGINE],
+                                       request.app[REDIS], request.app[CONFIG], now)
+    if overview.jobs is None:
+        context = {**context, "error": UNREACHABLE, "notice": None}
+        status = 503
     return await render(request, "ops_settlements.html", {
-        "runs": [(run, duration_text(run.duration(now))) for run in runs]})
+        **context, "overview": overview, "schedule": request.app[CONFIG]["settlement"],
+        "runs": [(run, duration_text(run.duration(now))) for run in overview.runs]}, status)
 
 
 def duration_text(duration: timedelta) -> str:

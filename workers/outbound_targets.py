@@ -1,0 +1,106 @@
+"""Where outbound webhooks may go: never into the hub's own network (SSRF).
+
+An endpoint's host must resolve only to public addresses: not private, loopback, link-local
+(which holds the cloud metadata service, 169.254.169.254), shared (100.64.0.0/10), multicast,
+reserved or unspecified ones, including IPv4 addresses hidden in IPv6 (mapped, 6to4, NAT64).
+The host is checked when the endpoint is registered (`check_host`) and again at each
+delivery, where the connection is made to the very address that was checked (`guarded_post`),
+so a DNS answer that changes between the check and the connection (rebinding) gains nothing.
+Deliveries connect directly, ignoring HTTP(S)_PROXY from the environment.
+
+`outbound.allow_private: true` turns the checks off, for tests and closed deployments whose
+receivers live on the same network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class UnsafeTarget(ValueError):
+    """The host does not resolve, or resolves to an address webhooks must not reach."""
+
+
+def public_address(address: str) -> bool:
+    """Whether `address` (an IP literal) is on the public Internet."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 scope id
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and not public_address(str(embedded)):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def check_host(host: str, port: int) -> str:
+    """The first address `host` resolves to, if every one of them is public; else UnsafeTarget
+    (a host with one private answer among public ones is refused: that is how rebinding
+    attacks look)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise UnsafeTarget(f"the host {host} does not resolve") from None
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses or not all(public_address(address) for address in addresses):
+        raise UnsafeTarget(f"the host {host} has a private, loopback, link-local or reserved "
+                           "address; webhooks go to public addresses only")
+    return addresses[0]
+
+
+class _Checked:
+    """A urllib3 connection that connects only to a checked address of its host; TLS still
+    verifies the certificate for the host's name."""
+
+    _dns_host: str
+    port: int
+
+    def _new_conn(self) -> socket.socket:
+        name = self._dns_host
+        self._dns_host = check_host(name, self.port)
+        try:
+            return super()._new_conn()  # type: ignore[misc]
+        finally:
+            self._dns_host = name
+
+
+class _CheckedHTTPConnection(_Checked, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_Checked, HTTPSConnection):
+    pass
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _CheckedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _CheckedHTTPPool,
+                                                   "https": _CheckedHTTPSPool}
+
+
+def guarded_post(url: str, **kwargs: Any) -> requests.Response:
+    """`requests.post` that connects to public addresses only (else UnsafeTarget) and never
+    through a proxy."""
+    with requests.Session() as session:
+        session.trust_env = False
+        session.mount("http://", _CheckedAdapter())
+        session.mount("https://", _CheckedAdapter())
+        return session.post(url, **kwargs)

@@ -1,0 +1,79 @@
+"""Month-end settlement as operators see and start it (`/ops/settlements`): the runs so far, the
+ended months still waiting to be settled, whether a settlement job waits or runs, and "settle
+ended months now", which queues the job the scheduler queues (`workers.jobs.settle_due`: under
+the settlement lock, every due month, oldest first).
+
+Pressing the button again while a job waits queues nothing more: that job settles every ended
+month when it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy import Engine
+
+from ledger.runs import Run, recent_runs
+from workers.jobs import SETTLE_LOCK, months_due
+from workers.queues import enqueue_settlement, queue
+
+REQUEST_LOCK = "flattr:lock:settlement-request"
+REQUEST_LOCK_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class SettlementJobs:
+    """The settlement queue: jobs waiting, running (or the lock held by a run), waiting to
+    retry after a failure."""
+
+    waiting: int
+    running: bool
+    retrying: int
+
+
+@dataclass(frozen=True)
+class SettlementOverview:
+    runs: list[Run]
+    due: list[str]
+    jobs: SettlementJobs | None  # None: Redis could not be reached
+
+
+def overview(engine: Engine, redis: Redis, config: Mapping[str, Any],
+             now: datetime) -> SettlementOverview:
+    """The recent runs, the ended months not settled yet at `now` (naive UTC), oldest first, and
+    the settlement queue (None when Redis does not answer: the caller says so)."""
+    with engine.connect() as conn:
+        runs = recent_runs(conn)
+    done = {run.month for run in runs if run.state == "done"}
+    due = [month for month in months_due(engine, config, now) if month not in done]
+    try:
+        jobs = settlement_jobs(redis)
+    except RedisError:
+        jobs = None
+    return SettlementOverview(runs, due, jobs)
+
+
+def settlement_jobs(redis: Redis) -> SettlementJobs:
+    settlement = queue("settlement", redis)
+    started = StartedJobRegistry(queue=settlement).get_job_count(cleanup=False)
+    return SettlementJobs(
+        waiting=settlement.count,
+        running=bool(started) or bool(redis.exists(SETTLE_LOCK)),
+        retrying=ScheduledJobRegistry(queue=settlement).get_job_count(cleanup=False))
+
+
+def settle_now(redis: Redis) -> bool:
+    """Queue a settlement job unless one is waiting already; True when one was queued. Raises
+    RedisError when Redis does not answer (LockError, one of them, when another request holds
+    the short lock that keeps two presses from queueing two jobs for too long)."""
+    with redis.lock(REQUEST_LOCK, timeout=REQUEST_LOCK_SECONDS,
+                    blocking_timeout=REQUEST_LOCK_SECONDS):
+        if queue("settlement", redis).count:
+            return False
+        enqueue_settlement(redis)
+        return True
