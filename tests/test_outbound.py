@@ -31,6 +31,7 @@ from ledger.ingest import ingest
 from ledger.schema import metadata
 from ledger.settlement import settle
 from ledger.sql import utcnow
+from tests.fakes.webhook_receiver import Receiver
 from tests.ledger_helpers import make_user, star
 from workers import outbound
 from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
@@ -41,26 +42,10 @@ pytest_plugins = ["tests.hub_fixtures"]
 T0 = datetime(2026, 11, 25, 12, 0, 0)
 
 
-class Receiver:
-    """A local endpoint that answers with `statuses` in turn (the last one from then on) and
-    keeps each request's headers and body."""
-
-    def __init__(self, *statuses: int) -> None:
-        self.statuses = list(statuses)
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append((dict(request.headers), await request.read()))
-        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        return web.Response(status=status)
-
-
 @pytest.fixture
 def serve(aiohttp_server):
     async def start(receiver: Receiver) -> str:
-        app = web.Application()
-        app.router.add_post("/hook", receiver.handle)
-        server = await aiohttp_server(app, host="127.0.0.1")
+        server = await aiohttp_server(receiver.app(), host="127.0.0.1")
         return str(server.make_url("/hook"))
     return start
 
@@ -76,9 +61,7 @@ def serve_in_thread():
 
     def start(receiver: Receiver) -> str:
         async def listen() -> str:
-            app = web.Application()
-            app.router.add_post("/hook", receiver.handle)
-            runner = web.AppRunner(app)
+            runner = web.AppRunner(receiver.app())
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
@@ -94,11 +77,20 @@ def serve_in_thread():
     loop.close()
 
 
-def endpoint(engine, url, events=("flattr.received",), *, name="cy", partner=False):
+@pytest.fixture(autouse=True)
+def local_endpoints(config):
+    """These tests' endpoints are local servers (or names that do not resolve): allow them.
+    test_outbound_web.py checks that the default refuses them."""
+    config["outbound"]["allow_private"] = True
+
+
+def endpoint(engine, config, url, events=("flattr.received",), *, name="cy",
+             partner=False):
     """(user id, endpoint id, secret) of a new endpoint of a new user `name`."""
     with engine.begin() as conn:
         uid = accounts.create_user(conn, name)
-        endpoint_id, secret = outbound.add_endpoint(conn, uid, url, events, partner=partner)
+        endpoint_id, secret = outbound.add_endpoint(conn, config, uid, url, events,
+                                                    partner=partner)
     return uid, endpoint_id, secret
 
 
@@ -138,7 +130,7 @@ def closed_port_url() -> str:
 async def test_retried_on_schedule_until_accepted_and_every_signature_verifies(
         engine, config, serve):
     receiver = Receiver(500, 503, 502, 204)
-    uid, endpoint_id, secret = endpoint(engine, await serve(receiver))
+    uid, endpoint_id, secret = endpoint(engine, config, await serve(receiver))
     [delivery_id] = emit(engine, uid, data={"flattr_id": 7, "giver": "ana"})
     before = {result: attempts_counted(result) for result in ("retry", "delivered")}
 
@@ -177,7 +169,7 @@ async def test_retried_on_schedule_until_accepted_and_every_signature_verifies(
 
 
 async def test_a_delivery_fails_after_the_seventh_attempt(engine, config):
-    uid, endpoint_id, _ = endpoint(engine, closed_port_url())
+    uid, endpoint_id, _ = endpoint(engine, config, closed_port_url())
     [delivery_id] = emit(engine, uid)
     now, gaps = T0, []
     for _ in range(7):
@@ -198,7 +190,7 @@ async def test_a_delivery_fails_after_the_seventh_attempt(engine, config):
 
 async def test_410_disables_the_endpoint_and_fails_what_is_pending(engine, config, serve):
     receiver = Receiver(410, 200)
-    uid, endpoint_id, _ = endpoint(engine, await serve(receiver))
+    uid, endpoint_id, _ = endpoint(engine, config, await serve(receiver))
     first, second = emit(engine, uid) + emit(engine, uid)
 
     assert await attempt(engine, config, first, T0) == outbound.Attempt("failed", 410)
@@ -221,7 +213,7 @@ async def test_410_disables_the_endpoint_and_fails_what_is_pending(engine, confi
 async def test_an_endpoint_failing_for_days_is_disabled(engine, config, serve):
     config["outbound"]["disable_after_days"] = 2
     receiver = Receiver(500)
-    uid, endpoint_id, _ = endpoint(engine, await serve(receiver))
+    uid, endpoint_id, _ = endpoint(engine, config, await serve(receiver))
     for day, state in ((0, "pending"), (1, "pending"), (2, "failed")):
         now = T0 + timedelta(days=day)
         [delivery_id] = emit(engine, uid, now=now)
@@ -236,7 +228,7 @@ async def test_an_endpoint_failing_for_days_is_disabled(engine, config, serve):
 
 async def test_resend_sends_the_same_message_again(engine, config, serve):
     receiver = Receiver(200)
-    uid, _, secret = endpoint(engine, await serve(receiver))
+    uid, _, secret = endpoint(engine, config, await serve(receiver))
     [delivery_id] = emit(engine, uid)
     assert (await attempt(engine, config, delivery_id, T0)).state == "delivered"
     assert (await attempt(engine, config, delivery_id, T0)).state == "not_due"
@@ -253,13 +245,13 @@ async def test_resend_sends_the_same_message_again(engine, config, serve):
         outbound.resend(engine, 999)
 
 
-def test_events_go_to_subscribed_enabled_endpoints_once(engine):
-    ana, ana_flattrs, _ = endpoint(engine, "https://ana.example/hook", name="ana")
+def test_events_go_to_subscribed_enabled_endpoints_once(engine, config):
+    ana, ana_flattrs, _ = endpoint(engine, config, "https://ana.example/hook", name="ana")
     with engine.begin() as conn:
-        ana_settlements, _ = outbound.add_endpoint(conn, ana, "https://ana.example/s",
+        ana_settlements, _ = outbound.add_endpoint(conn, config, ana, "https://ana.example/s",
                                                    ["settlement.completed"])
-    bo, _, _ = endpoint(engine, "https://bo.example/hook", name="bo")
-    partner_user, partner, _ = endpoint(engine, "https://partner.example/hook",
+    bo, _, _ = endpoint(engine, config, "https://bo.example/hook", name="bo")
+    partner_user, partner, _ = endpoint(engine, config, "https://partner.example/hook",
                                         ["pledge.created"], name="partner", partner=True)
 
     ids = emit(engine, ana, key="flattr:1")
@@ -275,15 +267,15 @@ def test_events_go_to_subscribed_enabled_endpoints_once(engine):
         emit(engine, ana, "flattr.invented")
 
 
-def test_endpoint_registration_checks_url_and_event_types(engine):
+def test_endpoint_registration_checks_url_and_event_types(engine, config):
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "ana")
         with pytest.raises(outbound.OutboundError, match="http:// or https://"):
-            outbound.add_endpoint(conn, uid, "ftp://example.org/x", ["flattr.received"])
+            outbound.add_endpoint(conn, config, uid, "ftp://example.org/x", ["flattr.received"])
         with pytest.raises(outbound.OutboundError, match=r"unknown event type flattr\.lost"):
-            outbound.add_endpoint(conn, uid, "https://example.org", ["flattr.lost"])
+            outbound.add_endpoint(conn, config, uid, "https://example.org", ["flattr.lost"])
         endpoint_id, secret = outbound.add_endpoint(
-            conn, uid, "https://example.org", ["settlement.completed", "flattr.received"])
+            conn, config, uid, "https://example.org", ["settlement.completed", "flattr.received"])
         [listed] = outbound.list_endpoints(conn, uid)
     assert secret.startswith("whsec_") and len(Webhook(secret)._whsecret) == 32
     assert (listed.id, listed.user, listed.event_types, listed.enabled) == (
@@ -298,9 +290,9 @@ def test_ingested_flattrs_pledges_and_settlement_are_emitted(engine, config):
         early = [star("1", "r0", "2", "2026-06-02T10:00:00")]
         assert outbound.emit_for_ingest(conn, config, early, ingest(conn, early)) == []
         bo_endpoint, _ = outbound.add_endpoint(
-            conn, bo, "https://bo.example", ["flattr.received", "settlement.completed"])
+            conn, config, bo, "https://bo.example", ["flattr.received", "settlement.completed"])
         partner_user = accounts.create_user(conn, "partner")
-        partner, _ = outbound.add_endpoint(conn, partner_user, "https://partner.example",
+        partner, _ = outbound.add_endpoint(conn, config, partner_user, "https://partner.example",
                                            ["pledge.created"], partner=True)
         batch = [star("1", "r1", "2", "2026-06-03T10:00:00"),
                  star("1", "r3", "3", "2026-06-05T10:00:00"),
@@ -328,10 +320,10 @@ def test_ingested_flattrs_pledges_and_settlement_are_emitted(engine, config):
         "net": 450}
 
 
-def test_the_outbound_queue_sends_and_schedules_the_retry(worker_context, engine, redis,
+def test_the_outbound_queue_sends_and_schedules_the_retry(worker_context, engine, config, redis,
                                                           serve_in_thread):
     receiver = Receiver(500, 200)
-    uid, _, _ = endpoint(engine, serve_in_thread(receiver))
+    uid, _, _ = endpoint(engine, config, serve_in_thread(receiver))
     ids = emit(engine, uid, now=utcnow())
     assert outbound.enqueue(redis, ids) == 1
 
@@ -367,6 +359,7 @@ def cli(db_url, redis_url, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FLATTR_DATABASE_URL", db_url)
     monkeypatch.setenv("FLATTR_REDIS_URL", redis_url)
+    monkeypatch.setenv("FLATTR_OUTBOUND__ALLOW_PRIVATE", "true")  # x.example does not resolve
 
     def run(*argv: str) -> tuple[int, str, str]:
         try:
@@ -420,6 +413,28 @@ def test_webhooks_commands(cli, engine, redis):
                               "disabled; enable it first\n")
     assert cli("webhooks", "enable", "1")[:2] == (0, "endpoint 1 enabled\n")
     assert cli("webhooks", "resend", str(delivery_id))[0] == 0
+    assert cli("webhooks", "disable", "1")[:2] == (0, "endpoint 1 disabled\n")
+    assert endpoint_row(engine, 1).disabled_reason == "disabled by an operator"
+    assert delivery(engine, delivery_id).state == "failed"
+    assert cli("webhooks", "delete", "1")[:2] == (0, "endpoint 1 deleted\n")
+    assert cli("webhooks", "list", "ana")[1] == ""
+    assert cli("webhooks", "deliveries")[1] == ""
+
+
+def test_webhooks_add_refuses_private_targets_unless_allowed(cli, monkeypatch):
+    monkeypatch.setenv("FLATTR_OUTBOUND__ALLOW_PRIVATE", "false")
+    assert cli("user", "create", "ana")[0] == 0
+    for url, why in (("http://127.0.0.1:8080/hook", "has a private"),
+                     ("http://169.254.169.254/latest", "has a private"),
+                     ("https://x.example/hook", "does not resolve")):
+        code, out, err = cli("webhooks", "add", "ana", url, "--events", "flattr.received")
+        assert (code, out) == (2, "")
+        assert why in err and err.count("\n") == 1
+    assert cli("webhooks", "list", "ana")[1] == ""
+    monkeypatch.setenv("FLATTR_OUTBOUND__ALLOW_PRIVATE", "true")
+    code, out, err = cli("webhooks", "add", "ana", "http://127.0.0.1:8080/hook", "--events",
+                         "flattr.received")
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -435,7 +450,12 @@ def test_webhooks_commands(cli, engine, redis):
      "unknown event type flattr.lost"),
     (("webhooks", "resend", "42"), "no delivery 42"),
     (("webhooks", "enable", "42"), "no endpoint 42"),
-    (("webhooks",), "usage: flattr-hub webhooks add|list|enable|deliveries|resend ..."),
+    (("webhooks", "add", "ana", "https://x.example", "--events", "pledge.created"),
+     "pledge.created is sent to partner endpoints only"),
+    (("webhooks", "disable", "42"), "no endpoint 42"),
+    (("webhooks", "delete", "42"), "no endpoint 42"),
+    (("webhooks",),
+     "usage: flattr-hub webhooks add|list|enable|disable|delete|deliveries|resend ..."),
 ])
 def test_webhooks_command_errors_are_one_line(cli, argv, message):
     assert cli("user", "create", "ana")[0] == 0
@@ -454,8 +474,8 @@ def test_migration_0004_builds_the_declared_outbound_tables(engine):
 
 
 def test_a_delivery_recorded_while_redis_is_down_is_sent_by_the_sweep(worker_context, engine,
-                                                                       redis):
-    uid, _, _ = endpoint(engine, "https://cy.example/hook")
+                                                                       config, redis):
+    uid, _, _ = endpoint(engine, config, "https://cy.example/hook")
     ids = emit(engine, uid, now=utcnow() - timedelta(minutes=5))
     down = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5,
                  retry=RedisRetry(NoBackoff(), 0))

@@ -20,6 +20,11 @@ resend: receivers deduplicate on it), `webhook-timestamp` (unix seconds of the a
 `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` with the endpoint's
 `whsec_` secret). Secrets and signatures are never logged.
 
+Endpoints are the users' own (members manage theirs on /settings/webhooks, operators anyone's
+with `flattr-hub webhooks`; both through the functions here, which take `owner` to find only
+that user's). Their hosts must resolve to public addresses, checked when registered and again
+at each attempt (`workers.outbound_targets`), unless `outbound.allow_private`.
+
 Retries: attempts go out immediately, then 5 s, 5 min, 30 min, 2 h, 5 h and 10 h after the
 previous one failed; after the seventh failure the delivery is `failed`. Any 2xx answer is a
 success; redirects are not followed. An endpoint that answers 410 Gone, or whose attempts have

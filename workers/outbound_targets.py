@@ -68,7 +68,7 @@ class _Checked:
         name = self._dns_host
         self._dns_host = check_host(name, self.port)
         try:
-            return super()._new_conn()  # type: ignore[misc]
+            return super()._new_conn()  # the urllib3 connection class after this one
         finally:
             self._dns_host = name
 

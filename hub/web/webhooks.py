@@ -9,6 +9,7 @@ the functions of `workers.outbound` that the CLI uses."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -95,7 +96,8 @@ async def delete_endpoint(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{PAGE}?deleted=1")
 
 
-async def _change(request: web.Request, change: Any, me: Member, *args: Any) -> int:
+async def _change(request: web.Request, change: Callable[..., None], me: Member,
+                  *args: Any) -> int:
     """Run `change(conn, endpoint id, *args, owner=me)`; the endpoint id, or 404."""
     endpoint_id = int(request.match_info["endpoint"])
     try:
