@@ -1,12 +1,14 @@
 """Fixtures for the browser tests: the real hub as `flattr-hub up` runs it (hub, worker and
-scheduler as subprocesses of the CLI, on the test's database and Redis, on a free port), and a
-page of headless Debian Chromium driven by Playwright, with screenshots kept as test
-artifacts in `test-artifacts/browser/<test>/`. Load with
+scheduler as subprocesses of the CLI, on the test's database and Redis, on a free port), and
+pages of headless Debian Chromium driven by Playwright (`page`, and `operator_page` in a
+browser context of its own, for a second person), with screenshots kept as test artifacts in
+`test-artifacts/browser/<test>/`. Load with
 `pytest_plugins = ["tests.hub_fixtures", "tests.browser_fixtures"]`.
 
-Scheduled settlement stands aside while a test runs: the fixture holds the settlement lock
-(as a run in progress would), so the scheduler's catch-up at start does not close last month
-before the test has recorded its flattrs there; the test settles with `flattr-hub settle`."""
+Scheduled settlement stands aside while a test runs: `settlement_lock` holds the settlement
+lock (as a run in progress would), so the scheduler's catch-up at start does not close last
+month before the test has recorded its flattrs there. The test then settles with
+`flattr-hub settle`, or releases the lock and has an operator press "Settle ended months now"."""
 
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from redis import Redis
+from redis.lock import Lock
 
 from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, LiveHub, Shots
 from tests.fakes.oauth_provider import FakeOAuthProvider
@@ -68,13 +72,23 @@ def live_hub_url() -> str:
 
 
 @pytest.fixture
-def start_hub(live_hub_url: str, db_url: str, redis_url: str, redis: Redis, tmp_path: Path,
-              artifacts: Path) -> Iterator[Callable[..., LiveHub]]:
+def settlement_lock(redis: Redis) -> Iterator[Lock]:
+    """The settlement lock, held until the test releases it (or ends)."""
+    lock = redis.lock(SETTLE_LOCK, timeout=600)
+    assert lock.acquire(blocking=False)
+    try:
+        yield lock
+    finally:
+        if lock.owned():
+            lock.release()
+
+
+@pytest.fixture
+def start_hub(live_hub_url: str, db_url: str, redis_url: str, settlement_lock: Lock,
+              tmp_path: Path, artifacts: Path) -> Iterator[Callable[..., LiveHub]]:
     """`start_hub(**settings)` runs `flattr-hub up` at `live_hub_url` with the connector secrets of
     tests.hub_helpers and `settings` as FLATTR_* overrides (`catalog__counter_max_age="0"`,
     the fake providers' URLs), waits until it answers, and stops it (Ctrl-C) after the test."""
-    lock = redis.lock(SETTLE_LOCK, timeout=600)
-    assert lock.acquire(blocking=False)
     started: list[LiveHub] = []
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLATTR_")}
     env.update(
@@ -101,14 +115,11 @@ def start_hub(live_hub_url: str, db_url: str, redis_url: str, redis: Redis, tmp_
         started.append(hub)
         return hub
 
-    try:
-        yield start
-        for hub in started:
-            _stop(hub)
-            text = hub.log.read_text(errors="replace")
-            assert hub.process.returncode == 0 and "Traceback" not in text, text
-    finally:
-        lock.release()
+    yield start
+    for hub in started:
+        _stop(hub)
+        text = hub.log.read_text(errors="replace")
+        assert hub.process.returncode == 0 and "Traceback" not in text, text
 
 
 def _wait_until_up(hub: LiveHub) -> None:
@@ -153,21 +164,41 @@ def stripe_fake(live_hub_url: str) -> Iterator[FakeStripe]:
 
 
 @pytest.fixture
-async def page(artifacts: Path) -> AsyncIterator[Page]:
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium, for the test's pages."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
     """A fresh page of headless Chromium; every wait is bounded by WAIT_MS, and an uncaught
     JavaScript error on any of its pages (a pop-up too) fails the test."""
+    async with _fresh_page(browser) as tab:
+        yield tab
+
+
+@pytest.fixture
+async def operator_page(browser: Browser) -> AsyncIterator[Page]:
+    """A page like `page` in a browser context of its own (its own cookies): a second person."""
+    async with _fresh_page(browser) as tab:
+        yield tab
+
+
+@asynccontextmanager
+async def _fresh_page(browser: Browser) -> AsyncIterator[Page]:
     errors: list[str] = []
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 1100, "height": 800})
-        context.set_default_timeout(WAIT_MS)
-        context.set_default_navigation_timeout(WAIT_MS)
-        context.on("weberror", lambda web_error: errors.append(str(web_error.error)))
-        tab = await context.new_page()
-        try:
-            yield tab
-        finally:
-            await context.close()
-            await browser.close()
+    context = await browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(WAIT_MS)
+    context.on("weberror", lambda web_error: errors.append(str(web_error.error)))
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

@@ -23,6 +23,7 @@ from hub.simulate import github_star
 from ledger import accounts, identities
 from ledger.months import add_months, month_of, month_start
 from ledger.schema import flattrs
+from members.logins import set_operator
 from members.logins import sign_up as sign_up_member
 from tests.fakes import oauth_provider, stripe_api
 from tests.hub_helpers import GITHUB_SECRET
@@ -113,6 +114,52 @@ def seed_member(engine: Engine, config: Mapping[str, Any], name: str, github: in
         accounts.set_budget(conn, uid, budget, config)
         accounts.credit_funds(conn, uid, funds, "test", f"test:{name}")
         identities.link(conn, uid, "github", str(github), claim=True)
+
+
+def seed_operator(engine: Engine, name: str) -> None:
+    """An operator of the hub (as `flattr-hub user operator` makes one), with PASSWORD."""
+    with engine.begin() as conn:
+        set_operator(conn, sign_up_member(conn, name, PASSWORD), True)
+
+
+async def log_in(page: Page, hub: LiveHub, name: str) -> None:
+    """Log in with PASSWORD from the login page; ends signed in."""
+    await page.goto(hub.url + "/login")
+    await page.get_by_label("User name").fill(name)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in", exact=True).click()
+    await expect(page.get_by_role("button", name=f"Log out ({name})")).to_be_visible()
+
+
+async def settle_now(page: Page, hub: LiveHub, month: str, shots: Shots) -> list[str]:
+    """On /ops/settlements (the page signed in as an operator), see that `month` is due and no
+    settlement job waits, press "Settle ended months now", then reload until the hub's worker
+    has settled it. Returns the cells of its row in the table of runs."""
+    await page.goto(hub.url + "/ops/settlements")
+    await expect(page.locator("#months-due")).to_contain_text(month)
+    await expect(page.locator("#settlement-job")).to_have_text(
+        "No settlement job is waiting or running.")
+    await shots.take(page, "ops-month-due")
+    await page.get_by_role("button", name="Settle ended months now").click()
+    await expect(page.get_by_role("status")).to_contain_text("A settlement job was queued")
+    await shots.take(page, "ops-settlement-queued")
+    run = page.locator("#settlement-runs tr", has_text=month).locator("td")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not (await run.count() and await run.nth(1).inner_text() == "done"):
+        assert time.monotonic() < deadline, f"{month} was not settled in {WAIT_MS} ms"
+        await asyncio.sleep(0.2)
+        await page.reload()
+    await expect(page.locator("#months-due")).not_to_contain_text(month)
+    await shots.take(page, "ops-settled")
+    return [cell.strip() for cell in await run.all_inner_texts()]
+
+
+async def wait_logged(hub: LiveHub, event: str) -> None:
+    """Wait until the hub (its web service, worker or scheduler) has logged `event`."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while f'"event": "{event}"' not in hub.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"the hub did not log {event}"
+        await asyncio.sleep(0.1)
 
 
 async def wait_recorded(engine: Engine, count: int) -> None:

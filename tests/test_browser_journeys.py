@@ -1,7 +1,8 @@
 """Journeys through the hub in headless Chromium, against `flattr-hub up` (hub, worker and
 scheduler) with the fake GitHub OAuth provider and the fake Stripe: a newcomer from sign-up to
-a settled month, a creator claiming an identity whose pledges become revenue, and the Flattr
-button on another site. Each step leaves a screenshot in test-artifacts/browser/."""
+a month an operator settles from /ops/settlements, a creator claiming an identity whose pledges
+become revenue, and the Flattr button on another site. Each step leaves a screenshot in
+test-artifacts/browser/."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ from tests.browser_helpers import (
     add_funds,
     github_linking,
     link_github,
+    log_in,
     months_ago,
     seed_member,
+    seed_operator,
     set_budget,
+    settle_now,
     sign_up,
     star,
     stripe_checkout,
+    wait_logged,
     wait_recorded,
 )
 from tests.ledger_checks import problems
@@ -33,11 +38,15 @@ pytestmark = pytest.mark.browser
 ANA_GITHUB, BO_GITHUB, CY_GITHUB, DANA_GITHUB = 1, 2, 3, 501
 
 
-async def test_newcomer_from_sign_up_to_a_settled_month(start_hub, oauth_fake, stripe_fake,
-                                                        engine, config, page, shots):
+async def test_newcomer_from_sign_up_to_a_settled_month(
+        start_hub, settlement_lock, oauth_fake, stripe_fake, engine, config, page, operator_page,
+        shots):
     fake_oauth, oauth_url = oauth_fake
-    hub = start_hub(**github_linking(oauth_url), **stripe_checkout(stripe_fake.api_base))
+    # Last month is due from the first minute of this one, whatever the day the test runs.
+    hub = start_hub(**github_linking(oauth_url), **stripe_checkout(stripe_fake.api_base),
+                    settlement__day="1", settlement__time="00:00")
     seed_member(engine, config, "bo", BO_GITHUB, budget=200, funds=300)
+    seed_operator(engine, "olga")
 
     await sign_up(page, hub, "dana", shots)
     fake_oauth.sign_in("github", str(DANA_GITHUB), "dana-gh")
@@ -61,8 +70,13 @@ async def test_newcomer_from_sign_up_to_a_settled_month(start_hub, oauth_fake, s
     await expect(past.locator("td").nth(1)).to_have_text("2")
     await shots.take(page, "dashboard-likes-arrived")
 
-    assert f"settled {last_month}: 1 givers, 2 flattrs, 500 distributed" in hub.cli(
-        "settle", last_month)
+    # An operator settles the ended month from the browser; the hub's worker runs the job. The
+    # scheduler's catch-up at start found the lock held and left the month alone.
+    await wait_logged(hub, "settlement_locked")
+    settlement_lock.release()
+    await log_in(operator_page, hub, "olga")
+    run = await settle_now(operator_page, hub, last_month, shots)
+    assert run[:6] == [last_month, "done", "1", "2", "5.00 EUR", "0.50 EUR"]
 
     await page.reload()
     await expect(past).not_to_contain_text("not settled yet")
@@ -87,13 +101,17 @@ async def test_newcomer_from_sign_up_to_a_settled_month(start_hub, oauth_fake, s
 
 
 async def test_creator_claims_identity_and_sees_pledges_become_revenue(
-        start_hub, oauth_fake, stripe_fake, engine, config, page, shots):
+        start_hub, settlement_lock, oauth_fake, stripe_fake, engine, config, page, operator_page,
+        shots):
     fake_oauth, oauth_url = oauth_fake
-    hub = start_hub(**github_linking(oauth_url), **stripe_checkout(stripe_fake.api_base))
+    hub = start_hub(**github_linking(oauth_url), **stripe_checkout(stripe_fake.api_base),
+                    settlement__day="1", settlement__time="00:00")
     seed_member(engine, config, "ana", ANA_GITHUB, budget=500, funds=2000)
+    seed_operator(engine, "olga")
     # ana stars two of cy's repositories two months ago; cy is not on the hub, so that month's
-    # settlement keeps them as pledges. Once cy has claimed the identity and gives too, they
-    # count in last month's settlement.
+    # settlement (that month alone: `flattr-hub settle`) keeps them as pledges. Once cy has
+    # claimed the identity and gives too, they count in last month's settlement, which an
+    # operator starts from the browser.
     pledged_month, then = months_ago(2)
     for repo in (301, 302):
         star(hub, sender=ANA_GITHUB, repo=repo, owner=CY_GITHUB, at=then)
@@ -118,8 +136,11 @@ async def test_creator_claims_identity_and_sees_pledges_become_revenue(
     await add_funds(page, "5.00", shots)
 
     counted_month, _ = months_ago(1)
-    assert f"settled {counted_month}: 1 givers, 2 flattrs, 500 distributed" in hub.cli(
-        "settle", counted_month)
+    await wait_logged(hub, "settlement_locked")
+    settlement_lock.release()
+    await log_in(operator_page, hub, "olga")
+    run = await settle_now(operator_page, hub, counted_month, shots)
+    assert run[:6] == [counted_month, "done", "1", "2", "5.00 EUR", "0.50 EUR"]
 
     await page.get_by_role("link", name="Dashboard").click()
     await expect(page.locator("#revenue")).to_have_text("4.50 EUR")

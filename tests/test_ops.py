@@ -195,7 +195,7 @@ async def test_the_settle_button_queues_one_job_that_the_worker_runs(
     [job] = settlement.jobs
     assert job.func_name == "workers.jobs.settle_due"
     page = await (await hub_client.get(reply.headers["Location"])).text()
-    assert "A settlement job is already waiting" in page
+    assert "A settlement job was already waiting" in page
     assert settle_parts(page)[1] == "1 settlement job(s) waiting."
     lock = redis.lock(SETTLE_LOCK, timeout=60)
     assert lock.acquire(blocking=False)

@@ -78,8 +78,8 @@ async def _render_jobs(request: web.Request, context: dict[str, Any],
 
 
 SETTLE_NOTICES = {
-    "queued": "A settlement job is queued: the worker settles the ended months shortly.",
-    "waiting": "A settlement job is already waiting: it settles every ended month when it runs.",
+    "queued": "A settlement job was queued: the worker settles the ended months shortly.",
+    "waiting": "A settlement job was already waiting: it settles every ended month when it runs.",
 }
 
 
