@@ -4,14 +4,12 @@
 
 The page is fetched with a timeout, a cap on the bytes read and on redirects; every hop's host
 must resolve to public addresses only, unless `catalog.discovery_allow_private` is on (tests,
-intranets). The name is resolved again by the HTTP client, so this guards against mistakes and
-casual abuse, not against a hostile DNS server (run the hub behind an egress proxy for that).
+intranets), and the connection goes to the address that was checked
+(`flattr_hub.public_net`), so a DNS answer that changes in between (rebinding) gains nothing.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
 from collections.abc import Mapping
 from html.parser import HTMLParser
@@ -23,6 +21,7 @@ import requests
 from catalog.errors import FetchFailed, InvalidThing
 from catalog.things import parse_submit_url
 from catalog.urls import normalise
+from flattr_hub.public_net import Unresolved, UnsafeTarget, pinned_session
 
 USER_AGENT = "FlattrHub-discovery/1.0"
 ACCEPT = ("text/html, application/xhtml+xml, application/atom+xml, application/rss+xml, "
@@ -80,30 +79,28 @@ def discover(url: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _check_host(url: str, allow_private: bool) -> None:
+def _http_host(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidThing("only http and https URLs can be discovered")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise FetchFailed(f"cannot resolve {parts.hostname}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise InvalidThing(f"{parts.hostname} resolves to a private address")
+    return parts.hostname
+
+
+def _session(allow_private: bool) -> requests.Session:
+    if not allow_private:
+        return pinned_session()
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def _fetch(url: str, settings: Mapping[str, Any]) -> tuple[str, str, str | None]:
     """(final URL, the document's text up to the byte cap, the payment `Link:` header)."""
     timeout = float(settings["discovery_timeout_seconds"])
     deadline = time.monotonic() + timeout
-    with requests.Session() as session:
-        session.trust_env = False
+    with _session(bool(settings["discovery_allow_private"])) as session:
         for _ in range(int(settings["discovery_max_redirects"]) + 1):
-            _check_host(url, bool(settings["discovery_allow_private"]))
+            host = _http_host(url)
             try:
                 reply = session.get(url, timeout=timeout, stream=True, allow_redirects=False,
                                     headers={"User-Agent": USER_AGENT, "Accept": ACCEPT})
@@ -117,6 +114,10 @@ def _fetch(url: str, settings: Mapping[str, Any]) -> tuple[str, str, str | None]
                     link = reply.links.get("payment", {}).get("url")
                     text = body.decode(reply.encoding or "utf-8", errors="replace")
                     return url, text, urljoin(url, link) if link else None
+            except Unresolved:
+                raise FetchFailed(f"cannot resolve {host}") from None
+            except UnsafeTarget:
+                raise InvalidThing(f"{host} resolves to a private address") from None
             except requests.Timeout:
                 raise FetchFailed("the page did not answer in time") from None
             except requests.RequestException as exc:

@@ -4,9 +4,9 @@
 
 Fetching a stranger's site from the hub is done with limits: a timeout per request, a cap on
 the bytes read, at most `MAX_REDIRECTS` redirects (each one checked again), and no private,
-loopback or otherwise non-public address unless `web.site_claim_allow_private` is set. Host
-names are resolved with dnspython (the same servers as the TXT look-up) and the connection
-goes to the address that was checked.
+loopback or otherwise non-public address (`flattr_hub.public_net.public_address`) unless
+`web.site_claim_allow_private` is set. Host names are resolved with dnspython (the same servers
+as the TXT look-up) and the connection goes to the address that was checked.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import dns.exception
 import dns.resolver
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
+
+from flattr_hub.public_net import public_address
 
 MAX_REDIRECTS = 3
 META_NAME = "flattr:verification"
@@ -161,12 +163,8 @@ def _check_literal_address(url: URL, allow_private: bool) -> None:
         address = ipaddress.ip_address((url.host or "").strip("[]"))
     except ValueError:
         return
-    if not allow_private and not _public(address):
+    if not allow_private and not public_address(address):
         raise Refused("that address is not a public one")
-
-
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return address.is_global and not address.is_multicast
 
 
 def _dns_resolver(settings: ProofSettings) -> dns.asyncresolver.Resolver:
@@ -208,7 +206,7 @@ class CheckedResolver(AbstractResolver):
                 continue
             for record in await self._lookup(host, kind):
                 address = ipaddress.ip_address(record.address)
-                if self._allow_private or _public(address):
+                if self._allow_private or public_address(address):
                     found.append(ResolveResult(hostname=host, host=str(address), port=port,
                                                family=family_of, proto=0,
                                                flags=socket.AI_NUMERICHOST))

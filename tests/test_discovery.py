@@ -9,6 +9,7 @@ import pytest
 
 from catalog.discovery import discover, payment_links
 from catalog.errors import FetchFailed, InvalidThing
+from flattr_hub import public_net
 from flattr_hub.cli import main
 from tests.fakes.server import serve
 from tests.fakes.web_pages import site
@@ -104,6 +105,42 @@ def test_refusals(web_site, settings):
     settings["catalog"]["discovery_allow_private"] = False
     with pytest.raises(InvalidThing, match="private address"):
         discover(web_site + "/post", settings)
+
+
+def test_names_resolving_to_private_addresses_are_refused(web_site, settings):
+    settings["catalog"]["discovery_allow_private"] = False
+    port = web_site.rsplit(":", 1)[1]
+    with pytest.raises(InvalidThing, match="localhost resolves to a private address"):
+        discover(f"http://localhost:{port}/post", settings)
+    with pytest.raises(FetchFailed, match=r"cannot resolve nowhere\.invalid"):
+        discover("http://nowhere.invalid/post", settings)
+
+
+def test_fetches_go_to_the_checked_address_and_every_redirect_is_checked(settings,
+                                                                          monkeypatch):
+    """The connection goes to the address the check returned (no second look-up a rebinding
+    DNS answer could change), and a redirect to a private host is refused."""
+    settings["catalog"]["discovery_allow_private"] = False
+    checked = []
+    real_check = public_net.check_host
+
+    def check_host(host: str, port: int) -> str:  # pages.invalid: a name whose answer is public
+        checked.append(host)
+        return "127.0.0.1" if host == "pages.invalid" else real_check(host, port)
+
+    monkeypatch.setattr(public_net, "check_host", check_host)
+    with serve(site({"/post": ("text/html", HTML)}, {"/old": "/post"})) as base:
+        port = base.rsplit(":", 1)[1]
+        app = site({}, {"/away": f"http://localhost:{port}/post"})
+        with serve(app) as other:
+            away = f"http://pages.invalid:{other.rsplit(':', 1)[1]}/away"
+            found = discover(f"http://pages.invalid:{port}/old", settings)
+            assert found["user_id"] == "bo"
+            assert found["page_url"] == f"http://pages.invalid:{port}/post"
+            assert set(checked) == {"pages.invalid"}
+            with pytest.raises(InvalidThing, match="localhost resolves to a private address"):
+                discover(away, settings)
+    assert checked[-2:] == ["pages.invalid", "localhost"]
 
 
 def test_cli_discover(web_site, tmp_path, monkeypatch, capsys):

@@ -15,10 +15,11 @@ from rq.job import Job
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from flattr_hub import public_net
 from ledger import accounts
 from tests.fakes.webhook_receiver import Receiver
 from tests.web_helpers import csrf_token, post_form, sign_up
-from workers import outbound, outbound_targets
+from workers import outbound
 from workers.outbound_schema import outbound_deliveries
 from workers.queues import queue
 
@@ -244,8 +245,8 @@ async def test_deliveries_connect_to_the_address_that_was_checked(monkeypatch, a
         checked.append((host, port))
         return "127.0.0.1"
 
-    monkeypatch.setattr(outbound_targets, "check_host", check_host)
-    reply = await asyncio.to_thread(outbound_targets.guarded_post,
+    monkeypatch.setattr(public_net, "check_host", check_host)
+    reply = await asyncio.to_thread(public_net.guarded_post,
                                     f"http://hook.invalid:{port}/hook", data=b"{}", timeout=5)
     assert reply.status_code == 204
     assert checked == [("hook.invalid", port)]

@@ -142,9 +142,11 @@ async def test_fetches_are_limited(client, engine, site):
     assert owner(engine) is None
 
 
-async def test_addresses_written_as_ip_literals_are_checked_too(dns_server):
+@pytest.mark.parametrize("address", ["10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1"])
+async def test_addresses_written_as_ip_literals_are_checked_too(dns_server, address):
+    """IPv4 private addresses hidden in IPv6 (6to4, NAT64) are refused too."""
     settings = ProofSettings("http", 0, ("127.0.0.1",), dns_server.port, False, 2, 4096)
-    outcome = await find_proof(settings, "10.0.0.1", "token")
+    outcome = await find_proof(settings, address, "token")
     assert outcome.method is None
     assert outcome.reasons[:2] == ["front page: that address is not a public one",
                                    "/.well-known/flattr.txt: that address is not a public one"]

@@ -23,7 +23,8 @@ resend: receivers deduplicate on it), `webhook-timestamp` (unix seconds of the a
 Endpoints are the users' own (members manage theirs on /settings/webhooks, operators anyone's
 with `flattr-hub webhooks`; both through the functions here, which take `owner` to find only
 that user's). Their hosts must resolve to public addresses, checked when registered and again
-at each attempt (`workers.outbound_targets`), unless `outbound.allow_private`.
+at each attempt, connecting to the checked address (`flattr_hub.public_net`), unless
+`outbound.allow_private`.
 
 Retries: attempts go out immediately, then 5 s, 5 min, 30 min, 2 h, 5 h and 10 h after the
 previous one failed; after the seventh failure the delivery is `failed`. Any 2xx answer is a
@@ -58,6 +59,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
+from flattr_hub.public_net import UnsafeTarget, check_host, guarded_post
 from hub.metrics import record_outbound
 from ledger.events import NormalisedEvent
 from ledger.ingest import IngestResult
@@ -65,7 +67,6 @@ from ledger.schema import flattrs, identities, shares, things, users
 from ledger.sql import dialect_insert, utcnow
 from workers.context import current
 from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
-from workers.outbound_targets import UnsafeTarget, check_host, guarded_post
 from workers.queues import enqueue_id, enqueue_ids
 
 EVENT_TYPES = ("flattr.received", "pledge.created", "settlement.completed")
