@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from flattr_hub.commands import add_command, usage
 from flattr_hub.errors import UserError
@@ -88,34 +91,25 @@ def _list(args: argparse.Namespace, app: Any) -> int:
     return 0
 
 
-def _enable(args: argparse.Namespace, app: Any) -> int:
-    try:
-        with app.engine.begin() as conn:
-            outbound.enable_endpoint(conn, args.endpoint_id)
-    except outbound.OutboundError as exc:
-        raise UserError(str(exc)) from None
-    print(f"endpoint {args.endpoint_id} enabled")
-    return 0
+def _on_endpoint(change: Callable[[Connection, int], None], done: str
+                 ) -> Callable[[argparse.Namespace, Any], int]:
+    """A handler applying `change(conn, endpoint_id)` and saying `endpoint N <done>`."""
+    def handler(args: argparse.Namespace, app: Any) -> int:
+        try:
+            with app.engine.begin() as conn:
+                change(conn, args.endpoint_id)
+        except outbound.OutboundError as exc:
+            raise UserError(str(exc)) from None
+        print(f"endpoint {args.endpoint_id} {done}")
+        return 0
+    return handler
 
 
-def _disable(args: argparse.Namespace, app: Any) -> int:
-    try:
-        with app.engine.begin() as conn:
-            outbound.disable_endpoint(conn, args.endpoint_id, "disabled by an operator")
-    except outbound.OutboundError as exc:
-        raise UserError(str(exc)) from None
-    print(f"endpoint {args.endpoint_id} disabled")
-    return 0
-
-
-def _delete(args: argparse.Namespace, app: Any) -> int:
-    try:
-        with app.engine.begin() as conn:
-            outbound.delete_endpoint(conn, args.endpoint_id)
-    except outbound.OutboundError as exc:
-        raise UserError(str(exc)) from None
-    print(f"endpoint {args.endpoint_id} deleted")
-    return 0
+_enable = _on_endpoint(outbound.enable_endpoint, "enabled")
+_disable = _on_endpoint(
+    lambda conn, endpoint: outbound.disable_endpoint(conn, endpoint, "disabled by an operator"),
+    "disabled")
+_delete = _on_endpoint(outbound.delete_endpoint, "deleted")
 
 
 def _deliveries(args: argparse.Namespace, app: Any) -> int:
