@@ -24,12 +24,29 @@ def web_keys(config: Mapping[str, Any]) -> dict[str, bytes]:
     path = Path(config["data_dir"]) / "web-keys.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
     if not all(stored.get(name) for name in NAMES):
-        stored = {name: Fernet.generate_key().decode() for name in NAMES}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(stored, out)
+        stored = _generate(path, replace=path.is_file())
     return {name: _checked(name, configured[name] or stored[name]) for name in NAMES}
+
+
+def _generate(path: Path, *, replace: bool) -> dict[str, str]:
+    """New keys written to `path` (mode 0600) in one atomic step. A missing file is created with
+    a hard link, which fails when another process got there first (the hub, its worker and the
+    scheduler start together): then that process's keys are the ones everybody uses."""
+    keys = {name: Fernet.generate_key().decode() for name in NAMES}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f"{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        json.dump(keys, out)
+    try:
+        if replace:  # the file is there but incomplete
+            os.replace(draft, path)
+        else:
+            os.link(draft, path)
+    except FileExistsError:
+        keys = json.loads(path.read_text())
+    finally:
+        draft.unlink(missing_ok=True)
+    return keys
 
 
 class Vault:

@@ -1,0 +1,44 @@
+"""The generated web keys: made once per data folder, kept private, and the same for every
+process that starts at the same time (the hub, its worker and the scheduler)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import multiprocessing
+import stat
+
+from flattr_hub.config import DEFAULTS
+from members.keys import NAMES, web_keys
+
+
+def keys_of(data_dir: str) -> dict[str, bytes]:
+    config = copy.deepcopy(DEFAULTS)
+    config["data_dir"] = data_dir
+    return web_keys(config)
+
+
+def test_keys_are_generated_once_and_kept_private(tmp_path):
+    first = keys_of(str(tmp_path))
+    assert keys_of(str(tmp_path)) == first
+    path = tmp_path / "web-keys.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(json.loads(path.read_text())) == sorted(NAMES)
+    assert [p.name for p in tmp_path.iterdir()] == ["web-keys.json"]
+
+
+def test_processes_starting_together_agree_on_the_keys(tmp_path):
+    for attempt in range(5):
+        folder = tmp_path / str(attempt)
+        with multiprocessing.get_context("fork").Pool(6) as pool:
+            seen = pool.map(keys_of, [str(folder)] * 12)
+        assert all(keys == seen[0] for keys in seen)
+        assert {name: value.decode() for name, value in seen[0].items()} == json.loads(
+            (folder / "web-keys.json").read_text())
+
+
+def test_an_incomplete_key_file_is_replaced(tmp_path):
+    (tmp_path / "web-keys.json").write_text(json.dumps({"session_key": ""}))
+    keys = keys_of(str(tmp_path))
+    assert all(keys[name] for name in NAMES)
+    assert keys_of(str(tmp_path)) == keys
