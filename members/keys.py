@@ -22,9 +22,10 @@ def web_keys(config: Mapping[str, Any]) -> dict[str, bytes]:
     if all(configured.values()):
         return {name: _checked(name, value) for name, value in configured.items()}
     path = Path(config["data_dir"]) / "web-keys.json"
-    stored: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+    found = path.is_file()
+    stored: dict[str, str] = json.loads(path.read_text()) if found else {}
     if not all(stored.get(name) for name in NAMES):
-        stored = _generate(path, replace=path.is_file())
+        stored = _generate(path, replace=found)
     return {name: _checked(name, configured[name] or stored[name]) for name in NAMES}
 
 
