@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import structlog
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, func, select, update
 
 from ledger.schema import identities
@@ -41,7 +40,7 @@ from notifications.channels import SendError, send_discord_dm, send_email
 from notifications.optout import base_url
 from notifications.schema import notification_optouts, notification_outbox, notification_settings
 from workers.context import current
-from workers.queues import enqueue_id, enqueue_ids
+from workers.queues import enqueue_ids
 
 RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=30), timedelta(minutes=2),
                   timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))
@@ -82,20 +81,15 @@ def enqueue(redis: Redis, notice_ids: Iterable[int]) -> int:
     return enqueue_ids(redis, *JOB, notice_ids, timeout=DELIVER_TIMEOUT, describe=DESCRIBE)
 
 
-def _enqueue(redis: Redis, notice_id: int, delay: timedelta | None = None) -> None:
-    enqueue_id(redis, *JOB, notice_id, timeout=DELIVER_TIMEOUT, describe=DESCRIBE, delay=delay)
-
 
 def deliver(notice_id: int) -> str:
     """The RQ job: one attempt at a notice; when it is due again later (a retry, the hourly
     cap), its next job is queued for then. Returns the notice's state afterwards."""
     context = current()
     outcome = attempt(context.engine, context.config, notice_id)
-    if outcome.retry_at is not None:
-        try:
-            _enqueue(context.redis, notice_id, outcome.retry_at - utcnow())
-        except RedisError as exc:  # dispatch_due queues it once it is due
-            log.warning("notifications_queue_unreachable", error=exc.__class__.__name__)
+    if outcome.retry_at is not None:  # Redis down: dispatch_due queues it once it is due
+        enqueue_ids(context.redis, *JOB, [notice_id], timeout=DELIVER_TIMEOUT, describe=DESCRIBE,
+                    delay=outcome.retry_at - utcnow())
     return outcome.state
 
 

@@ -55,7 +55,6 @@ from urllib.parse import quote, urlsplit
 import requests
 import structlog
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
@@ -67,7 +66,7 @@ from ledger.schema import flattrs, identities, shares, things, users
 from ledger.sql import dialect_insert, utcnow
 from workers.context import current
 from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
-from workers.queues import enqueue_id, enqueue_ids
+from workers.queues import enqueue_ids
 
 EVENT_TYPES = ("flattr.received", "pledge.created", "settlement.completed")
 USER_EVENT_TYPES = ("flattr.received", "settlement.completed")  # the rest: partners only
@@ -402,20 +401,15 @@ def enqueue(redis: Redis, delivery_ids: Iterable[int]) -> int:
     return enqueue_ids(redis, *JOB, delivery_ids, timeout=DELIVER_TIMEOUT, describe=DESCRIBE)
 
 
-def _enqueue(redis: Redis, delivery_id: int, delay: timedelta | None = None) -> None:
-    enqueue_id(redis, *JOB, delivery_id, timeout=DELIVER_TIMEOUT, describe=DESCRIBE, delay=delay)
-
 
 def deliver(delivery_id: int) -> str:
     """The RQ job: one attempt of a delivery; a failure that will be retried queues the next
     attempt at its time. Returns the delivery's state afterwards."""
     context = current()
     outcome = attempt(context.engine, context.config, delivery_id)
-    if outcome.retry_at is not None:
-        try:
-            _enqueue(context.redis, delivery_id, outcome.retry_at - utcnow())
-        except RedisError as exc:  # dispatch_due sends it once it is due
-            log.warning("outbound_queue_unreachable", error=exc.__class__.__name__)
+    if outcome.retry_at is not None:  # Redis down: dispatch_due sends it once it is due
+        enqueue_ids(context.redis, *JOB, [delivery_id], timeout=DELIVER_TIMEOUT, describe=DESCRIBE,
+                    delay=outcome.retry_at - utcnow())
     return outcome.state
 
 

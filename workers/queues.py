@@ -47,30 +47,24 @@ def queue(name: str, redis: Redis) -> Queue:
 
 
 def enqueue_ids(redis: Redis, name: str, func: str, ids: Iterable[int], *, timeout: int,
-                describe: str) -> int:
-    """Queue one `func(id)` job per id on queue `name` (after the commit that recorded the rows).
-    A Redis failure is logged, not raised: the caller's sweeper queues the rest later. Returns
-    how many were queued."""
+                describe: str, delay: timedelta | None = None) -> int:
+    """Queue one `func(id)` job per id on queue `name` (after the commit that recorded the rows),
+    to run after `delay` when that is positive. A Redis failure is logged, not raised: the
+    caller's sweeper queues the rest later. Returns how many were queued."""
+    options: dict[str, Any] = {"job_timeout": timeout, "result_ttl": 600}
+    target = queue(name, redis)
     count = 0
     try:
         for row_id in ids:
-            enqueue_id(redis, name, func, row_id, timeout=timeout, describe=describe)
+            if delay and delay > timedelta(0):
+                target.enqueue_in(delay, func, row_id, description=f"{describe} {row_id}",
+                                  **options)
+            else:
+                target.enqueue(func, row_id, description=f"{describe} {row_id}", **options)
             count += 1
     except RedisError as exc:
         log.warning("queue_unreachable", queue=name, error=exc.__class__.__name__)
     return count
-
-
-def enqueue_id(redis: Redis, name: str, func: str, row_id: int, *, timeout: int, describe: str,
-               delay: timedelta | None = None) -> None:
-    """Queue `func(row_id)` on queue `name`, to run after `delay` when that is positive."""
-    options: dict[str, Any] = {"job_timeout": timeout, "result_ttl": 600,
-                               "description": f"{describe} {row_id}"}
-    target = queue(name, redis)
-    if delay and delay > timedelta(0):
-        target.enqueue_in(delay, func, row_id, **options)
-    else:
-        target.enqueue(func, row_id, **options)
 
 
 def wake(redis: Redis, *, force: bool = False) -> bool:
