@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
@@ -42,10 +43,25 @@ START_SECONDS = 30
 STOP_SECONDS = 30
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("browser") and not CHROMIUM.exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} "
-                    "(apt-get install chromium; .ci/run does)")
+NO_CHROMIUM = (f"Chromium is not installed at {CHROMIUM}: install it with "
+               "`apt-get install chromium` (.ci/run does)")
+SKIPPED_BROWSER_TESTS = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without Chromium the browser tests are skipped, and counted for the one line below."""
+    if CHROMIUM.exists():
+        return
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    for item in browser:
+        item.add_marker(pytest.mark.skip(reason=NO_CHROMIUM))
+    config.stash[SKIPPED_BROWSER_TESTS] = len(browser)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line (not one per test) saying why the browser tests were skipped and what to do."""
+    if skipped := config.stash.get(SKIPPED_BROWSER_TESTS, 0):
+        terminalreporter.write_line(f"{skipped} browser tests skipped: {NO_CHROMIUM}")
 
 
 @pytest.fixture

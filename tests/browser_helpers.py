@@ -5,6 +5,7 @@ browser steps used by several journeys."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -28,7 +29,8 @@ from members.logins import sign_up as sign_up_member
 from tests.fakes import oauth_provider, stripe_api
 from tests.hub_helpers import GITHUB_SECRET
 
-CHROMIUM = Path("/usr/bin/chromium")
+# FLATTR_TEST_CHROMIUM names another Chromium binary (a test points it nowhere to see the skip).
+CHROMIUM = Path(os.environ.get("FLATTR_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Headless as root, and nothing reaching out to Google's services on a closed network.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",

@@ -27,7 +27,7 @@ from tests.ledger_checks import dump, problems
 from tests.ledger_helpers import feed, make_user, star
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 JUNE = "2026-06"
 
 
@@ -276,8 +276,6 @@ def test_ledger_verify_names_a_corrupted_balance(cli, engine, config, tmp_path):
 def github_fixture_events() -> list[dict]:
     """The GitHub star fixtures, normalised as the GitHub connector does (connectors.md):
     actor = sender id, content = repository id, owner = repository owner id."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES}")
     created = json.loads((FIXTURES / "github-star-created.json").read_text())
     deleted = json.loads((FIXTURES / "github-star-deleted.json").read_text())
     out = []

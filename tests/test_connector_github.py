@@ -10,7 +10,7 @@ from connectors.base import PayloadError, SignatureError
 from connectors.github import CONNECTOR
 from hub.simulate import github_headers
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "It's a Secret to Everybody"
 CONFIG = {"connectors": {"github": {"webhook_secret": SECRET}}}
 

@@ -12,7 +12,7 @@ from connectors.registry import enabled_connectors
 from connectors.relay import CONNECTOR
 from hub.simulate import standard_headers
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "whsec_" + base64.b64encode(b"relay-secret-for-tests-0123456789").decode()
 CONFIG = {"connectors": {"relay": {"secret": SECRET}}}
 BODY = (FIXTURES / "relay-soundcloud-like.json").read_bytes()

@@ -16,7 +16,7 @@ from workers.queues import WAKE_FLAG
 
 pytest_plugins = ["tests.hub_fixtures"]
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 async def eventually(check, seconds=2.0):

@@ -25,7 +25,7 @@ from workers.worker import run_worker
 
 pytest_plugins = ["tests.hub_fixtures"]
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture
