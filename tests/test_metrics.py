@@ -15,12 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from rq import SimpleWorker
 from sqlalchemy import create_engine
 
 from hub import metrics
 from ledger.settlement import RunSummary
 from workers.queues import queue
+from workers.worker import FlattrWorker
 
 pytest_plugins = ["tests.hub_fixtures"]
 
@@ -101,7 +101,7 @@ def fail() -> None:
 async def test_queue_gauges_are_read_from_redis_at_scrape_time(aiohttp_client, engine, redis):
     client = await client_for(aiohttp_client, engine, redis)
     queue("settlement", redis).enqueue(fail)
-    SimpleWorker([queue("settlement", redis)], connection=redis).work(burst=True)
+    FlattrWorker([queue("settlement", redis)], connection=redis).work(burst=True)
     queue("events", redis).enqueue(fail)
     queue("events", redis).enqueue(fail)
     samples = await scrape(client)

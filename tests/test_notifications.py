@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from ledger import accounts, identities
@@ -33,6 +32,7 @@ from tests.web_helpers import sign_up as web_sign_up
 from workers import inbox
 from workers.jobs import process_batch
 from workers.queues import wake
+from workers.worker import FlattrWorker
 
 pytest_plugins = ["tests.hub_fixtures"]
 
@@ -78,7 +78,7 @@ def through_the_queue(context, *events) -> None:
     with context.engine.begin() as conn:
         inbox.append(conn, [inbox.Entry(event, None) for event in events])
     wake(context.redis)
-    SimpleWorker(["events", "notifications"], connection=context.redis).work(burst=True)
+    FlattrWorker(["events", "notifications"], connection=context.redis).work(burst=True)
 
 
 def outbox_rows(engine) -> list[Any]:
@@ -124,7 +124,7 @@ def test_givers_are_emailed_when_someone_they_pledged_to_joins(engine, hub_confi
     claim(engine, "cy", "github", "cy-gh")
     assert [row.state for row in outbox_rows(engine)] == ["pending", "pending"]
     assert delivery.dispatch_due(now=utcnow() + timedelta(minutes=5)) == 2
-    SimpleWorker(["notifications"], connection=worker_context.redis).work(burst=True)
+    FlattrWorker(["notifications"], connection=worker_context.redis).work(burst=True)
     assert sorted(message["To"] for message in mailbox.messages) == ["ana@example.org",
                                                                      "bo@example.org"]
     message = mailbox.messages[0]

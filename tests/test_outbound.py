@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
-from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
@@ -36,6 +35,7 @@ from tests.ledger_helpers import make_user, star
 from workers import outbound
 from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
 from workers.queues import queue
+from workers.worker import FlattrWorker
 
 pytest_plugins = ["tests.hub_fixtures"]
 
@@ -327,7 +327,7 @@ def test_the_outbound_queue_sends_and_schedules_the_retry(worker_context, engine
     ids = emit(engine, uid, now=utcnow())
     assert outbound.enqueue(redis, ids) == 1
 
-    worker = SimpleWorker([queue("outbound", redis)], connection=redis)
+    worker = FlattrWorker([queue("outbound", redis)], connection=redis)
     assert worker.work(burst=True)
     [job_id] = ScheduledJobRegistry(queue=queue("outbound", redis)).get_job_ids()
     assert len(receiver.requests) == 1

@@ -1,6 +1,7 @@
 """Workers: the inbox drained into the ledger exactly once, by a real RQ worker on a real Redis;
 failures kept in RQ's registries; the sweeper; the month-end settlement job."""
 
+import signal
 from datetime import datetime, timedelta
 
 import pytest
@@ -213,3 +214,11 @@ def test_concurrent_workers_never_take_the_same_row(worker_context, engine, hub_
         shares = [future.result() for future in [pool.submit(work), pool.submit(work)]]
     assert sum(shares) == 400
     assert (count(engine, flattrs), count(engine, events_table), pending(engine)) == (400, 400, 0)
+
+
+def test_an_in_process_worker_leaves_the_signal_handlers_as_it_found_them(worker_context):
+    """RQ installs SIGINT/SIGTERM handlers for its work loop; left behind, a process forked
+    later (a multiprocessing pool) answered SIGTERM with StopRequested and its pool hung."""
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    run_worker(worker_context, burst=True)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

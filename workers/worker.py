@@ -4,6 +4,9 @@ the inbox when it starts and at each RQ maintenance pass (every `worker.sweep_se
 
 from __future__ import annotations
 
+import signal
+from typing import Any
+
 import structlog
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
@@ -19,6 +22,17 @@ log = structlog.get_logger(__name__)
 
 
 class FlattrWorker(SimpleWorker):
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop; the SIGINT/SIGTERM handlers RQ installs for it are removed again when
+        it returns. Left installed, they outlive an in-process worker (`worker --burst`, tests)
+        and turn a later SIGTERM, even in a forked child, into `StopRequested`."""
+        before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            for number, handler in before.items():
+                signal.signal(number, handler)
+
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         """Run the job with its id and the request id it was enqueued under (if any) bound to
         every line it logs."""
