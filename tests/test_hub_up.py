@@ -40,6 +40,9 @@ def test_up_demo_answers_webhooks_records_flattrs_and_stops_cleanly(tmp_path):
             lines.append(line)
             if url is None and (found := re.search(r"up at (http://\S+) ", line)):
                 url = found.group(1)
+                # The demo's users exist before the hub accepts a webhook (this one is sent
+                # at once and must count for them).
+                assert any("demo: users" in earlier for earlier in lines[:-1]), lines
                 body, headers = github_star(GITHUB_SECRET, sender=101, repo=10400, owner=104)
                 request = urllib.request.Request(f"{url}/webhooks/github", data=body,
                                                  headers=headers)

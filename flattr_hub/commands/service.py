@@ -110,6 +110,8 @@ def _up(args: argparse.Namespace, app: Any) -> int:
         env["FLATTR_REDIS_URL"] = socket_url(context.redis)
     web_app = _hub(context)
     host, port = _address(args, config)
+    if args.demo:
+        _seed_demo(context)
     config_args = ["--config", args.config] if getattr(args, "config", None) else []
     children: dict[str, subprocess.Popen[bytes]] = {}
     failed: list[str] = []
@@ -125,7 +127,7 @@ def _up(args: argparse.Namespace, app: Any) -> int:
               flush=True)
         tasks.append(asyncio.get_running_loop().create_task(_watch(children, stop, failed)))
         if args.demo:
-            tasks.append(await _start_demo(context, url, github["webhook_secret"], stop))
+            tasks.append(_start_demo(context, url, github["webhook_secret"], stop))
 
     try:
         _listen(web_app, host, port, started)
@@ -148,20 +150,25 @@ async def _watch(children: Mapping[str, subprocess.Popen[bytes]], stop: asyncio.
         await asyncio.sleep(0.5)
 
 
-async def _start_demo(context: Context, url: str, secret: str,
-                      stop: asyncio.Event) -> asyncio.Task[None]:
-    loop = asyncio.get_running_loop()
-    created = await loop.run_in_executor(None, demo.seed, context.engine, context.config)
+def _seed_demo(context: Context) -> None:
+    """The demo's users, created before the hub listens: a webhook that arrives as soon as it
+    is up finds their identities (before, it could be ingested before they existed)."""
+    created = demo.seed(context.engine, context.config)
     names = ", ".join(name for name, *_ in demo.USERS)
     print(f"demo: users {names} have budgets, funds and GitHub identities"
-          f"{' (created now)' if created else ''}; sending signed star webhooks", flush=True)
+          f"{' (created now)' if created else ''}", flush=True)
+
+
+def _start_demo(context: Context, url: str, secret: str,
+                stop: asyncio.Event) -> asyncio.Task[None]:
+    print("demo: sending signed star webhooks", flush=True)
     print(f"demo: open {url}/login and log in as ana (an operator) or bo, cy, dee with the "
           f"password {demo.DEMO_PASSWORD}", flush=True)
 
     def count() -> int:
         return demo.flattr_count(context.engine)
 
-    return loop.create_task(
+    return asyncio.get_running_loop().create_task(
         demo.stream(url, secret, stop, lambda line: print(line, flush=True), count))
 
 
