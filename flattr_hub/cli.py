@@ -15,7 +15,8 @@ from functools import cached_property
 from importlib import import_module
 from typing import Any, NoReturn
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from flattr_hub import logs
 from flattr_hub.config import ConfigError, database_url, load_config
@@ -37,6 +38,9 @@ COMMANDS = {
 }
 
 
+DEFAULT_PORTS = {"postgresql": 5432}
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr and exit status 2."""
 
@@ -55,6 +59,21 @@ class App:
         url = database_url(self.config)
         upgrade(url)
         return make_engine(url)
+
+
+def database_problem(config: dict[str, Any], exc: OperationalError) -> str:
+    """One line for a database that cannot be used: where it is (host:port, or the SQLite
+    file) and the driver's first line of reason, without the password."""
+    url = make_url(database_url(config))
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        where = url.database or "memory"
+    else:
+        where = f"{url.host or 'localhost'}:{url.port or DEFAULT_PORTS.get(backend, '')}"
+    reason = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else ""
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return f"cannot use the database at {where}: {reason or exc.__class__.__name__}"
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -89,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, app)
     except (UserError, LedgerError, ConfigError) as exc:
         print(f"flattr-hub: error: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"flattr-hub: error: {database_problem(app.config, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

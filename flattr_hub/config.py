@@ -130,10 +130,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
     file = path or environ.get("FLATTR_CONFIG") or ("config.yaml" if Path("config.yaml").is_file()
                                                     else None)
     if file:
-        try:
-            data = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read config file {file}: {exc.__class__.__name__}") from exc
+        data = _read_yaml(file)
         if not isinstance(data, dict):
             raise ConfigError(f"config file {file} must hold a mapping")
         _merge(config, data, ())
@@ -145,6 +142,30 @@ def load_config(path: str | os.PathLike[str] | None = None,
             if _has(config, keys):
                 _set(config, keys, value)
     return config
+
+
+def _read_yaml(file: str | os.PathLike[str]) -> Any:
+    """The YAML document in `file`; ConfigError (one line, with where) if it cannot be read,
+    is not UTF-8 or is not valid YAML."""
+    try:
+        text = Path(file).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        before = exc.object[:exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError(f"config file {file} is not UTF-8 text: byte "
+                          f"0x{exc.object[exc.start]:02x} at line {line}, column {column}"
+                          ) from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {file} is not valid YAML{where}: "
+                          f"{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {file} is not valid YAML: {exc}") from None
 
 
 def _has(config: dict[str, Any], keys: tuple[str, ...]) -> bool:

@@ -6,12 +6,19 @@ import re
 from datetime import datetime
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+WRITTEN = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def parse_month(text: str) -> str:
-    """Return `text` if it is a month `YYYY-MM`, else raise ValueError."""
-    if not isinstance(text, str) or not MONTH.match(text):
+    """Return `text` if it is a month `YYYY-MM`, else raise ValueError (saying which part is
+    wrong when it is written YYYY-MM but does not exist)."""
+    written = WRITTEN.match(text) if isinstance(text, str) else None
+    if written is None:
         raise ValueError(f"month must be written YYYY-MM, not {text!r}")
+    if not MONTH.match(text):
+        raise ValueError(f"month {written.group(2)} does not exist (01 to 12)")
+    if written.group(1) == "0000":
+        raise ValueError("year 0000 does not exist")
     return text
 
 

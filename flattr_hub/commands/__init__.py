@@ -19,6 +19,17 @@ def add_command(commands: Any, name: str, help_text: str,
     return parser
 
 
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a whole number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is out of range (0 to 65535)")
+    return value
+
+
 def usage(text: str) -> Callable[[argparse.Namespace, Any], int]:
     """The handler of a command group called without its action: one line naming the usage."""
     def handler(_args: argparse.Namespace, _app: Any) -> int:

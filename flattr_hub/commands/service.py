@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from flattr_hub.commands import add_command
+from flattr_hub.commands import add_command, port
 from flattr_hub.config import database_url
 from flattr_hub.errors import UserError
 from hub import demo
@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
 
 def _listen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default: hub.host)")
-    parser.add_argument("--port", type=int, help="port to listen on (default: hub.port)")
+    parser.add_argument("--port", type=port, help="port to listen on (default: hub.port)")
 
 
 def _context(app: Any) -> Context:
@@ -64,8 +64,12 @@ def _hub(context: Context) -> web.Application:
 
 
 def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, int]:
-    return (args.host or config["hub"]["host"],
-            config["hub"]["port"] if args.port is None else args.port)
+    if args.port is not None:
+        return args.host or config["hub"]["host"], args.port
+    try:
+        return args.host or config["hub"]["host"], port(str(config["hub"]["port"]))
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"hub.port: {exc}") from None
 
 
 def _listen(web_app: web.Application, host: str, port: int, started: Any) -> None:
