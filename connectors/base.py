@@ -101,11 +101,17 @@ class StandardWebhooks:
 
 
 Normaliser = Callable[[Any, Headers], list[NormalisedEvent]]
+Parser = Callable[[bytes, Headers], Any]
 Replier = Callable[[Any, Sequence[NormalisedEvent]], dict[str, Any]]
 
 
 def default_reply(_payload: Any, events: Sequence[NormalisedEvent]) -> dict[str, Any]:
     return {"accepted": len(events)}
+
+
+def json_body(body: bytes, _headers: Headers) -> Any:
+    """The payload of a delivery whose body is JSON."""
+    return parse_json(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +120,9 @@ class WebhookConnector:
 
     `normalise(payload, headers)` gets the parsed JSON body and returns the events to record
     (an empty list for deliveries that carry none, such as GitHub's ping); it raises
-    PayloadError for malformed payloads. `reply` builds the 2xx body.
+    PayloadError for malformed payloads. `parse(body, headers)` turns the verified raw body
+    into that payload (JSON by default). `reply` builds the 2xx body, sent with
+    `accepted_status` when events were stored (202, or what the platform asks for).
     """
 
     name: str
@@ -124,6 +132,8 @@ class WebhookConnector:
     delivery_header: str | None = None
     section: str = ""
     reply: Replier = field(default=default_reply)
+    parse: Parser = field(default=json_body)
+    accepted_status: int = 202
 
     def settings(self, config: Mapping[str, Any]) -> Settings:
         return config.get("connectors", {}).get(self.section or self.name, {}) or {}
@@ -149,7 +159,7 @@ class WebhookConnector:
 
         Raises SignatureError (nothing was parsed) or PayloadError."""
         self.verifier.verify(self.settings(config), body, headers)
-        payload = parse_json(body)
+        payload = self.parse(body, headers)
         events = self.normalise(payload, headers)
         return events, self.reply(payload, events)
 

@@ -1,13 +1,24 @@
 """GitHub stars: `star` webhooks (`created` → like, `deleted` → unlike), signed with
 `X-Hub-Signature-256` and deduplicated on `X-GitHub-Delivery`. `ping` and other events are
-answered 2xx and record nothing."""
+answered 2xx and record nothing. Both of GitHub's content types are accepted: `application/json`
+and its default `application/x-www-form-urlencoded` (`payload=<JSON>`); the signature covers
+the raw body either way."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
-from connectors.base import Headers, HmacSha256Hex, PayloadError, WebhookConnector, event, field_of
+from connectors.base import (
+    Headers,
+    HmacSha256Hex,
+    PayloadError,
+    WebhookConnector,
+    event,
+    field_of,
+    parse_json,
+)
 from ledger.events import NormalisedEvent
 
 KINDS = {"created": "like", "deleted": "unlike"}
@@ -36,6 +47,22 @@ def normalise(payload: Any, headers: Headers) -> list[NormalisedEvent]:
     )]
 
 
+def parse(body: bytes, headers: Headers) -> Any:
+    """The delivery's JSON: the body itself, or its `payload` field when form-encoded."""
+    media_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded":
+        return parse_json(body)
+    try:
+        fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True,
+                           max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        raise PayloadError("form body is not url-encoded") from None
+    payloads = [value for name, value in fields if name == "payload"]
+    if len(payloads) != 1:
+        raise PayloadError("form body must hold one payload field")
+    return parse_json(payloads[0].encode())
+
+
 def _url(repository: dict[str, Any]) -> str | None:
     name = repository.get("full_name")
     return f"https://github.com/{name}" if isinstance(name, str) and name else None
@@ -45,6 +72,7 @@ CONNECTOR = WebhookConnector(
     name="github",
     verifier=HmacSha256Hex(header="X-Hub-Signature-256", secret_key="webhook_secret"),
     normalise=normalise,
+    parse=parse,
     config_keys=("webhook_secret",),
     delivery_header="X-GitHub-Delivery",
 )

@@ -146,6 +146,7 @@ CONNECTOR = WebhookConnector(
     normalise=normalise,
     config_keys=("consumer_secret",),
     reply=reply,
+    accepted_status=200,  # X retries a delivery answered with anything but 200
 )
 
 

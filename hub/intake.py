@@ -39,9 +39,10 @@ class Intake:
 
     async def receive(self, platform: str, body: bytes, headers: Headers,
                       request_id: str | None = None) -> tuple[int, dict[str, Any]]:
-        """(status, JSON body) for a delivery: 202 when events were stored, 200 when the delivery
-        carried none (a ping). Raises Rejected for requests that must change nothing. The hub's
-        `request_id` is stored with the events, for the worker's log."""
+        """(status, JSON body) for a delivery: the connector's `accepted_status` (202, or 200
+        for X) when events were stored, 200 when the delivery carried none (a ping). Raises
+        Rejected for requests that must change nothing. The hub's `request_id` is stored with
+        the events, for the worker's log."""
         metrics.webhook_received(platform)
         connector = self.connectors.get(platform)
         if connector is None:
@@ -67,4 +68,4 @@ class Intake:
             metrics.webhook_rejected(platform, "unavailable")
             raise Rejected(503, "temporarily_unavailable",
                            "the event could not be stored; retry later") from None
-        return 202, reply
+        return connector.accepted_status, reply

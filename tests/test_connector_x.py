@@ -117,11 +117,11 @@ async def test_likes_in_both_directions_reach_the_ledger_once(
     made = users(engine, hub_config)
     body = json.dumps(fixture("x-favorite-events.json")).encode()
     response = await x_client.post("/webhooks/x", data=body, headers=sign(body))
-    assert response.status == 202
+    assert response.status == 200  # X retries anything else
     assert await response.json() == {"accepted": 2, "by_user": 1, "of_user": 1}
     # X does not sign a timestamp: the same delivery again is stored, and deduplicated later
     again = await x_client.post("/webhooks/x", data=body, headers=sign(body))
-    assert again.status == 202
+    assert again.status == 200
     totals = jobs.drain()
     assert totals["rows"] == 4 and totals["flattred"] == 2 and totals["duplicate"] == 2
     rows = flattr_rows(engine)

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 from redis import Redis
 from redis.backoff import NoBackoff
@@ -201,3 +202,36 @@ async def test_metrics_count_a_signed_and_a_forged_webhook_differently(hub_clien
                          ("reason", "signature"))]}
     assert list(grew.values()) == [2.0, 1.0, 1.0]
     assert "invalid" not in after and GITHUB_SECRET not in after
+
+
+def form_encoded(secret: str, payload: bytes, delivery: str) -> tuple[bytes, dict[str, str]]:
+    """A delivery as GitHub sends it with its default content type: `payload=<JSON>`, signed
+    over the raw form body."""
+    body = urlencode({"payload": payload.decode()}).encode()
+    headers = github_headers(secret, body, "star", delivery)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return body, headers
+
+
+async def test_github_form_encoded_deliveries_are_accepted(hub_client, engine):
+    payload = (FIXTURES / "github-star-created.json").read_bytes()
+    body, headers = form_encoded(GITHUB_SECRET, payload, "d-form")
+    response = await hub_client.post("/webhooks/github", data=body, headers=headers)
+    assert (response.status, await response.json()) == (202, {"accepted": 1})
+    [row] = inbox_rows(engine)
+    assert (row.event_id, json.loads(row.event)["content_id"]) == ("d-form", "513384129")
+
+
+async def test_github_form_deliveries_are_checked_like_json_ones(hub_client, engine):
+    payload = (FIXTURES / "github-star-created.json").read_bytes()
+    body, headers = form_encoded(GITHUB_SECRET, payload, "d-form")
+    # The signature covers the raw form body, not the JSON inside it.
+    forged = dict(headers, **github_headers(GITHUB_SECRET, payload, "star", "d-form"))
+    forged["Content-Type"] = "application/x-www-form-urlencoded"
+    assert (await hub_client.post("/webhooks/github", data=body, headers=forged)).status == 401
+    for bad in (b"payload=1&payload=2", b"other=1", b"payload=%7Bnot-json", b"\xff=1", b"a"):
+        headers = github_headers(GITHUB_SECRET, bad, "star", "d-bad")
+        headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+        response = await hub_client.post("/webhooks/github", data=bad, headers=headers)
+        assert (response.status, (await response.json())["error"]) == (400, "invalid_request")
+    assert inbox_rows(engine) == []
