@@ -19,7 +19,9 @@ the `reactions` intent, `on_raw_reaction_add` / `on_raw_reaction_remove` of an e
 counts in that guild (`discord_guilds`, else `connectors.discord.emoji`) become a like / an
 unlike through the inbox. The author comes with REACTION_ADD (`message_author_id`) and is
 stored for REACTION_REMOVE, which does not carry it. A user's second counted emoji on the same
-message changes nothing; removing the last one is the unlike.
+message changes nothing; removing the last one is the unlike. A reaction that cannot be stored
+while the database is down is retried, then spooled to a file and replayed in order
+(`connectors.discord_spool`): none is lost.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -39,6 +42,7 @@ from nacl.signing import VerifyKey
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from connectors.base import Headers, PayloadError, Settings, SignatureError, event, field_of
+from connectors.discord_spool import MAX_RETRY_SECONDS, SPOOL_FILE, Reaction, Recorder, Spool
 from connectors.polling import event_id as observation_id
 from connectors.storage import discord_guilds, discord_reactions
 from ledger.events import NormalisedEvent
@@ -294,11 +298,12 @@ def _reaction_event(raw: Any, kind: str, author: str, now: datetime) -> Normalis
         "url": message_url(raw.guild_id, raw.channel_id, message)})
 
 
-def handle_reaction(engine: Engine, config: Mapping[str, Any], raw: Any) -> list[NormalisedEvent]:
-    """Record what a reaction dispatch means in the inbox (one transaction) and return it.
-    The caller wakes the queue."""
+def handle_reaction(engine: Engine, config: Mapping[str, Any], raw: Any,
+                    now: datetime | None = None) -> list[NormalisedEvent]:
+    """Record what a reaction dispatch (seen at `now`) means in the inbox (one transaction)
+    and return it. The caller wakes the queue."""
     with engine.begin() as conn:
-        found = reaction_events(conn, raw, config["connectors"]["discord"]["emoji"])
+        found = reaction_events(conn, raw, config["connectors"]["discord"]["emoji"], now)
         inbox.append(conn, [inbox.Entry(e, None) for e in found])
     return found
 
@@ -308,7 +313,9 @@ def make_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any) -> Any
     and unlikes; `on_recorded(events)` runs after each commit (it wakes the queue).
 
     discord.py runs each dispatch as a task of its own, so an add quickly followed by its
-    removal could be stored out of order: one worker thread records them in dispatch order."""
+    removal could be stored out of order: one worker thread records them in dispatch order.
+    While the database is down they wait in the spool (`<data_dir>/discord-reactions.spool`),
+    replayed on a timer with backoff and when the bot starts."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -317,18 +324,45 @@ def make_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any) -> Any
     intents = discord.Intents.none()
     intents.guilds = True
     intents.reactions = True
-    client = discord.Client(intents=intents)
     in_order = ThreadPoolExecutor(max_workers=1, thread_name_prefix="discord-reactions")
+    settings = config["connectors"]["discord"]
+    recorder = Recorder(lambda r: handle_reaction(engine, config, r, r.seen),
+                        Spool(Path(config["data_dir"]) / SPOOL_FILE), settings)
+
+    class Bot(discord.Client):
+        replaying: asyncio.Task[None] | None = None
+
+        async def setup_hook(self) -> None:
+            self.replay_soon()  # what an earlier run spooled
+
+        def replay_soon(self) -> None:
+            if recorder.spooled and (self.replaying is None or self.replaying.done()):
+                self.replaying = asyncio.get_running_loop().create_task(replay())
+
+        async def close(self) -> None:
+            if self.replaying is not None:
+                self.replaying.cancel()
+            await super().close()
+
+    client = Bot(intents=intents)
+
+    async def stored(found: list[NormalisedEvent]) -> None:
+        if found:
+            await asyncio.get_running_loop().run_in_executor(None, on_recorded, found)
+
+    async def replay() -> None:
+        delay = recorder.retry_seconds
+        while recorder.spooled:
+            await asyncio.sleep(delay)
+            await stored(await asyncio.get_running_loop().run_in_executor(
+                in_order, recorder.replay))
+            delay = min(MAX_RETRY_SECONDS, max(delay * 2, 0.05))
 
     async def record(raw: discord.RawReactionActionEvent) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            found = await loop.run_in_executor(in_order, handle_reaction, engine, config, raw)
-        except Exception as exc:
-            log.error("reaction_not_recorded", error=exc.__class__.__name__)
-            return
-        if found:
-            await loop.run_in_executor(None, on_recorded, found)
+        reaction = Reaction.of(raw, utcnow())
+        await stored(await asyncio.get_running_loop().run_in_executor(
+            in_order, recorder.record, reaction))
+        client.replay_soon()
 
     client.event(_named("on_raw_reaction_add", record))
     client.event(_named("on_raw_reaction_remove", record))

@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
             "oauth_authorize_url": "",  # "" = https://discord.com/oauth2/authorize
             "oauth_token_url": "",  # "" = https://discord.com/api/oauth2/token
             "profile_url": "",  # "" = https://discord.com/api/users/@me
+            "retry_seconds": 1,  # the bot's first wait before storing a reaction again
         },
         "soundcloud": {"client_id": "", "client_secret": "",
                        # poller: "" = https://api.soundcloud.com / secure.soundcloud.com
