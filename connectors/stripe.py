@@ -71,7 +71,7 @@ def parse_event(settings: Mapping[str, Any], body: bytes,
         raise SignatureError(_signature_problem(str(exc.user_message or exc))) from None
     except UnicodeDecodeError:
         raise SignatureError("signature does not match") from None
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         # Raised only after the signature verified: the library could not read the JSON.
         raise PayloadError("body is not a Stripe event") from None
     return payment_of(event.to_dict())

@@ -24,6 +24,8 @@ from catalog import things as catalog
 from catalog.errors import CatalogError, InvalidThing
 from catalog.urls import normalise
 from catalog.vocab import CATEGORIES, LANGUAGES
+from flattr_hub.inputs import parse_int
+from hub.inputs import path_int
 from hub.web.session import CONFIG, call, current_member, render, require_member
 
 SCRIPT = (Path(__file__).with_name("static") / "button.js").read_bytes()
@@ -141,7 +143,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
 # --- things -------------------------------------------------------------------------------
 
 def _page_number(text: str | None) -> int:
-    return int(text) if text and text.isdigit() and 0 < len(text) < 6 else 1
+    try:
+        return parse_int(text, 1, 99_999)
+    except ValueError:
+        return 1
 
 
 async def browse(request: web.Request) -> web.StreamResponse:
@@ -176,7 +181,7 @@ async def top(request: web.Request) -> web.StreamResponse:
 
 async def thing_page(request: web.Request) -> web.StreamResponse:
     me = await current_member(request)
-    thing = await call(request, catalog.get_thing, int(request.match_info["id"]),
+    thing = await call(request, catalog.get_thing, path_int(request, "id"),
                        me.id if me else None)
     if thing is None:
         raise web.HTTPNotFound(reason="there is no such thing")
@@ -185,7 +190,7 @@ async def thing_page(request: web.Request) -> web.StreamResponse:
 
 async def flattr_thing(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
-    thing_id = int(request.match_info["id"])
+    thing_id = path_int(request, "id")
     outcome, thing = await call(request, catalog.flattr_and_show, me.id, thing_id)
     if thing is None:
         raise web.HTTPNotFound(reason="there is no such thing")
