@@ -25,7 +25,6 @@ from connectors.http import add_platform_routes
 from connectors.registry import enabled_connectors
 from hub import metrics
 from hub.committer import GroupCommit
-from hub.inputs import form_bodies
 from hub.intake import Intake, Rejected
 from hub.request_id import REQUEST_ID, request_ids
 from hub.status import health
@@ -49,7 +48,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
         partial(inbox.store, engine), partial(wake, redis),
         max_batch=int(hub["inbox_batch"]), wait=int(hub["inbox_wait_ms"]) / 1000)
     app = web.Application(client_max_size=int(hub["max_body_bytes"]),
-                          middlewares=[request_ids, json_errors, form_bodies])
+                          middlewares=[request_ids, json_errors])
     app[INTAKE] = Intake(config, enabled_connectors(config), committer)
     app[CHECK] = partial(health, engine, redis)
 

@@ -20,7 +20,8 @@ async def form_bodies(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                       ) -> web.StreamResponse:
     """Parse a form body once (aiohttp keeps the result for every later `request.post()`);
-    400 when it can not be parsed. Webhooks read their raw bytes and are left alone."""
+    400 when it can not be parsed. Installed by `hub.web.install` between the session and the
+    CSRF middlewares, which webhooks (reading their raw bytes) skip."""
     if (request.method in WITH_BODY and request.content_type in FORM_TYPES
             and not request.path.startswith("/webhooks/")):
         try:
@@ -48,3 +49,10 @@ def query_int(request: web.Request, name: str, default: int, low: int = 1,
         return parse_int(request.query.get(name, ""), low, high)
     except ValueError:
         return default
+
+
+def safe_reason(message: object, limit: int = 200) -> str:
+    """An error message that may quote what a client sent, fit for an HTTP reason phrase (one
+    line, printable, bounded) and the error page or JSON body built from it."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(message)[:limit])
+    return text.encode("utf-8", "replace").decode("utf-8")

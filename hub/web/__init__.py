@@ -18,6 +18,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from redis import Redis
 from sqlalchemy import Engine
 
+from hub.inputs import form_bodies
 from hub.web import session
 from members.keys import web_keys
 
@@ -42,7 +43,7 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
         samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))
-    app.middlewares.append(except_webhooks(sessions, session.csrf_protect))
+    app.middlewares.append(except_webhooks(sessions, form_bodies, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")
     for name in FEATURES:
         import_module(name).routes(app)

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.inputs import path_int
+from hub.inputs import path_int, safe_reason
 from hub.web.session import CONFIG, ENGINE, REDIS, call, render, require_member
 from members.logins import Member
 from workers import outbound
@@ -74,7 +74,7 @@ async def _log(request: web.Request, me: Member, context: dict[str, Any],
         endpoint, deliveries = await call(request, outbound.endpoint_log,
                                           path_int(request, "endpoint"), me.id)
     except outbound.NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return await render(request, "webhook_log.html",
                         {"endpoint": endpoint, "deliveries": deliveries, **context}, status)
 
@@ -104,7 +104,7 @@ async def _change(request: web.Request, change: Callable[..., None], me: Member,
     try:
         await call(request, change, endpoint_id, *args, owner=me.id)
     except outbound.NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return endpoint_id
 
 
@@ -117,7 +117,7 @@ async def resend(request: web.Request) -> web.StreamResponse:
                                 path_int(request, "delivery"), request.app[REDIS],
                                 owner=me.id, endpoint_id=endpoint_id)
     except outbound.NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     except outbound.OutboundError as exc:
         return await _log(request, me, {"error": str(exc)}, 409)
     raise web.HTTPSeeOther(f"{PAGE}/{endpoint_id}?done=resent")
