@@ -20,7 +20,9 @@ from ledger.events import NormalisedEvent
 from ledger.schema import flattrs
 from ledger.sql import utcnow
 from ledger.verify import verify
+from members.logins import set_operator
 from tests.hub_helpers import RELAY_SECRET
+from tests.web_helpers import post_form, sign_up
 from workers import inbox, jobs, quarantine
 from workers.inbox import Entry
 
@@ -221,3 +223,37 @@ async def test_stream_of_1000_signed_events_with_one_poison_in_100(hub_client, w
         with engine.begin() as conn:
             conn.execute(text("DROP TRIGGER poison" if conn.dialect.name == "sqlite"
                               else "DROP TRIGGER poison ON things"))
+
+
+async def test_operators_retry_and_discard_on_ops(hub_client, worker_context, engine,
+                                                  hub_config):
+    seed(engine, hub_config)
+    poison_row(engine, "poison-6")
+    poison_row(engine, "poison-7")
+    jobs.drain()
+    await sign_up(hub_client, "olga")
+    with engine.begin() as conn:
+        set_operator(conn, accounts.user_id(conn, "olga"), True)
+        first, second = quarantine.listing(conn)
+    page = await (await hub_client.get("/ops")).text()
+    assert 'href="/ops/quarantine"' in page
+    page = await (await hub_client.get("/ops/quarantine")).text()
+    assert "poison-6" in page and "poison-7" in page and "UnicodeEncodeError" in page
+    refused = await hub_client.post("/ops/quarantine/retry", data={"id": str(first.id)},
+                                    allow_redirects=False)
+    assert refused.status == 403  # no CSRF token
+    reply = await post_form(hub_client, "/ops/quarantine/retry", {"id": str(first.id)},
+                            token_from="/ops/quarantine")
+    assert reply.status == 303
+    reply = await post_form(hub_client, "/ops/quarantine/discard", {"id": str(second.id)},
+                            token_from="/ops/quarantine")
+    assert reply.status == 303
+    again = await post_form(hub_client, "/ops/quarantine/discard", {"id": str(second.id)},
+                            token_from="/ops/quarantine")
+    assert again.status == 404
+    bad = await post_form(hub_client, "/ops/quarantine/discard", {"id": "²"},
+                          token_from="/ops/quarantine")
+    assert bad.status == 400
+    with engine.connect() as conn:
+        assert quarantine.count(conn) == 0 and inbox.pending_count(conn) == 1
+        assert [h.id for h in quarantine.listing(conn, "discarded")] == [second.id]
