@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from hub.inputs import form_bodies
 from hub.web import session
+from ledger.validation import is_web_url
 from members.keys import web_keys
 
 FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
@@ -41,6 +42,7 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("hub.web", "templates"), autoescape=True)
     env.filters["money"] = money_filter(config["currency"])
+    env.tests["web_url"] = is_web_url  # `{% if x is web_url %}`: only http(s) become links
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
         samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))

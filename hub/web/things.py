@@ -27,6 +27,7 @@ from catalog.vocab import CATEGORIES, LANGUAGES
 from flattr_hub.inputs import parse_int
 from hub.inputs import path_int
 from hub.web.session import CONFIG, call, current_member, render, require_member
+from ledger.validation import is_web_url
 
 SCRIPT = (Path(__file__).with_name("static") / "button.js").read_bytes()
 SCRIPT_ETAG = '"' + hashlib.sha256(SCRIPT).hexdigest()[:20] + '"'
@@ -94,8 +95,9 @@ async def button_count(request: web.Request) -> web.Response:
 async def button_demo(request: web.Request) -> web.Response:
     """A stand-alone page, as another site would be, that embeds the button for `?uid=` and
     `?url=` (default: this page)."""
+    url = request.query.get("url", "")
     context = {"uid": request.query.get("uid", ""),
-               "url": request.query.get("url", str(request.url.with_query(None))),
+               "url": url if is_web_url(url) else str(request.url.with_query(None)),
                "title": request.query.get("title", "A page with a Flattr button"),
                "category": request.query.get("category", "text")}
     return aiohttp_jinja2.render_template("button_demo.html", request, context)
