@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from flattr_hub.inputs import loads_json
 from ledger.events import NormalisedEvent
 
 Headers = Mapping[str, str]
@@ -165,10 +165,11 @@ class WebhookConnector:
 
 
 def parse_json(body: bytes) -> Any:
+    """The JSON body (bounded in depth; see `flattr_hub.inputs.loads_json`), or PayloadError."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise PayloadError("body is not JSON") from None
+        return loads_json(body)
+    except ValueError as exc:
+        raise PayloadError(f"body is not usable JSON: {exc}") from None
 
 
 def event(**fields: Any) -> NormalisedEvent:

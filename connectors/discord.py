@@ -45,6 +45,7 @@ from connectors.base import Headers, PayloadError, Settings, SignatureError, eve
 from connectors.discord_spool import MAX_RETRY_SECONDS, SPOOL_FILE, Reaction, Recorder, Spool
 from connectors.polling import event_id as observation_id
 from connectors.storage import discord_guilds, discord_reactions
+from flattr_hub.inputs import parse_int
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest
 from ledger.schema import events as ledger_events
@@ -89,7 +90,7 @@ class Ed25519Signature:
         if not signature or not stamp:
             raise SignatureError("missing X-Signature-Ed25519 or X-Signature-Timestamp header")
         try:
-            moment = int(stamp)
+            moment = parse_int(stamp)
         except ValueError:
             raise SignatureError("malformed X-Signature-Timestamp") from None
         if abs((time.time() if now is None else now) - moment) > self.tolerance:
@@ -140,8 +141,10 @@ def target_message(payload: Mapping[str, Any], config: Mapping[str, Any]) -> Map
         target = str(field_of(data, "target_id"))
         return field_of(data, "resolved", "messages", target)
     if data.get("type") == CHAT_INPUT and data.get("name") == "flattr":
-        link = next((str(o.get("value", "")) for o in data.get("options") or []
-                     if o.get("name") == "message"), "")
+        options = data.get("options")
+        link = next((str(o.get("value", "")) for o in
+                     (options if isinstance(options, list) else [])
+                     if isinstance(o, Mapping) and o.get("name") == "message"), "")
         found = MESSAGE_LINK.search(link)
         if not found:
             raise PayloadError("that is not a Discord message link")

@@ -31,7 +31,7 @@ def normalise(payload: Any, headers: Headers) -> list[NormalisedEvent]:
     if not delivery:
         raise PayloadError("missing X-GitHub-Delivery header")
     action = field_of(payload, "action")
-    if action not in KINDS:
+    if not isinstance(action, str) or action not in KINDS:
         raise PayloadError("star action must be created or deleted")
     repository = field_of(payload, "repository")
     return [event(

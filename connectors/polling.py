@@ -41,7 +41,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from connectors.storage import poll_accounts, poll_seen
 from ledger import identities
-from ledger.events import NormalisedEvent
+from ledger.events import NormalisedEvent, check_event
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
 from members.keys import Vault
@@ -167,6 +167,22 @@ def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
             url=item.url, title=(item.title or "")[:512] or None)
 
     return [make(item, "like") for item in new] + [make(item, "unlike") for item in gone]
+
+
+def valid_items(account: Account, snapshot: Snapshot, now: datetime) -> list[Item]:
+    """The snapshot's items whose events pass the event rules (`ledger.validation`); an item
+    that does not (a lone surrogate in its title, a `javascript:` link, an id too long) is
+    skipped and logged, never stored, so one bad item can not stop an account's polls."""
+    kept = []
+    for item in snapshot.items:
+        try:
+            check_event(events_for(account, [item], [], now)[0])
+        except (ValueError, TypeError) as exc:
+            log.warning("poll_item_skipped", platform=account.platform, account=account.id,
+                        reason=str(exc))
+            continue
+        kept.append(item)
+    return kept
 
 
 # --- storage --------------------------------------------------------------------------------
@@ -324,7 +340,9 @@ def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
     """Diff `snapshot` against the seen rows and store the result in one transaction."""
     with engine.begin() as conn:
         seen = _seen(conn, account.id)
-        new, gone = diff(seen, snapshot)
+        checked = Snapshot(valid_items(account, snapshot, now), snapshot.complete,
+                           snapshot.requests)
+        new, gone = diff(seen, checked)
         if new:
             conn.execute(insert(poll_seen), [
                 {"account_id": account.id, "content_id": i.content_id, "owner_id": i.owner_id,

@@ -9,6 +9,8 @@ Stripe gets its 2xx only after the credit is committed (else it retries, for up 
   (tolerance 300 s); a bad or stale signature is 400 and changes nothing. Funds are credited
   for `checkout.session.completed` with `payment_status == "paid"` and for
   `checkout.session.async_payment_succeeded`; every other event is answered 200 and ignored.
+  A payment above `payments.max_funding` is held as unmatched for an operator, never
+  credited; an amount beyond 64 bits is refused (400).
 - `create_checkout`: a Checkout Session (`stripe.StripeClient`, whose API base is
   `payments.stripe.api_base` when set; the client is made per call instead of setting the
   library's process-wide `stripe.api_key` / `stripe.api_base`, so two configurations can not
@@ -34,6 +36,7 @@ from hub.intake import Rejected
 from ledger.payments import ProviderPayment, record_payment
 
 PLATFORM = "stripe"
+INT64_MAX = 2**63 - 1
 TOLERANCE = 300
 CREDITING = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 TIMEOUT = 20
@@ -71,7 +74,7 @@ def parse_event(settings: Mapping[str, Any], body: bytes,
         raise SignatureError(_signature_problem(str(exc.user_message or exc))) from None
     except UnicodeDecodeError:
         raise SignatureError("signature does not match") from None
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         # Raised only after the signature verified: the library could not read the JSON.
         raise PayloadError("body is not a Stripe event") from None
     return payment_of(event.to_dict())
@@ -92,8 +95,9 @@ def payment_of(event: Mapping[str, Any]) -> ProviderPayment | None:
     amount, currency = session.get("amount_total"), session.get("currency")
     if not _text(event_id, 255) or not _text(session_id, 150):
         raise PayloadError("the event lacks an id or a session id")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-        raise PayloadError("data.object.amount_total must be a whole number of minor units")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= INT64_MAX:
+        raise PayloadError("data.object.amount_total must be a whole number of minor units "
+                           "within 64 bits")
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
         raise PayloadError("data.object.currency must be a 3-letter code")
     return ProviderPayment(PLATFORM, session_id, event_id, _reference(session), amount,
@@ -136,10 +140,11 @@ def webhook_handler(config: Mapping[str, Any],
     """The `POST /webhooks/stripe` handler (404 while `payments.stripe.webhook_secret` is
     unset)."""
     currency = str(config["currency"])
+    maximum = int(config["payments"]["max_funding"])
 
     def record(payment: ProviderPayment) -> str:
         with engine.begin() as conn:
-            return record_payment(conn, payment, currency)
+            return record_payment(conn, payment, currency, maximum)
 
     async def handle(request: web.Request) -> web.Response:
         metrics.webhook_received(PLATFORM)

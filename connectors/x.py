@@ -124,7 +124,7 @@ def _when(item: Mapping[str, Any]) -> int | datetime:
     """`timestamp_ms` (a number, or digits in a string), else `created_at` in X's
     `Sat Oct 03 14:12:09 +0000 2026` form."""
     stamp = item.get("timestamp_ms")
-    if isinstance(stamp, str) and stamp.isdigit():
+    if isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and len(stamp) < 19:
         stamp = int(stamp)
     if isinstance(stamp, int) and not isinstance(stamp, bool):
         return stamp

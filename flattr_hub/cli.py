@@ -35,6 +35,7 @@ COMMANDS = {
     "things": "flattr_hub.commands.things",
     **dict.fromkeys(("payouts", "payments"), "flattr_hub.commands.payouts"),
     "sites": "flattr_hub.commands.sites",
+    "inbox": "flattr_hub.commands.inbox",
 }
 
 

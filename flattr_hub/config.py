@@ -91,6 +91,8 @@ DEFAULTS: dict[str, Any] = {
     # SEPA account payouts are paid from, the debtor of exported batches)
     "payments": {"stripe": {"secret_key": "", "webhook_secret": "", "api_base": ""},
                  "max_funding": 100000,
+                 # most an operator credits at once (`funds credit`), most one payout
+                 "max_credit": 1000000, "max_payout": 1000000,
                  "sepa": {"name": "", "iban": "", "bic": ""}},
     # web pages: Fernet keys for session cookies and stored tokens ("" = generated once into
     # <data_dir>/web-keys.json), Secure cookies (auto = when hub.base_url is https), login

@@ -14,7 +14,9 @@ What is counted where it happens (call these from the code that does it):
   outcome; `rate_limited` is a 429 from the platform).
 - `record_outbound(result)`: outbound webhook attempts (called by `workers.outbound`).
 Queue depths, started, scheduled and failed jobs per RQ queue are read from Redis at scrape
-time by `QueueCollector`, so they are right whichever process did the work.
+time by `QueueCollector`, so they are right whichever process did the work; the events the
+worker quarantined (`flattr_inbox_quarantined`) are counted in the database by
+`QuarantineCollector`.
 
 Wiring into `hub.app.create_app` (not done here): `metrics.install(app, engine, redis)`, which
 adds `GET /metrics` and `GET /readyz`.
@@ -49,10 +51,11 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.status import health
 from ledger.settlement import RunSummary
-from workers import monitor
+from workers import monitor, quarantine
 
 # Label values come from these sets only, so a stranger posting to /webhooks/<anything> can not
 # grow the number of series.
@@ -178,6 +181,25 @@ class QueueCollector(Collector):
         yield from families.values()
 
 
+class QuarantineCollector(Collector):
+    """`flattr_inbox_quarantined`: events set aside for an operator, counted at each scrape
+    (absent while the database does not answer)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with self.engine.connect() as conn:
+                held = quarantine.count(conn)
+        except SQLAlchemyError:
+            return
+        gauge = GaugeMetricFamily("flattr_inbox_quarantined", "Inbox events the worker could "
+                                  "not record, waiting for an operator to retry or discard")
+        gauge.add_metric([], held)
+        yield gauge
+
+
 class _Forward(Collector):
     """Everything registered in another registry (the process's default one)."""
 
@@ -211,6 +233,7 @@ def readiness(engine: Engine, redis: Redis) -> dict[str, str]:
 def install(app: web.Application, engine: Engine, redis: Redis) -> None:
     """Add `GET /metrics` and `GET /readyz` to the hub application."""
     app[METRICS] = scrape_registry(redis)
+    app[METRICS].register(QuarantineCollector(engine))
     app[READINESS] = partial(readiness, engine, redis)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/readyz", readyz_handler)

@@ -7,11 +7,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from workers import inbox
+from workers import inbox, quarantine
 
 
 def health(engine: Engine, redis: Redis) -> dict[str, str | int]:
-    """`database` and `queue` are "ok" or "down"; `pending` counts inbox rows not yet recorded.
+    """`database` and `queue` are "ok" or "down"; `pending` counts inbox rows not yet recorded,
+    `quarantined` the events the worker set aside for an operator (`workers.quarantine`).
     The hub accepts events while the queue is down (the inbox is durable); not without the
     database."""
     report: dict[str, str | int] = {"status": "ok"}
@@ -19,6 +20,7 @@ def health(engine: Engine, redis: Redis) -> dict[str, str | int]:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
             report["pending"] = inbox.pending_count(conn)
+            report["quarantined"] = quarantine.count(conn)
         report["database"] = "ok"
     except SQLAlchemyError:
         report.update(status="down", database="down")

@@ -20,6 +20,11 @@ from ledger.sql import dialect_insert, utcnow
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SYSTEM_ACCOUNT = re.compile(r"^(fees|(incoming|payouts|pending_payouts):[a-z0-9_-]{1,32})$")
 USER_KINDS = ("funds", "revenue")
+# The most one transfer moves (10^15 minor units: ten trillion euros). Together with the check
+# that no balance leaves the signed 64-bit range, stored balances stay integers on every
+# backend (SQLite turns an integer sum past 64 bits into a float).
+MAX_AMOUNT = 10**15
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def create_user(conn: Connection, name: str) -> int:
@@ -85,6 +90,8 @@ def transfer(conn: Connection, debit_id: int, credit_id: int, amount: int, reaso
     """
     if not _is_amount(amount) or amount <= 0:
         raise LedgerError("amount must be a positive whole number of minor units")
+    if amount > MAX_AMOUNT:
+        raise LedgerError(f"amount exceeds the ledger's limit of {MAX_AMOUNT} minor units")
     if not key or not reason:
         raise LedgerError("a transfer needs a reason and an idempotency key")
     debit = conn.execute(
@@ -103,6 +110,11 @@ def transfer(conn: Connection, debit_id: int, credit_id: int, amount: int, reaso
         return False
     if debit.kind != "system" and debit.balance < amount:
         raise InsufficientFunds(f"balance {debit.balance} is less than {amount}")
+    credited = conn.execute(select(accounts.c.balance).where(accounts.c.id == credit_id)).scalar()
+    if credited is None:
+        raise NotFound(f"account {credit_id} does not exist")
+    if debit.balance - amount < INT64_MIN or credited + amount > INT64_MAX:
+        raise LedgerError("the transfer would take a balance beyond 64 bits")
     conn.execute(transfers.insert().values(
         debit_id=debit_id, credit_id=credit_id, amount=amount, reason=reason,
         idempotency_key=key, month=month, created_at=utcnow(),

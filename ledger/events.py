@@ -3,7 +3,10 @@
     {event_id, platform, kind: like | unlike, actor_id, content_id, owner_id, occurred_at,
      url?, title?}
 
-`occurred_at` is an ISO 8601 time with a zone (or a `datetime`); it is kept as naive UTC.
+`occurred_at` is an ISO 8601 time with a zone (or a `datetime`, or Unix milliseconds); it is
+kept as naive UTC. Every field must pass the rules of `ledger.validation` (text, lengths, an
+http(s) `url`, a time within the sane window, 64-bit integers): `from_dict` checks an event
+from outside, `check_event` one built by the hub's own code from platform data.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from ledger.validation import INT64_MAX, INT64_MIN, check_int, check_text, check_time, check_url
 
 KINDS = ("like", "unlike")
 PLATFORM = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -48,15 +53,12 @@ class NormalisedEvent:
                 continue
             if isinstance(value, bool) or not isinstance(value, str | int):
                 raise ValueError(f"event field {name} must be a string")
-            value = str(value)
-            if len(value) > LIMITS.get(name, 64):
-                raise ValueError(f"event field {name} is too long")
+            if isinstance(value, int):
+                value = str(check_int(value, f"event field {name}"))
             values[name] = value
-        if values["kind"] not in KINDS:
-            raise ValueError("event kind must be like or unlike")
-        if not PLATFORM.match(values["platform"]):
-            raise ValueError("event platform must be a short lower-case name")
-        return cls(occurred_at=parse_time(data["occurred_at"]), **values)
+        made = cls(occurred_at=parse_time(data["occurred_at"]), **values)
+        check_event(made)
+        return made
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in (*REQUIRED, "url", "title")}
@@ -68,12 +70,35 @@ class NormalisedEvent:
         return (self.platform, self.event_id)
 
 
+def check_event(event: NormalisedEvent) -> None:
+    """Raise ValueError naming the first field of `event` that breaks a rule."""
+    for name in (*REQUIRED, "url", "title"):
+        value = getattr(event, name)
+        if name == "occurred_at" or value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f"event field {name} must be a string")
+        check_text(value, f"event field {name}", LIMITS.get(name, 64))
+    if event.kind not in KINDS:
+        raise ValueError("event kind must be like or unlike")
+    if not PLATFORM.match(event.platform):
+        raise ValueError("event platform must be a short lower-case name")
+    if event.url is not None:
+        check_url(event.url, "event field url")
+    check_time(event.occurred_at, "occurred_at")
+
+
 def parse_time(value: Any) -> datetime:
     """An aware datetime, an ISO 8601 string with a zone, or Unix milliseconds → naive UTC."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value / 1000, UTC)
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError("occurred_at does not fit in 64 bits")
+        try:
+            moment = datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("occurred_at is out of range") from None
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -83,4 +108,7 @@ def parse_time(value: Any) -> datetime:
         raise ValueError("occurred_at must be an ISO 8601 time")
     if moment.tzinfo is None:
         raise ValueError("occurred_at must carry a time zone")
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError("occurred_at is out of range") from None

@@ -49,13 +49,18 @@ def payment_key(provider: str, payment_id: str) -> str:
     return f"{provider}:checkout:{payment_id}"
 
 
-def record_payment(conn: Connection, payment: ProviderPayment, currency: str) -> str:
+def record_payment(conn: Connection, payment: ProviderPayment, currency: str,
+                   maximum: int | None = None) -> str:
     """Credit `payment` to the user it names: `credited`, `duplicate` (this payment was
-    recorded before; nothing moves), or `unmatched` (kept for an operator; nothing moves)."""
+    recorded before; nothing moves), or `unmatched` (kept for an operator; nothing moves).
+    A payment above `maximum` is unmatched too: an operator looks at it before anything is
+    credited."""
     uid = None
     if payment.reference:
         uid = conn.execute(select(users.c.id).where(users.c.name == payment.reference)).scalar()
     problem = _problem(payment, uid, currency)
+    if problem is None and maximum is not None and payment.amount > maximum:
+        problem = f"{payment.amount} is above the maximum of {maximum} for one payment"
     stored = conn.execute(
         dialect_insert(conn, provider_payments).values(
             provider=payment.provider, payment_id=payment.payment_id, event_id=payment.event_id,

@@ -120,12 +120,16 @@ def set_payout_details(conn: Connection, uid: int, holder_name: str, iban: str,
 
 def request_payout(conn: Connection, uid: int, amount: int, nonce: str,
                    config: Mapping[str, Any]) -> int:
-    """Withdraw `amount` (at least `payout_minimum`) of revenue to the user's bank account;
-    the payout id. Submitting the same form (`nonce`) again returns the same payout."""
+    """Withdraw `amount` (at least `payout_minimum`, at most `payments.max_payout`) of revenue
+    to the user's bank account; the payout id. Submitting the same form (`nonce`) again
+    returns the same payout."""
     _check_amount(amount)
     minimum = int(config["payout_minimum"])
     if amount < minimum:
         raise LedgerError(f"a payout must be at least {minimum} minor units")
+    maximum = int(config["payments"]["max_payout"])
+    if amount > maximum:
+        raise LedgerError(f"a payout can be at most {maximum} minor units")
     key = f"payout-request:{uid}:{_nonce(nonce)}"
     done = conn.execute(select(payouts.c.id, payouts.c.amount)
                         .where(payouts.c.request_key == key)).first()

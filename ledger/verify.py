@@ -4,7 +4,9 @@ recomputed from the rows themselves. Returns the problems found; none means the 
 from __future__ import annotations
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
+from sqlalchemy.exc import DataError, OperationalError
 
+from ledger.accounts import INT64_MAX, INT64_MIN
 from ledger.payouts import payout_problems
 from ledger.schema import (
     accounts,
@@ -20,22 +22,39 @@ from ledger.schema import (
 
 
 def verify(conn: Connection) -> list[str]:
-    """All problems found, each one line naming what broke; an empty list means all holds."""
+    """All problems found, each one line naming what broke; an empty list means all holds.
+
+    Never raises for what it finds: a balance that is not a 64-bit integer is a problem, and
+    a check the database can not compute (an SQLite sum past 64 bits raises "integer
+    overflow") is reported as one, the other checks still run."""
+    problems = _balances(conn)
+    for check in (_references, _stored_balances, _runs, _shares, _settlement_transfers,
+                  payout_problems):
+        try:
+            with conn.begin_nested():
+                problems += check(conn)
+        except (OperationalError, DataError, OverflowError) as exc:
+            reason = getattr(exc, "orig", exc)
+            problems.append(f"{check.__name__.strip('_').replace('_', ' ')} could not be "
+                            f"checked: {reason} (an amount beyond 64 bits?)")
+    return problems
+
+
+def _balances(conn: Connection) -> list[str]:
+    """Each balance a 64-bit integer, users' not negative, and all of them summing to 0 (the
+    sum taken here, in Python, so it can not overflow)."""
     problems: list[str] = []
-    total = conn.execute(select(func.coalesce(func.sum(accounts.c.balance), 0))).scalar_one()
+    total = 0
+    for name, kind, balance in conn.execute(
+            select(accounts.c.name, accounts.c.kind, accounts.c.balance)):
+        if not isinstance(balance, int) or not INT64_MIN <= balance <= INT64_MAX:
+            problems.append(f"account {name} holds {balance!r}: not a 64-bit whole number")
+            continue
+        total += balance
+        if kind != "system" and balance < 0:
+            problems.append(f"account {name} is negative: {balance}")
     if total != 0:
         problems.append(f"balances sum to {total}, not 0")
-    for name, balance in conn.execute(
-        select(accounts.c.name, accounts.c.balance)
-        .where(accounts.c.kind != "system", accounts.c.balance < 0)
-    ):
-        problems.append(f"account {name} is negative: {balance}")
-    problems += _references(conn)
-    problems += _stored_balances(conn)
-    problems += _runs(conn)
-    problems += _shares(conn)
-    problems += _settlement_transfers(conn)
-    problems += payout_problems(conn)
     return problems
 
 

@@ -51,7 +51,7 @@ def base_url(config: Mapping[str, Any]) -> str:
 def identity_of(config: Mapping[str, Any], token: str) -> int:
     """The identity id a token names; OptOutError when it was not made by this hub."""
     number, _, mac = token.partition(".")
-    if not number.isdigit() or len(number) > 18 or not hmac.compare_digest(
+    if not (number.isascii() and number.isdigit()) or len(number) > 18 or not hmac.compare_digest(
             mac.encode(), _mac(config, int(number)).encode()):
         raise OptOutError("this opt-out link is not valid; use the link from the message")
     return int(number)

@@ -8,6 +8,7 @@ import pytest
 from rq import Queue
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from hub.simulate import github_star
 from ledger.events import NormalisedEvent
@@ -60,10 +61,10 @@ def test_a_failing_batch_changes_nothing_and_is_retried(worker_context, engine, 
     inbox.store(engine, [like(n) for n in range(5)])
 
     def broken(conn, events):
-        raise RuntimeError("database went away mid-batch")
+        raise OperationalError("INSERT", {}, Exception("database went away mid-batch"))
 
     monkeypatch.setattr(jobs, "ingest", broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OperationalError):
         jobs.drain()
     assert (pending(engine), count(engine, flattrs)) == (5, 0)
     monkeypatch.undo()
@@ -96,8 +97,8 @@ def test_failed_jobs_keep_their_error_and_retry_with_backoff(worker_context, eng
                                                              monkeypatch):
     inbox.store(engine, [like(1)])
 
-    def broken(conn, events):
-        raise RuntimeError("ingest exploded")
+    def broken(conn, events):  # the database failing: no event's fault, so not quarantined
+        raise OperationalError("INSERT", {}, Exception("ingest exploded"))
 
     monkeypatch.setattr(jobs, "ingest", broken)
     wake(redis)

@@ -3,7 +3,9 @@
 Drain: each batch is one transaction that claims pending inbox rows, records their events
 with `ledger.ingest.ingest` and marks the rows processed, so a batch counts exactly once or not
 at all (a worker killed mid-batch leaves its rows pending). The ledger's own deduplication on
-(platform, event_id) is a second guard against redelivered webhooks.
+(platform, event_id) is a second guard against redelivered webhooks. A batch that fails for a
+reason of its own (not the database being down) is split until the failing event stands alone,
+and that event is quarantined (`workers.quarantine`), so it never blocks the events after it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ledger.settlement import next_month_to_settle, settle
 from ledger.sql import utcnow
 from notifications import delivery
 from notifications import outbox as notify
-from workers import inbox, outbound
+from workers import inbox, outbound, quarantine
 from workers.context import current
 from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, wake
 
@@ -46,10 +48,12 @@ def process_batch(engine: Engine, limit: int, config: Mapping[str, Any] | None =
         batch = inbox.claim(conn, limit)
         if not batch.ids:
             return 0, Counter(), [], []
-        result = ingest(conn, batch.events)
-        deliveries = (outbound.emit_for_ingest(conn, config, batch.events, result)
-                      if config else [])
-        notices = notify.record_for_ingest(conn, config, batch.events, result) if config else []
+        with quarantine.guard(batch.ids):
+            result = ingest(conn, batch.events)
+            deliveries = (outbound.emit_for_ingest(conn, config, batch.events, result)
+                          if config else [])
+            notices = (notify.record_for_ingest(conn, config, batch.events, result)
+                       if config else [])
         inbox.mark_processed(conn, batch.ids)
     metrics.record_ingest(result.counts)
     log.info("inbox_batch_recorded", rows=len(batch.ids), request_ids=batch.request_ids,
@@ -66,14 +70,20 @@ def drain() -> dict[str, int]:
     limit = int(context.config["worker"]["batch_size"])
     deadline = time.monotonic() + DRAIN_SECONDS
     totals: Counter[str] = Counter()
+    size = limit
     while True:
-        rows, counts, deliveries, notices = process_batch(context.engine, limit,
-                                                          context.config)
+        try:
+            rows, counts, deliveries, notices = process_batch(context.engine, size,
+                                                              context.config)
+        except quarantine.BatchFailed as failed:
+            size, held = quarantine.isolate(context.engine, failed, limit)
+            totals["quarantined"] += held
+            continue
         outbound.enqueue(context.redis, deliveries)
         delivery.enqueue(context.redis, notices)
         totals.update(counts)
         totals["rows"] += rows
-        if rows < limit:
+        if rows < size:
             break
         if time.monotonic() > deadline:
             wake(context.redis, force=True)

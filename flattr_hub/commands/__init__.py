@@ -49,6 +49,13 @@ def amount(text: str) -> int:
     return value
 
 
+def record_id(text: str) -> int:
+    """An argparse type: the id of a stored record (a positive 64-bit whole number)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or not 0 < int(text) < 2**63:
+        raise argparse.ArgumentTypeError(f"not a record id: {text[:40]!r}")
+    return int(text)
+
+
 def month(text: str) -> str:
     """An argparse type: a month `YYYY-MM`."""
     from ledger.months import parse_month

@@ -109,6 +109,9 @@ def _budget_set(args: argparse.Namespace, app: Any) -> int:
 
 
 def _funds_credit(args: argparse.Namespace, app: Any) -> int:
+    maximum = int(app.config["payments"]["max_credit"])
+    if args.amount > maximum:
+        raise UserError(f"amount {args.amount} is above payments.max_credit ({maximum})")
     key = args.key or f"cli:{args.name}:{args.amount}:{args.reason}"
     with app.engine.begin() as conn:
         moved = accounts.credit_funds(conn, accounts.user_id(conn, args.name), args.amount,

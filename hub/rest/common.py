@@ -15,6 +15,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from catalog.errors import CatalogError
+from flattr_hub.inputs import loads_json, parse_int
 from hub.rest.ratelimit import RateLimiter, Usage
 from hub.rest.views import Asker
 from hub.web.session import CONFIG, REDIS, call
@@ -108,9 +109,9 @@ async def body(request: web.Request) -> dict[str, Any]:
         return values
     if request.content_type == "application/json":
         try:
-            data = await request.json()
-        except ValueError:
-            raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
+            data = loads_json(await request.read())
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", str(exc)) from None
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_request", "the body must be a JSON object")
         values.update(data)
@@ -158,7 +159,7 @@ def base_url(request: web.Request) -> str:
 
 def thing_id(request: web.Request) -> int:
     try:
-        return int(request.match_info["id"])
+        return parse_int(request.match_info["id"], 1)
     except ValueError:
         raise ApiError(404, "not_found", "no such thing") from None
 

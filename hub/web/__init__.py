@@ -18,13 +18,16 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from redis import Redis
 from sqlalchemy import Engine
 
+from hub.inputs import form_bodies
 from hub.web import session
+from ledger.validation import is_web_url
 from members.keys import web_keys
 
 FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
             "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",
             "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
-            "hub.web.contests", "hub.web.webhooks")
+            "hub.web.contests", "hub.web.webhooks",
+            "hub.web.ops_quarantine")
 STATIC = Path(__file__).with_name("static")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -39,10 +42,11 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("hub.web", "templates"), autoescape=True)
     env.filters["money"] = money_filter(config["currency"])
+    env.tests["web_url"] = is_web_url  # `{% if x is web_url %}`: only http(s) become links
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
         samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))
-    app.middlewares.append(except_webhooks(sessions, session.csrf_protect))
+    app.middlewares.append(except_webhooks(sessions, form_bodies, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")
     for name in FEATURES:
         import_module(name).routes(app)

@@ -14,6 +14,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 
+from hub.inputs import path_int
 from hub.web.errors import error_page
 from hub.web.session import (
     CONFIG,
@@ -122,7 +123,7 @@ async def switch_flattr(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     on = str(form.get("enabled", "")) == "1"
     try:
-        await call(request, set_flattr_enabled, me.id, int(request.match_info["identity"]), on)
+        await call(request, set_flattr_enabled, me.id, path_int(request, "identity"), on)
     except NotFound as exc:
         return await _page(request, me, error=str(exc), status=404)
     (await get_session(request))[FLASH] = ("Likes from that account become flattrs again."
@@ -134,7 +135,7 @@ async def switch_flattr(request: web.Request) -> web.StreamResponse:
 async def unlink_account(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
     try:
-        await call(request, unlink, me.id, int(request.match_info["identity"]))
+        await call(request, unlink, me.id, path_int(request, "identity"))
     except NotFound as exc:
         return await _page(request, me, error=str(exc), status=404)
     (await get_session(request))[FLASH] = ("Unlinked. Its likes no longer become flattrs; what "

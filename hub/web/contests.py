@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_session import get_session
 
+from hub.inputs import path_int
 from hub.web.session import call, render, require_operator
 from ledger.errors import LedgerError, NotFound
 from members.contests import contests, resolve
@@ -29,7 +30,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     me = await require_operator(request)
     form = await request.post()
     decision = str(form.get("decision", ""))
-    contest = int(request.match_info["contest"])
+    contest = path_int(request, "contest")
     if decision not in ("award", "reject"):
         return await _page(request, error="Choose award or reject.", status=400)
     try:

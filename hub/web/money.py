@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.stripe import CheckoutUnavailable, checkout_enabled, create_checkout, settings_of
+from hub.inputs import path_int, safe_reason
 from hub.web.session import CONFIG, call, render, require_member, require_operator
 from ledger.accounts import set_budget
 from ledger.errors import LedgerError, NotFound
@@ -168,11 +169,11 @@ async def ops_export(request: web.Request) -> web.StreamResponse:
 
 async def ops_batch(request: web.Request) -> web.StreamResponse:
     await require_operator(request)
-    batch_id = int(request.match_info["batch"])
+    batch_id = path_int(request, "batch")
     try:
         xml = await call(request, batch_file, batch_id)
     except NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return web.Response(body=xml, content_type="application/xml", headers={
         "Content-Disposition": f'attachment; filename="payouts-{batch_id}.xml"'})
 
@@ -182,9 +183,9 @@ async def ops_settle(request: web.Request) -> web.StreamResponse:
     outcome = request.match_info["outcome"]
     mark = mark_paid if outcome == "paid" else mark_failed
     try:
-        await call(request, mark, int(request.match_info["payout"]))
+        await call(request, mark, path_int(request, "payout"))
     except NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     except LedgerError as exc:
         return await _ops_page(request, {"error": str(exc)}, 409)
     raise web.HTTPSeeOther(f"/ops/payouts?done={outcome}")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from urllib.parse import unquote_plus, urlencode
 
 from aiohttp import web
 
+from flattr_hub.inputs import loads_json
+from hub.inputs import path_int
 from hub.web.session import call, render, require_member
 from members.apps import (
     OAuthError,
@@ -65,7 +66,7 @@ async def register(request: web.Request) -> web.StreamResponse:
 
 async def remove(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
-    if not await call(request, delete_app, me.id, int(request.match_info["id"])):
+    if not await call(request, delete_app, me.id, path_int(request, "id")):
         raise web.HTTPNotFound(reason="no such application")
     raise web.HTTPSeeOther("/apps")
 
@@ -147,9 +148,9 @@ async def token(request: web.Request) -> web.Response:
 async def _token_params(request: web.Request) -> dict[str, str]:
     if request.content_type == "application/json":
         try:
-            data = json.loads(await request.text())
-        except ValueError:
-            raise OAuthError("invalid_request", "the body is not valid JSON") from None
+            data = loads_json(await request.read())
+        except ValueError as exc:
+            raise OAuthError("invalid_request", str(exc)) from None
         if not isinstance(data, dict):
             raise OAuthError("invalid_request", "the body must be a JSON object")
         return {str(k): v for k, v in data.items() if isinstance(v, str)}

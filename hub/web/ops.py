@@ -23,6 +23,8 @@ UNREACHABLE = "the queue (Redis) can not be reached; try again in a moment"
 # Pages of /ops built elsewhere, listed on the index with the ones here.
 SECTIONS = (
     ("/ops/jobs", "Jobs", "queue depths, failed jobs and their errors, replay"),
+    ("/ops/quarantine", "Quarantined events", "events the worker could not record: retry, "
+     "discard"),
     ("/ops/settlements", "Settlements", "month-end runs, months due, settle now"),
     ("/ops/contests", "Claim contests", "identities claimed by more than one member"),
     ("/ops/payouts", "Payouts", "payouts waiting to be paid"),

@@ -39,6 +39,10 @@ def routes(app: web.Application) -> None:
     async def dashboard(request: web.Request) -> web.StreamResponse:
         await require_operator(request)
         inner = "/" + request.match_info["path_info"]
+        try:  # WSGI passes the path as Latin-1; the dashboard has no other pages
+            (request.path + request.query_string).encode("latin-1")
+        except UnicodeEncodeError:
+            raise web.HTTPNotFound(reason="no such dashboard page") from None
         if request.method != "POST" and inner.startswith(POST_ONLY):
             raise web.HTTPMethodNotAllowed(request.method, ["POST"])
         response = await wsgi().handle_request(request)

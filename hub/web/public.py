@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hub.inputs import safe_reason
 from hub.web.dashboard import settles_on
 from hub.web.session import CONFIG, call, render
 from ledger.errors import NotFound
@@ -22,7 +23,7 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
     try:
         shown = await call(request, public_profile, request.match_info["name"])
     except NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return await render(request, "profile.html", {"profile": shown})
 
 
@@ -32,7 +33,7 @@ async def claim_page(request: web.Request) -> web.StreamResponse:
         waiting = await call(request, waiting_for_identity, request.match_info["platform"],
                              request.match_info["platform_user_id"], config)
     except NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return await render(request, "claim.html", {
         "w": waiting, "web": waiting.platform == WEB, "min_monthly": config["min_monthly"],
         "give_to_get": config["give_to_get"],

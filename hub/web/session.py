@@ -106,7 +106,8 @@ async def csrf_protect(request: web.Request,
                 "application/x-www-form-urlencoded", "multipart/form-data"):
             sent = (await request.post()).get("csrf_token")
         expected = (await get_session(request)).get("csrf")
-        if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
+        if not expected or not isinstance(sent, str) or not secrets.compare_digest(
+                sent.encode("utf-8", "replace"), str(expected).encode()):
             raise web.HTTPForbidden(reason="the form has expired or did not come from this site; "
                                            "reload the page and try again")
     return await handler(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hub.inputs import safe_reason
 from hub.web.session import CONFIG, ENGINE, call, render, require_member
 from ledger.errors import LedgerError, NotFound
 from members.site_proof import META_NAME, TXT_PREFIX, WELL_KNOWN
@@ -50,7 +51,7 @@ async def site_page(request: web.Request) -> web.StreamResponse:
     try:
         claim = await call(request, site_claim, me.id, request.match_info["host"])
     except NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return await render(request, "site.html", _context(claim))
 
 
@@ -60,7 +61,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
     try:
         claim = await verify_site(request.app[ENGINE], request.app[CONFIG], me.id, host)
     except NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     except ProofMissing as exc:
         return await render(request, "site.html", {
             **_context(exc.claim), "error": str(exc), "reasons": exc.reasons}, status=400)

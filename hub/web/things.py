@@ -24,7 +24,10 @@ from catalog import things as catalog
 from catalog.errors import CatalogError, InvalidThing
 from catalog.urls import normalise
 from catalog.vocab import CATEGORIES, LANGUAGES
+from flattr_hub.inputs import parse_int
+from hub.inputs import path_int
 from hub.web.session import CONFIG, call, current_member, render, require_member
+from ledger.validation import is_web_url
 
 SCRIPT = (Path(__file__).with_name("static") / "button.js").read_bytes()
 SCRIPT_ETAG = '"' + hashlib.sha256(SCRIPT).hexdigest()[:20] + '"'
@@ -92,8 +95,9 @@ async def button_count(request: web.Request) -> web.Response:
 async def button_demo(request: web.Request) -> web.Response:
     """A stand-alone page, as another site would be, that embeds the button for `?uid=` and
     `?url=` (default: this page)."""
+    url = request.query.get("url", "")
     context = {"uid": request.query.get("uid", ""),
-               "url": request.query.get("url", str(request.url.with_query(None))),
+               "url": url if is_web_url(url) else str(request.url.with_query(None)),
                "title": request.query.get("title", "A page with a Flattr button"),
                "category": request.query.get("category", "text")}
     return aiohttp_jinja2.render_template("button_demo.html", request, context)
@@ -141,7 +145,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
 # --- things -------------------------------------------------------------------------------
 
 def _page_number(text: str | None) -> int:
-    return int(text) if text and text.isdigit() and 0 < len(text) < 6 else 1
+    try:
+        return parse_int(text, 1, 99_999)
+    except ValueError:
+        return 1
 
 
 async def browse(request: web.Request) -> web.StreamResponse:
@@ -176,7 +183,7 @@ async def top(request: web.Request) -> web.StreamResponse:
 
 async def thing_page(request: web.Request) -> web.StreamResponse:
     me = await current_member(request)
-    thing = await call(request, catalog.get_thing, int(request.match_info["id"]),
+    thing = await call(request, catalog.get_thing, path_int(request, "id"),
                        me.id if me else None)
     if thing is None:
         raise web.HTTPNotFound(reason="there is no such thing")
@@ -185,7 +192,7 @@ async def thing_page(request: web.Request) -> web.StreamResponse:
 
 async def flattr_thing(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
-    thing_id = int(request.match_info["id"])
+    thing_id = path_int(request, "id")
     outcome, thing = await call(request, catalog.flattr_and_show, me.id, thing_id)
     if thing is None:
         raise web.HTTPNotFound(reason="there is no such thing")

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.inputs import path_int, safe_reason
 from hub.web.session import CONFIG, ENGINE, REDIS, call, render, require_member
 from members.logins import Member
 from workers import outbound
@@ -71,9 +72,9 @@ async def _log(request: web.Request, me: Member, context: dict[str, Any],
                status: int = 200) -> web.Response:
     try:
         endpoint, deliveries = await call(request, outbound.endpoint_log,
-                                          int(request.match_info["endpoint"]), me.id)
+                                          path_int(request, "endpoint"), me.id)
     except outbound.NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return await render(request, "webhook_log.html",
                         {"endpoint": endpoint, "deliveries": deliveries, **context}, status)
 
@@ -99,24 +100,24 @@ async def delete_endpoint(request: web.Request) -> web.StreamResponse:
 async def _change(request: web.Request, change: Callable[..., None], me: Member,
                   *args: Any) -> int:
     """Run `change(conn, endpoint id, *args, owner=me)`; the endpoint id, or 404."""
-    endpoint_id = int(request.match_info["endpoint"])
+    endpoint_id = path_int(request, "endpoint")
     try:
         await call(request, change, endpoint_id, *args, owner=me.id)
     except outbound.NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return endpoint_id
 
 
 async def resend(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
-    endpoint_id = int(request.match_info["endpoint"])
+    endpoint_id = path_int(request, "endpoint")
     try:
         # resend commits before it queues, so it takes the engine rather than a connection
         await asyncio.to_thread(outbound.resend, request.app[ENGINE],
-                                int(request.match_info["delivery"]), request.app[REDIS],
+                                path_int(request, "delivery"), request.app[REDIS],
                                 owner=me.id, endpoint_id=endpoint_id)
     except outbound.NotFound as exc:
-        raise web.HTTPNotFound(reason=str(exc)) from None
+        raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     except outbound.OutboundError as exc:
         return await _log(request, me, {"error": str(exc)}, 409)
     raise web.HTTPSeeOther(f"{PAGE}/{endpoint_id}?done=resent")

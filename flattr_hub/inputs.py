@@ -1,0 +1,82 @@
+"""Parsing what arrives from outside without surprises: JSON bounded in depth (deeply nested
+JSON would exhaust the parser's recursion, or the code that walks the result) and whole
+numbers written in ASCII digits within bounds (`int()` also takes Unicode digits, signs,
+spaces and underscores, and refuses more than 4,300 digits with an unexpected ValueError).
+Both raise ValueError with a message safe to show the sender."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_DEPTH = 64
+INT64_MAX = 2**63 - 1
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def loads_json(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
+    """The JSON value of `data`; ValueError when it is not JSON (or not UTF-8), nests deeper
+    than `max_depth`, holds a number too long to read, or a lone surrogate (`"\\ud800"`:
+    text no database can store)."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise ValueError("the JSON nests too deeply") from None
+    except (ValueError, TypeError):  # JSONDecodeError, UnicodeDecodeError, 4,300+ digits
+        raise ValueError("the body is not valid JSON") from None
+    opening = data.count(b"[" if isinstance(data, bytes) else "[") + data.count(
+        b"{" if isinstance(data, bytes) else "{")
+    if opening > max_depth and depth(value) > max_depth:
+        raise ValueError("the JSON nests too deeply")
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if SURROGATE_ESCAPE.search(text) and not _encodable(value):
+        raise ValueError("the JSON holds a lone surrogate (not well-formed text)")
+    return value
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string (key or value) in `value` encodes as UTF-8."""
+    stack = [value]
+    try:
+        while stack:
+            node = stack.pop()
+            if isinstance(node, str):
+                node.encode("utf-8")
+            elif isinstance(node, dict):
+                stack.extend(node.keys())
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def parse_int(text: Any, low: int = 0, high: int = INT64_MAX) -> int:
+    """`text` as a whole number from `low` to `high`: ASCII digits only (no sign, spaces or
+    underscores), else ValueError."""
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() \
+            or len(text) > len(str(high)):
+        raise ValueError("not a whole number in range")
+    number = int(text)
+    if not low <= number <= high:
+        raise ValueError("not a whole number in range")
+    return number
