@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from catalog.things import create_thing
+from catalog.things import WEB, create_thing
+from catalog.urls import normalise, site_of
 from ledger import accounts
+from ledger.identities import link
 from ledger.sql import utcnow
 from members.apps import exchange_code, issue_code, register_app
 from members.schema import logins
@@ -45,5 +47,12 @@ def bearer(access_token: str) -> dict[str, str]:
 
 
 def thing(engine: Engine, owner_uid: int, url: str, **details: Any) -> int:
+    """The thing of `url`, registered by the member who claimed its site (as a proof would)."""
     with engine.begin() as conn:
+        claim_site(conn, owner_uid, url)
         return create_thing(conn, owner_uid, url, **details)
+
+
+def claim_site(conn: Connection, uid: int, url: str) -> None:
+    """Claim the site of `url` for `uid`, as members.sites.record_proof does once proved."""
+    link(conn, uid, WEB, site_of(normalise(url)), claim=True)

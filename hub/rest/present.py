@@ -71,6 +71,8 @@ def thing(base: str, thing: Mapping[str, Any], *, flattred: bool | None = None,
             "tags": list(thing.get("tags") or []),
             "flattrs_month": int(thing.get("flattrs_month") or 0),
             "description": thing.get("description") or ""}
+    if thing.get("submitter"):  # ours: who registered a web page (never its owner for that)
+        data["submitter"] = small_user(base, thing["submitter"])
     if flattred is not None:
         data["flattred"] = flattred
     if subscribed is not None:
