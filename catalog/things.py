@@ -14,8 +14,9 @@ here too: every flattr goes through ledger.ingest, so the money rules hold the s
 
 Thing dicts use Flattr's v2 field names: id, url, title, description, category, language,
 tags (list), hidden (bool), created_at / updated_at / last_flattr_at (naive UTC datetimes or
-None), flattrs (all time), flattrs_month, platform, owner {"username": the hub user who claimed
-the owner identity or None, "platform", "platform_user_id"}, submitter (user name or None).
+None), flattrs (all time), flattrs_user_count (distinct givers), flattrs_month, platform,
+owner {"username": the hub user who claimed the owner identity or None, "platform",
+"platform_user_id"}, submitter (user name or None).
 
 Errors: catalog.errors.CatalogError subclasses — InvalidThing (bad field: 400),
 NotFound (404 not_found), Forbidden (not the owner: 403), Conflict (the URL already has a
@@ -221,6 +222,7 @@ def _stats(now: datetime, of_things: Any) -> tuple[Any, Any, Any]:
     (with the latest), this month, and the last TREND_DAYS days."""
     active = and_(flattrs.c.retracted_at.is_(None), flattrs.c.thing_id.in_(of_things))
     every = (select(flattrs.c.thing_id, func.count().label("n"),
+                    func.count(flattrs.c.giver_id.distinct()).label("givers"),
                     func.max(flattrs.c.occurred_at).label("last"))
              .where(active).group_by(flattrs.c.thing_id).subquery("every"))
     month = (select(flattrs.c.thing_id, func.count().label("n"))
@@ -260,6 +262,7 @@ def _query(now: datetime, *where: Any) -> tuple[Any, Any, Any, Any]:
         identities.c.claimed_by.label("owner_uid"), claimer.c.name.label("owner_name"),
         submitter.c.name.label("submitter_name"),
         func.coalesce(every.c.n, 0).label("flattrs"), every.c.last.label("last_flattr_at"),
+        func.coalesce(every.c.givers, 0).label("flattrs_user_count"),
         func.coalesce(month.c.n, 0).label("flattrs_month"),
         func.coalesce(trend.c.n, 0).label("trend"),
     ).select_from(source).where(*where)
@@ -284,6 +287,7 @@ def _as_dicts(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
         "hidden": bool(row.hidden), "created_at": row.created_at,
         "updated_at": row.updated_at or row.created_at, "last_flattr_at": row.last_flattr_at,
         "flattrs": row.flattrs, "flattrs_month": row.flattrs_month, "platform": row.platform,
+        "flattrs_user_count": row.flattrs_user_count,
         "owner": {"username": row.owner_name, "uid": row.owner_uid,
                   "platform": row.owner_platform,
                   "platform_user_id": row.owner_platform_user_id},

@@ -13,18 +13,19 @@ from sqlalchemy import Connection
 from catalog import things as catalog
 from hub.rest import present
 from hub.rest.common import (
-    PREFIX,
     ApiError,
     base_url,
     body,
     grant,
     paging,
     reply,
+    route,
     text_param,
     thing_id,
+    wants_full,
 )
 from hub.rest.things import discovered
-from hub.rest.views import entries_json
+from hub.rest.views import flattrs_json
 from hub.web.session import CONFIG, call
 from ledger import flattr_lists
 from ledger.sql import utcnow
@@ -40,10 +41,10 @@ REFUSED = {
 
 
 def routes(app: web.Application) -> None:
-    app.router.add_post(PREFIX + r"/things/{id:\d{1,18}}/flattr", flattr_thing)
-    app.router.add_post(PREFIX + "/flattr", flattr_url)
-    app.router.add_get(PREFIX + "/users/{username}/flattrs", user_flattrs)
-    app.router.add_get(PREFIX + "/user/flattrs", my_flattrs)
+    route(app, "POST", r"/things/{id:\d{1,18}}/flattr", flattr_thing)
+    route(app, "POST", "/flattr", flattr_url)
+    route(app, "GET", "/users/{username}/flattrs", user_flattrs)
+    route(app, "GET", "/user/flattrs", my_flattrs)
 
 
 async def flattr_thing(request: web.Request) -> web.Response:
@@ -102,20 +103,20 @@ def _refuse(outcome: str) -> NoReturn:
 async def user_flattrs(request: web.Request) -> web.Response:
     page, count = paging(request.query)
     return reply(await call(request, _flattrs_view, base_url(request),
-                            request.match_info["username"], None, page, count))
+                            request.match_info["username"], None, page, count,
+                            wants_full(request)))
 
 
 async def my_flattrs(request: web.Request) -> web.Response:
     token = await grant(request)
     page, count = paging(request.query)
     return reply(await call(request, _flattrs_view, base_url(request), None, token.user_id,
-                            page, count))
+                            page, count, wants_full(request)))
 
 
 def _flattrs_view(conn: Connection, base: str, name: str | None, uid: int | None,
-                  page: int, count: int) -> list[dict[str, Any]]:
+                  page: int, count: int, full: bool) -> list[dict[str, Any]]:
     who = profile(conn, name=name) if name is not None else profile(conn, uid=uid)
     if who is None:
-        raise ApiError(404, "user_not_found", "no user has this name")
-    return entries_json(conn, base, flattr_lists.given_by(conn, who.id, page, count),
-                        present.flattr)
+        raise ApiError(404, "not_found", "no user has this name")
+    return flattrs_json(conn, base, flattr_lists.given_by(conn, who.id, page, count), full)
