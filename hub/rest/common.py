@@ -63,6 +63,11 @@ def reply(data: Any, status: int = 200, content_type: str = "application/json") 
                         charset="utf-8")
 
 
+def no_content() -> web.Response:
+    """204, with the JSON content type Flattr's answers named even when empty."""
+    return web.Response(status=204, headers={"Content-Type": "application/json; charset=utf-8"})
+
+
 def error_reply(status: int, code: str, description: str,
                 extra: Mapping[str, Any] | None = None, uri: str = ERRORS_DOCUMENT
                 ) -> web.Response:

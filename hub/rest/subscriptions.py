@@ -18,6 +18,7 @@ from hub.rest.common import (
     body,
     grant,
     int_param,
+    no_content,
     reply,
     route,
     thing_id,
@@ -78,4 +79,4 @@ async def toggle(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     token = await grant(request, "flattr")
     await call(request, subscriptions.unsubscribe, token.user_id, thing_id(request))
-    return web.Response(status=204)
+    return no_content()

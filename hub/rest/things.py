@@ -21,6 +21,7 @@ from hub.rest.common import (
     base_url,
     body,
     grant,
+    no_content,
     paging,
     reply,
     route,
@@ -180,7 +181,7 @@ async def update(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     token = await grant(request, "thing")
     await call(request, catalog.delete_thing, thing_id(request), token.user_id)
-    return web.Response(status=204)
+    return no_content()
 
 
 def _invalid(exc: InvalidThing) -> ApiError:
