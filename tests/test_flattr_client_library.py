@@ -8,7 +8,6 @@ unsubscribes, and reads activities; the money of its flattrs is in the ledger.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,21 +21,17 @@ from sqlalchemy import select
 
 from hub.app import create_app
 from ledger import accounts
-from ledger.events import NormalisedEvent
-from ledger.identities import link
-from ledger.ingest import ingest
 from ledger.schema import flattrs
 from ledger.verify import verify
 from members.apps import register_app
 from members.logins import sign_up
 from tests.fakes.server import serve
-from tests.rest_helpers import member, thing
+from tests.rest_helpers import REPO, a_github_repository_of_bo, member, thing
 from tests.test_rest_client import CALLBACK, consent_in_browser
 from tests.web_helpers import PASSWORD
 
 pytest_plugins = ["tests.hub_fixtures"]
 
-REPO = "https://github.com/bo/tool"
 FLATTR_HOSTS = ("https://api.flattr.com/", "https://flattr.com/")
 
 
@@ -56,18 +51,6 @@ class ToHub(HTTPAdapter):
 def to_hub(session: requests.Session, hub: str) -> None:
     for prefix in FLATTR_HOSTS:
         session.mount(prefix, ToHub(hub))
-
-
-def a_github_repository_of_bo(engine: Any, bo: int) -> None:
-    """bo's repository, known to the hub from a star its GitHub connector recorded."""
-    with engine.begin() as conn:
-        link(conn, bo, "github", "2", claim=True)
-        star_giver = accounts.create_user(conn, "stargazer")
-        link(conn, star_giver, "github", "3")
-        ingest(conn, [NormalisedEvent(
-            event_id="delivery-1", platform="github", kind="like", actor_id="3",
-            content_id="42", owner_id="2", occurred_at=datetime.now(UTC), url=REPO,
-            title="bo/tool")])
 
 
 @pytest.fixture
