@@ -413,9 +413,10 @@ def search(conn: Connection, query: str | None = None, category: str | list[str]
     which matches (a thing without one counts as the API shows it: "rest", "en_GB"); `tags`: a
     list (any of them) or Flattr's tag syntax (`parse_tag_query`); `sort`: one of SORTS
     (trend = flattrs in the last 7 days, then all time); `page` from 1, `count` 1..100.
-    `owner_uid` restricts to things whose owner identity that user claimed (then hidden ones
-    are included with `include_hidden`). Returns Flattr's search shape: {"total_items": n,
-    "items": len(things), "page": page, "things": [dicts]}.
+    `owner_uid` restricts to things whose owner identity that user claimed, or that they
+    submitted while nobody has (then hidden ones are included with `include_hidden`).
+    Returns Flattr's search shape: {"total_items": n, "items": len(things), "page": page,
+    "things": [dicts]}.
     Raises InvalidThing for an unknown sort/category/language or a page/count out of range."""
     if sort not in SORTS:
         raise InvalidThing(f"sort must be one of {', '.join(SORTS)}")
@@ -428,7 +429,8 @@ def search(conn: Connection, query: str | None = None, category: str | list[str]
     languages = _choices("language", language, LANGUAGE_IDS)
     where: list[Any] = [LIVE, *(_tag_filter(tags) if tags else [])]
     if owner_uid is not None:
-        where.append(identities.c.claimed_by == owner_uid)
+        where.append(or_(identities.c.claimed_by == owner_uid, and_(
+            identities.c.claimed_by.is_(None), thing_details.c.submitted_by == owner_uid)))
     if not (include_hidden and owner_uid is not None):
         where.append(or_(thing_details.c.hidden.is_(None), thing_details.c.hidden == false()))
     for word in (query or "").lower().split():

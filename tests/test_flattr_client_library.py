@@ -98,6 +98,8 @@ def test_the_published_client_library_works_against_the_hub(hub, engine):
                           category="text")
     mine.commit()
     assert mine.id is not None
+    listed = list(api.authenticated.get_things())  # submitted by ana; ana.example is unclaimed
+    assert [(t.id, t.owner["username"]) for t in listed] == [(mine.id, None)]
     mine.title = "First post"
     assert api.things.get(str(mine.id)) is not None and mine.commit()["message"] == "ok"
     found = api.things.lookup("https://ana.example/blog/1")
