@@ -82,3 +82,21 @@ async def test_a_member_flattrs_a_platform_thing_through_the_api_once_a_month(
         counted = conn.execute(select(func.count()).where(
             flattrs.c.giver_id == ana, flattrs.c.thing_id == repo)).scalar_one()
         assert counted == 1 and verify(conn) == []
+
+
+async def test_full_gives_whole_things_and_users_in_every_flattr_list(hub_client, engine,
+                                                                      hub_config):
+    bo, ana = member(engine, hub_config, "bo"), member(engine, hub_config, "ana")
+    post = thing(engine, bo, "https://bo.example/post", title="Post")
+    headers = bearer(token(engine, ana))
+    assert (await hub_client.post(f"/rest/v2/things/{post}/flattr", headers=headers)).status \
+        == 200
+    for path in ("/rest/v2/user/flattrs", "/rest/v2/users/ana/flattrs",
+                 f"/rest/v2/things/{post}/flattrs"):
+        small = (await (await hub_client.get(path, headers=headers)).json())[0]
+        assert "language" not in small["thing"] and "firstname" not in small["owner"], path
+        full = (await (await hub_client.get(path, params={"full": "1"}, headers=headers))
+                .json())[0]
+        assert (full["thing"]["id"], full["thing"]["language"]) == (post, "en_GB"), path
+        assert full["thing"]["owner"]["firstname"] == "" and full["owner"]["username"] == "ana"
+        assert full["owner"]["url"].endswith("/u/ana"), path
