@@ -50,10 +50,11 @@ async def test_lookup_and_search_find_every_thing_the_api_shows(hub_client, engi
     shown = (await (await hub_client.get("/rest/v2/things/search")).json())["things"]
     assert {t["url"] for t in shown} == {"https://bo.example/Post?x=1", REPO}
     for one in shown:
-        found = await hub_client.get("/rest/v2/things/lookup", params={"url": one["url"]},
-                                     allow_redirects=False)
-        assert found.status == 302, one["url"]
-        assert urlsplit(found.headers["Location"]).path == f"/rest/v2/things/{one['id']}"
+        for url in (one["url"], one["link"], one["resource"]):  # every URL the API shows
+            found = await hub_client.get("/rest/v2/things/lookup", params={"url": url},
+                                         allow_redirects=False)
+            assert found.status == 302, url
+            assert urlsplit(found.headers["Location"]).path == f"/rest/v2/things/{one['id']}"
         for params in ({"url": one["url"]}, {"category": one["category"]},
                        {"language": one["language"]}, {"user": "bo"}):
             result = await (await hub_client.get("/rest/v2/things/search",

@@ -24,7 +24,7 @@ from hub.rest.common import (
     thing_id,
     wants_full,
 )
-from hub.rest.things import discovered
+from hub.rest.things import discovered, thing_of_url
 from hub.rest.views import flattrs_json
 from hub.web.session import CONFIG, call
 from ledger import flattr_lists
@@ -57,7 +57,8 @@ async def flattr_url(request: web.Request) -> web.Response:
     token = await grant(request, "flattr")
     url = text_param(await body(request), "url", required=True)
     assert url is not None
-    target = await call(request, _target_view, url) or await discovered(request, url)
+    target = (await call(request, _target_view, url, base_url(request))
+              or await discovered(request, url))
     if target is None:
         raise ApiError(404, "not_found", "no thing has this URL")
     tid, submitted = (target, None) if isinstance(target, int) else (None, target)
@@ -65,10 +66,10 @@ async def flattr_url(request: web.Request) -> web.Response:
                             token.user_id, tid, submitted))
 
 
-def _target_view(conn: Connection, url: str) -> int | dict[str, Any] | None:
+def _target_view(conn: Connection, url: str, base: str) -> int | dict[str, Any] | None:
     """The auto-submit parameters of an auto-submit URL, else the id of the URL's thing."""
     submitted = catalog.parse_submit_url(url)
-    return submitted if submitted is not None else catalog.lookup_url(conn, url)
+    return submitted if submitted is not None else thing_of_url(conn, url, base)
 
 
 def _flattr_view(conn: Connection, base: str, config: Mapping[str, Any], uid: int,

@@ -78,15 +78,15 @@ async def lookup(request: web.Request) -> web.Response:
 
 
 async def find_thing(request: web.Request, url: str) -> int | None:
-    """The thing a URL designates: the URL itself, the `url` of an auto-submit URL, or, for a
-    page the hub does not know, the URL its `rel="payment"` link names (discovery)."""
-    tid = await call(request, _lookup_view, url)
+    """The thing a URL designates (`thing_of_url`), or, for a page the hub does not know, the
+    thing of the URL its `rel="payment"` link names (discovery)."""
+    tid = await call(request, thing_of_url, url, base_url(request))
     if tid is not None:
         return tid
     params = await discovered(request, url)
     if params is None or not params.get("url"):
         return None
-    return await call(request, _lookup_view, str(params["url"]))
+    return await call(request, thing_of_url, str(params["url"]), base_url(request))
 
 
 async def discovered(request: web.Request, url: str) -> dict[str, Any] | None:
@@ -99,7 +99,14 @@ async def discovered(request: web.Request, url: str) -> dict[str, Any] | None:
         return None
 
 
-def _lookup_view(conn: Connection, url: str) -> int | None:
+def thing_of_url(conn: Connection, url: str, base: str) -> int | None:
+    """The live thing of every URL the API shows: one of this hub's own links to a thing (its
+    page, its API resource), the thing's `url` (catalog.lookup_url), or the `url` of an
+    auto-submit URL."""
+    for prefix in (present.thing_link(base, 0)[:-1], present.thing_resource(base, 0)[:-1]):
+        number = url.removeprefix(prefix)
+        if number != url and number.isdigit() and len(number) <= 18:
+            return int(number) if catalog.get_thing(conn, int(number)) is not None else None
     submitted = catalog.parse_submit_url(url)
     return catalog.lookup_url(conn, str(submitted["url"]) if submitted else url)
 
@@ -118,8 +125,6 @@ async def search(request: web.Request) -> web.Response:
                             await asker(request)))
 
 
-
-
 def _search_view(conn: Connection, base: str, criteria: dict[str, Any],
                  who: Asker) -> dict[str, Any]:
     owner_uid = None
@@ -129,7 +134,7 @@ def _search_view(conn: Connection, base: str, criteria: dict[str, Any],
             return {"total_items": 0, "items": 0, "page": criteria["page"], "things": []}
         owner_uid = owner.id
     if criteria["url"] is not None:
-        tid = _lookup_view(conn, criteria["url"])
+        tid = thing_of_url(conn, criteria["url"], base)
         found = [] if tid is None else catalog.get_things(conn, [tid])
         found = [t for t in found if not t.get("hidden")]
         result = {"total_items": len(found), "items": len(found), "page": 1, "things": found}
