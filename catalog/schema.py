@@ -1,5 +1,6 @@
 """The catalog's tables: the details of things flattred with the button (one row per thing,
-keyed by things.id) and their tags."""
+keyed by things.id, with the member who submitted it: a submitter only, never its owner) and
+their tags."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ thing_details = Table(
     Column("hidden", Boolean, nullable=False, server_default=false()),
     Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime, nullable=True),
+    Column("submitted_by", Id, _fk("users"), nullable=True),
     CheckConstraint(CATEGORY_CHECK, name="category"),
     Index("ix_thing_details_category", "category"),
 )

@@ -1,15 +1,22 @@
 """Things people flattr with the Flattr button: create, read, search, update, delete, flattr.
 
-A button thing is a row of `things` with platform "flattr" and content id the normalised URL
-(catalog.urls.normalise); its owner identity is ("flattr", the owner's user name), claimed by
-that user. Its details (description, category, language, tags, hidden, updated_at) live in
-`thing_details` / `thing_tags` (catalog.schema), keyed by things.id. Things of other platforms
-(GitHub repositories, tweets…) have no details; `get_thing` and `search` still show them.
+A web page registered with the hub (API, button, auto-submit) is a thing of platform "web"
+keyed by its normalised URL (catalog.urls.normalise, the same on write and on lookup). It
+belongs to whoever claimed its site: its owner identity is ("web", host) (members.sites), so
+while nobody has claimed the site its flattrs are pledges for that identity; the member who
+submitted it is recorded in `thing_details.submitted_by` as its submitter only. Things of
+platform "flattr" (content id a URL, owner ("flattr", user name)) were registered before that
+rule and keep their owner. Their details (description, category, language, tags, hidden,
+updated_at) live in `thing_details` / `thing_tags` (catalog.schema), keyed by things.id.
+Things of other platforms (GitHub repositories, tweets…) have no details; `get_thing`,
+`lookup_url` (by the URL they show) and `search` still show them, and a member may flattr them
+here too: every flattr goes through ledger.ingest, so the money rules hold the same.
 
 Thing dicts use Flattr's v2 field names: id, url, title, description, category, language,
 tags (list), hidden (bool), created_at / updated_at / last_flattr_at (naive UTC datetimes or
-None), flattrs (all time), flattrs_month, platform, owner {"username": the hub user who claimed
-the owner identity or None, "platform", "platform_user_id"}.
+None), flattrs (all time), flattrs_user_count (distinct givers), flattrs_month, platform,
+owner {"username": the hub user who claimed the owner identity or None, "platform",
+"platform_user_id"}, submitter (user name or None).
 
 Errors: catalog.errors.CatalogError subclasses — InvalidThing (bad field: 400),
 NotFound (404 not_found), Forbidden (not the owner: 403), Conflict (the URL already has a
@@ -18,6 +25,7 @@ thing: 409); each has `code` and a message fit for a user.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,16 +36,19 @@ from sqlalchemy.exc import IntegrityError
 
 from catalog.errors import Conflict, Forbidden, InvalidThing, NotFound
 from catalog.schema import thing_details, thing_tags
-from catalog.urls import normalise
+from catalog.urls import normalise, site_of
 from catalog.vocab import CATEGORIES, CATEGORY_IDS, LANGUAGE_IDS
 from ledger.events import NormalisedEvent
-from ledger.identities import link
+from ledger.identities import identity_id, link
 from ledger.ingest import ingest
 from ledger.months import month_of
 from ledger.schema import flattrs, identities, things, users
 from ledger.sql import dialect_insert, utcnow
 
 PLATFORM = "flattr"
+WEB = "web"
+BUTTON_PLATFORMS = (PLATFORM, WEB)  # things registered on the hub, with details
+DEFAULT_CATEGORY, DEFAULT_LANGUAGE = "rest", "en_GB"  # Flattr's documented defaults
 SORTS = ("trend", "flattrs_month", "flattrs_all")
 TREND_DAYS = 7
 # What `flattr` answers. The REST API maps all but the first two to its error codes.
@@ -129,38 +140,75 @@ def hub_identity(conn: Connection, uid: int) -> tuple[int, str]:
 
 # --- create, read -----------------------------------------------------------------------------
 
-def create_thing(conn: Connection, owner_uid: int, url: str, title: str | None = None,
+def create_thing(conn: Connection, submitter_uid: int, url: str, title: str | None = None,
                  description: str | None = None, category: str | None = None,
                  language: str | None = None, tags: str | list[str] | None = None,
                  hidden: bool = False) -> int:
-    """Create the button thing for `url` owned by user `owner_uid` and return its id. `tags` is
-    a comma-separated string or a list. Raises InvalidThing (bad url/category/language/tag or
-    too long a field), Conflict when the normalised URL already has a thing, NotFound for an
-    unknown owner. A thing its owner deleted comes back with the new details."""
+    """Register the web page `url` as submitted by user `submitter_uid` and return its thing
+    id. The thing belongs to whoever claimed the page's site (see the module docstring), never
+    to the submitter for being first. `tags` is a comma-separated string or a list; category
+    and language default to Flattr's "rest" and "en_GB". The site's owner registering a page
+    that has a thing already sets its details. Raises InvalidThing (bad url/category/language/
+    tag or too long a field), Conflict when the URL already has a thing that is not the
+    submitter's, NotFound for an unknown submitter. A deleted thing comes back."""
     content_id = normalise(url)
     fields = _fields({"title": title, "description": description, "category": category,
                       "language": language, "tags": tags, "hidden": hidden})
-    iid, _ = hub_identity(conn, owner_uid)
+    fields["category"] = fields["category"] or DEFAULT_CATEGORY
+    fields["language"] = fields["language"] or DEFAULT_LANGUAGE
+    if conn.execute(select(users.c.id).where(users.c.id == submitter_uid)).scalar() is None:
+        raise NotFound("no such user")
+    thing_id = lookup_url(conn, content_id)
+    if thing_id is None:
+        owner = identity_id(conn, WEB, site_of(content_id))
+        conn.execute(dialect_insert(conn, things).values(
+            platform=WEB, content_id=content_id, owner_identity_id=owner, url=content_id,
+            title=fields["title"], created_at=utcnow(),
+        ).on_conflict_do_nothing(index_elements=["platform", "content_id"]))
+        thing_id = conn.execute(select(things.c.id).where(
+            things.c.platform == WEB, things.c.content_id == content_id)).scalar_one()
+    row = _owner_row(conn, thing_id)
+    live = row.detailed is not None and row.deleted_at is None
+    if row.platform not in BUTTON_PLATFORMS or (live and row.claimed_by != submitter_uid):
+        raise Conflict(_taken(row))
     now = utcnow()
-    conn.execute(dialect_insert(conn, things).values(
-        platform=PLATFORM, content_id=content_id, owner_identity_id=iid, url=content_id,
-        title=fields["title"], created_at=now,
-    ).on_conflict_do_nothing(index_elements=["platform", "content_id"]))
-    row = conn.execute(
-        select(things.c.id, things.c.owner_identity_id, thing_details.c.deleted_at,
-               thing_details.c.thing_id.label("detailed"))
-        .select_from(things.outerjoin(thing_details, thing_details.c.thing_id == things.c.id))
-        .where(things.c.platform == PLATFORM, things.c.content_id == content_id)
-    ).one()
-    if row.owner_identity_id != iid or (row.detailed is not None and row.deleted_at is None):
-        raise Conflict("that URL already has a thing on Flattr Hub")
-    conn.execute(update(things).where(things.c.id == row.id).values(title=fields["title"]))
-    conn.execute(delete(thing_details).where(thing_details.c.thing_id == row.id))
+    conn.execute(update(things).where(things.c.id == thing_id).values(title=fields["title"]))
+    conn.execute(delete(thing_details).where(thing_details.c.thing_id == thing_id))
     conn.execute(thing_details.insert().values(
-        thing_id=row.id, description=fields["description"], category=fields["category"],
-        language=fields["language"], hidden=fields["hidden"], updated_at=now))
-    _set_tags(conn, row.id, fields["tags"])
-    return row.id
+        thing_id=thing_id, description=fields["description"], category=fields["category"],
+        language=fields["language"], hidden=fields["hidden"], updated_at=now,
+        submitted_by=submitter_uid))
+    _set_tags(conn, thing_id, fields["tags"])
+    return thing_id
+
+
+def _owner_row(conn: Connection, thing_id: int) -> Any:
+    """The thing's platform, owner identity (platform, id, claimer), submitter and whether it
+    has details (`detailed`) or was deleted; None when there is no such thing."""
+    return conn.execute(
+        select(things.c.platform, things.c.content_id, things.c.url, things.c.title,
+               identities.c.platform.label("owner_platform"), identities.c.platform_user_id,
+               identities.c.claimed_by, thing_details.c.deleted_at,
+               thing_details.c.submitted_by, thing_details.c.thing_id.label("detailed"))
+        .select_from(things.join(identities, identities.c.id == things.c.owner_identity_id)
+                     .outerjoin(thing_details, thing_details.c.thing_id == things.c.id))
+        .where(things.c.id == thing_id)
+    ).first()
+
+
+def _taken(row: Any) -> str:
+    if row.platform not in BUTTON_PLATFORMS:
+        return f"that URL is already a {row.platform} thing on Flattr Hub"
+    if row.owner_platform == WEB and row.claimed_by is None:
+        return (f"that URL already has a thing on Flattr Hub; it belongs to whoever claims "
+                f"the site {row.platform_user_id}: claim it to own the thing")
+    return "that URL already has a thing on Flattr Hub"
+
+
+def _answerable(row: Any) -> int | None:
+    """Who answers for a thing in the self-flattr check: the claimer of its owner identity, or
+    while nobody has claimed it, the member who submitted it."""
+    return row.claimed_by if row.claimed_by is not None else row.submitted_by
 
 
 def _set_tags(conn: Connection, thing_id: int, tags: list[str]) -> None:
@@ -174,6 +222,7 @@ def _stats(now: datetime, of_things: Any) -> tuple[Any, Any, Any]:
     (with the latest), this month, and the last TREND_DAYS days."""
     active = and_(flattrs.c.retracted_at.is_(None), flattrs.c.thing_id.in_(of_things))
     every = (select(flattrs.c.thing_id, func.count().label("n"),
+                    func.count(flattrs.c.giver_id.distinct()).label("givers"),
                     func.max(flattrs.c.occurred_at).label("last"))
              .where(active).group_by(flattrs.c.thing_id).subquery("every"))
     month = (select(flattrs.c.thing_id, func.count().label("n"))
@@ -195,10 +244,11 @@ def _query(now: datetime, *where: Any) -> tuple[Any, Any, Any, Any]:
     for those things only), and the three count subqueries."""
     every, month, trend = _stats(now, select(things.c.id).select_from(_things_from())
                                  .where(*where))
-    claimer = users.alias("claimer")
+    claimer, submitter = users.alias("claimer"), users.alias("submitter")
     source = (
         _things_from()
         .outerjoin(claimer, claimer.c.id == identities.c.claimed_by)
+        .outerjoin(submitter, submitter.c.id == thing_details.c.submitted_by)
         .outerjoin(every, every.c.thing_id == things.c.id)
         .outerjoin(month, month.c.thing_id == things.c.id)
         .outerjoin(trend, trend.c.thing_id == things.c.id)
@@ -210,7 +260,9 @@ def _query(now: datetime, *where: Any) -> tuple[Any, Any, Any, Any]:
         identities.c.platform.label("owner_platform"),
         identities.c.platform_user_id.label("owner_platform_user_id"),
         identities.c.claimed_by.label("owner_uid"), claimer.c.name.label("owner_name"),
+        submitter.c.name.label("submitter_name"),
         func.coalesce(every.c.n, 0).label("flattrs"), every.c.last.label("last_flattr_at"),
+        func.coalesce(every.c.givers, 0).label("flattrs_user_count"),
         func.coalesce(month.c.n, 0).label("flattrs_month"),
         func.coalesce(trend.c.n, 0).label("trend"),
     ).select_from(source).where(*where)
@@ -235,9 +287,11 @@ def _as_dicts(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
         "hidden": bool(row.hidden), "created_at": row.created_at,
         "updated_at": row.updated_at or row.created_at, "last_flattr_at": row.last_flattr_at,
         "flattrs": row.flattrs, "flattrs_month": row.flattrs_month, "platform": row.platform,
+        "flattrs_user_count": row.flattrs_user_count,
         "owner": {"username": row.owner_name, "uid": row.owner_uid,
                   "platform": row.owner_platform,
                   "platform_user_id": row.owner_platform_user_id},
+        "submitter": row.submitter_name,
     } for row in rows]
 
 
@@ -267,17 +321,28 @@ def get_things(conn: Connection, ids: list[int],
 
 
 def lookup_url(conn: Connection, url: str) -> int | None:
-    """The id of the button thing whose URL normalises like `url`, or None (also for a
-    malformed URL or a deleted thing)."""
+    """The id of the live thing of `url`: a thing registered on the hub whose URL normalises
+    like `url`, else a platform thing (a GitHub repository…) that shows `url` (as given or
+    normalised); None when there is none (also for a malformed URL or a deleted thing)."""
     try:
         content_id = normalise(url)
     except InvalidThing:
         return None
-    return conn.execute(
+    found = conn.execute(
         select(things.c.id)
         .select_from(things.outerjoin(thing_details, thing_details.c.thing_id == things.c.id))
-        .where(things.c.platform == PLATFORM, things.c.content_id == content_id, LIVE)
+        .where(things.c.platform.in_(BUTTON_PLATFORMS), things.c.content_id == content_id,
+               LIVE)
+        .order_by(things.c.id.desc()).limit(1)
     ).scalar()
+    if found is None:
+        found = conn.execute(
+            select(things.c.id)
+            .where(things.c.url.in_(sorted({content_id, url.strip()})),
+                   things.c.platform.not_in(BUTTON_PLATFORMS))
+            .order_by(things.c.id).limit(1)
+        ).scalar()
+    return found
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -289,17 +354,69 @@ def _choices(name: str, value: str | list[str] | None, allowed: frozenset[str]) 
     return [c for c in (_choice(name, str(item).strip(), allowed) for item in items) if c]
 
 
+def parse_tag_query(text: str) -> tuple[list[list[str]], list[str]]:
+    """Flattr's tag syntax: `a | b` (either; a comma too), `a & b` (both), `! c` (not c), `&`
+    binding tighter than `|`. Returns (groups, excluded): a thing matches when it has every tag
+    of some group (or there are no groups) and none of the excluded tags."""
+    groups: list[list[str]] = []
+    excluded: list[str] = []
+    group: list[str] = []
+    negate = False
+    for token in re.findall(r"[|,&!]|[^|,&!]+", text):
+        token = token.strip()
+        if token in ("|", ","):
+            if group:
+                groups.append(group)
+            group, negate = [], False
+        elif token == "&":
+            negate = False
+        elif token == "!":
+            negate = True
+        elif token:
+            (excluded if negate else group).extend(parse_tags([token]))
+            negate = False
+    if group:
+        groups.append(group)
+    if sum(map(len, groups)) + len(excluded) > MAX_TAGS:
+        raise InvalidThing(f"at most {MAX_TAGS} tags")
+    return groups, excluded
+
+
+def _has_tag(tag: str) -> Any:
+    return exists().where(thing_tags.c.thing_id == things.c.id, thing_tags.c.tag == tag)
+
+
+def _tag_filter(tags: str | list[str]) -> list[Any]:
+    if isinstance(tags, str):
+        groups, excluded = parse_tag_query(tags)
+    else:
+        groups, excluded = [[tag] for tag in parse_tags(tags)], []
+    where = [~_has_tag(tag) for tag in excluded]
+    if groups:
+        where.append(or_(*(and_(*(_has_tag(tag) for tag in group)) for group in groups)))
+    return where
+
+
+def _shown_as(column: Any, wanted: list[str], default: str) -> Any:
+    """`column` is one of `wanted`, a missing value counting as the `default` the API shows."""
+    matches = column.in_(wanted)
+    return or_(matches, column.is_(None)) if default in wanted else matches
+
+
 def search(conn: Connection, query: str | None = None, category: str | list[str] | None = None,
            language: str | list[str] | None = None, tags: str | list[str] | None = None,
            sort: str = "trend", page: int = 1, count: int = 30, *,
            owner_uid: int | None = None, include_hidden: bool = False,
            now: datetime | None = None) -> dict[str, Any]:
     """Search visible things. `query`: words that must all appear in title, description, URL or
-    tags (case-insensitive); `category`, `language`, `tags`: comma-separated strings or lists,
-    any of which matches; `sort`: one of SORTS (trend = flattrs in the last 7 days, then all
-    time); `page` from 1, `count` 1..100. `owner_uid` restricts to things whose owner identity
-    that user claimed (then hidden ones are included with `include_hidden`). Returns Flattr's
-    search shape: {"total_items": n, "items": len(things), "page": page, "things": [dicts]}.
+    tags (case-insensitive); `category`, `language`: comma-separated strings or lists, any of
+    which matches (a thing without one counts as the API shows it: "rest", "en_GB"); `tags`: a
+    list (any of them) or Flattr's tag syntax (`parse_tag_query`); `sort`: one of SORTS
+    (trend = flattrs in the last 7 days, then all time); `page` from 1, `count` 1..100.
+    `owner_uid` restricts to things whose owner identity that user claimed, or that they
+    submitted while nobody has (then hidden ones are included with `include_hidden`).
+    Returns Flattr's search shape: {"total_items": n, "items": len(things), "page": page,
+    "things": [dicts]}.
     Raises InvalidThing for an unknown sort/category/language or a page/count out of range."""
     if sort not in SORTS:
         raise InvalidThing(f"sort must be one of {', '.join(SORTS)}")
@@ -310,10 +427,10 @@ def search(conn: Connection, query: str | None = None, category: str | list[str]
         raise InvalidThing("the search text must be at most 200 characters")
     categories = _choices("category", category, CATEGORY_IDS)
     languages = _choices("language", language, LANGUAGE_IDS)
-    wanted_tags = parse_tags(tags)
-    where: list[Any] = [LIVE]
+    where: list[Any] = [LIVE, *(_tag_filter(tags) if tags else [])]
     if owner_uid is not None:
-        where.append(identities.c.claimed_by == owner_uid)
+        where.append(or_(identities.c.claimed_by == owner_uid, and_(
+            identities.c.claimed_by.is_(None), thing_details.c.submitted_by == owner_uid)))
     if not (include_hidden and owner_uid is not None):
         where.append(or_(thing_details.c.hidden.is_(None), thing_details.c.hidden == false()))
     for word in (query or "").lower().split():
@@ -324,12 +441,9 @@ def search(conn: Connection, query: str | None = None, category: str | list[str]
                            thing_tags.c.tag.contains(word, autoescape=True)),
         ))
     if categories:
-        where.append(thing_details.c.category.in_(categories))
+        where.append(_shown_as(thing_details.c.category, categories, DEFAULT_CATEGORY))
     if languages:
-        where.append(thing_details.c.language.in_(languages))
-    if wanted_tags:
-        where.append(exists().where(thing_tags.c.thing_id == things.c.id,
-                                    thing_tags.c.tag.in_(wanted_tags)))
+        where.append(_shown_as(thing_details.c.language, languages, DEFAULT_LANGUAGE))
     filtered, every, month, trend = _query(now or utcnow(), *where)
     total = conn.execute(select(func.count()).select_from(_things_from())
                          .where(*where)).scalar_one()
@@ -359,23 +473,20 @@ def top_lists(conn: Connection, size: int = 10,
 
 # --- update, delete ---------------------------------------------------------------------------
 
-def _owned(conn: Connection, thing_id: int, owner_uid: int) -> None:
-    row = conn.execute(
-        select(things.c.platform, identities.c.claimed_by, thing_details.c.deleted_at,
-               thing_details.c.thing_id.label("detailed"))
-        .select_from(things.join(identities, identities.c.id == things.c.owner_identity_id)
-                     .outerjoin(thing_details, thing_details.c.thing_id == things.c.id))
-        .where(things.c.id == thing_id)
-    ).first()
+def _owned(conn: Connection, thing_id: int, uid: int) -> None:
+    """Refuse unless user `uid` may change the thing: its owner, or while nobody has claimed
+    its owner identity, the member who submitted it."""
+    row = _owner_row(conn, thing_id)
     if row is None or row.detailed is None or row.deleted_at is not None:
         raise NotFound("no such thing")
-    if row.claimed_by != owner_uid:
+    if _answerable(row) != uid:
         raise Forbidden("only the thing's owner may change it")
 
 
 def update_thing(conn: Connection, thing_id: int, owner_uid: int, **fields: Any) -> None:
-    """Change title, description, category, language, tags or hidden of the owner's thing.
-    Raises NotFound, Forbidden (not the owner), InvalidThing (unknown field or bad value)."""
+    """Change title, description, category, language, tags or hidden of the owner's thing (see
+    `_owned`). Raises NotFound, Forbidden (not the owner), InvalidThing (unknown field or bad
+    value)."""
     changes = _fields(fields)
     _owned(conn, thing_id, owner_uid)
     if "title" in changes:
@@ -400,34 +511,28 @@ def delete_thing(conn: Connection, thing_id: int, owner_uid: int) -> None:
 # --- flattr -----------------------------------------------------------------------------------
 
 def flattr(conn: Connection, giver_uid: int, thing_id: int, now: datetime | None = None) -> str:
-    """Flattr the thing as user `giver_uid` at `now` (naive UTC; default now), through
-    ledger.ingest as a like on the "flattr" platform (recorded with flattrs.source 'button').
-    Returns one of OUTCOMES: 'flattred' (the owner is on the hub), 'pledged' (the owner has not
-    claimed the thing's identity yet), 'flattr_once' (already flattred this month: the event id
-    is per giver, thing and month, so a double click counts once), 'flattr_owner' (own thing,
-    nothing recorded), 'not_found' (no such thing), 'not_flattrable' (a thing of another
-    platform: flattr it there)."""
+    """Flattr the thing, of any platform, as user `giver_uid` at `now` (naive UTC; default
+    now), through ledger.ingest as a like on the thing's platform given by the giver's hub
+    identity (recorded with flattrs.source 'button'). Returns one of OUTCOMES: 'flattred' (the
+    owner is on the hub), 'pledged' (nobody has claimed the thing's owner identity yet),
+    'flattr_once' (already flattred this month, here or on the platform: rule 1; the event id
+    is per giver, thing and month, so a double click counts once), 'flattr_owner' (own
+    thing, or one the giver submitted for an unclaimed site: nothing recorded), 'not_found'
+    (no such thing), 'not_flattrable' (an owner identity of another platform)."""
     now = now or utcnow()
-    row = conn.execute(
-        select(things.c.platform, things.c.content_id, things.c.url, things.c.title,
-               identities.c.platform_user_id, identities.c.claimed_by,
-               thing_details.c.deleted_at)
-        .select_from(things.join(identities, identities.c.id == things.c.owner_identity_id)
-                     .outerjoin(thing_details, thing_details.c.thing_id == things.c.id))
-        .where(things.c.id == thing_id)
-    ).first()
+    row = _owner_row(conn, thing_id)
     if row is None or row.deleted_at is not None:
         return "not_found"
-    if row.platform != PLATFORM:
+    if row.owner_platform != row.platform:
         return "not_flattrable"
-    if row.claimed_by == giver_uid:
+    if _answerable(row) == giver_uid:
         return "flattr_owner"
     _, giver_name = hub_identity(conn, giver_uid)
     event = NormalisedEvent(
-        event_id=f"button:{thing_id}:{giver_uid}:{month_of(now)}", platform=PLATFORM,
+        event_id=f"button:{thing_id}:{giver_uid}:{month_of(now)}", platform=row.platform,
         kind="like", actor_id=giver_name, content_id=row.content_id,
         owner_id=row.platform_user_id, occurred_at=now, url=row.url,
-        title=(row.title or "")[:512] or None)
+        title=(row.title or "")[:512] or None, actor_platform=PLATFORM)
     try:
         with conn.begin_nested():
             result = ingest(conn, [event])
@@ -495,45 +600,72 @@ def parse_submit_url(url: str, page_url: str | None = None) -> dict[str, Any] | 
     return submit_params(query)
 
 
+def _site_holder(conn: Connection, url: str) -> tuple[str, int | None, str | None]:
+    """(host, claimer's id, claimer's name) of the site of normalised `url`."""
+    host = site_of(url)
+    row = conn.execute(
+        select(users.c.id, users.c.name)
+        .select_from(identities.join(users, users.c.id == identities.c.claimed_by))
+        .where(identities.c.platform == WEB, identities.c.platform_user_id == host)).first()
+    return host, (row.id if row else None), (row.name if row else None)
+
+
 def submit_preview(conn: Connection, viewer_uid: int | None,
                    params: Mapping[str, Any]) -> dict[str, Any]:
     """What flattring validated auto-submit `params` would do, for the confirm page:
-    {"thing": the existing thing dict or None (created on the first flattr), "owner": the
-    owner's user name, "refusal": None, 'unknown_user' or 'flattr_owner' (own thing), and
-    "flattred": already flattred by the viewer this month}."""
+    {"thing": the existing thing dict or None (created on the first flattr), "owner": who the
+    flattr is for (the owner's user name, or the unclaimed identity), "refusal": None,
+    'unknown_user' or 'flattr_owner' (own thing), and "flattred": already flattred by the
+    viewer this month}. `user_id` names the submitter only: the page's site owns it."""
     thing_id = lookup_url(conn, params["url"])
     thing = None if thing_id is None else get_thing(conn, thing_id, viewer_uid)
+    submitter_uid = conn.execute(
+        select(users.c.id).where(users.c.name == params["user_id"])).scalar()
     if thing is not None:
-        owner, owner_uid = thing["owner"]["username"], thing["owner"]["uid"]
+        owner_uid = thing["owner"]["uid"]
+        answerable = owner_uid
+        if owner_uid is None:
+            answerable = conn.execute(select(thing_details.c.submitted_by).where(
+                thing_details.c.thing_id == thing_id)).scalar()
+        owner = thing["owner"]["username"] or _unclaimed(thing["owner"])
     else:
-        owner = params["user_id"]
-        owner_uid = conn.execute(select(users.c.id).where(users.c.name == owner)).scalar()
-    refusal = ("unknown_user" if owner_uid is None and thing is None
-               else "flattr_owner" if viewer_uid is not None and owner_uid == viewer_uid
+        host, owner_uid, owner = _site_holder(conn, params["url"])
+        answerable = submitter_uid if owner_uid is None else owner_uid
+        owner = owner or _unclaimed({"platform": WEB, "platform_user_id": host})
+    refusal = ("unknown_user" if submitter_uid is None and thing is None
+               else "flattr_owner" if viewer_uid is not None and answerable == viewer_uid
                else None)
     return {"thing": thing, "owner": owner, "refusal": refusal,
             "flattred": bool(thing and thing["flattred"])}
 
 
+def _unclaimed(owner: Mapping[str, Any]) -> str:
+    return (f"{owner['platform']} {owner['platform_user_id']} (not claimed on Flattr Hub yet: "
+            f"flattrs wait for its owner as pledges)")
+
+
 def flattr_submit(conn: Connection, giver_uid: int, params: Mapping[str, Any],
                   now: datetime | None = None) -> tuple[str, int | None]:
     """Flattr what validated auto-submit `params` (from `submit_params`) describe: the thing of
-    that URL, created for user `params["user_id"]` on this first flattr if there is none.
-    Returns (outcome, thing id); outcome is one of OUTCOMES or 'unknown_user' (no hub user of
-    that name). A self-flattr creates nothing."""
+    that URL, registered on this first flattr if there is none, with user `params["user_id"]`
+    as its submitter (it belongs to the site's owner, see `create_thing`). Returns (outcome,
+    thing id); outcome is one of OUTCOMES or 'unknown_user' (no hub user of that name). A
+    self-flattr creates nothing."""
     thing_id = lookup_url(conn, params["url"])
     if thing_id is None:
-        owner = conn.execute(select(users.c.id).where(users.c.name == params["user_id"])).scalar()
-        if owner is None:
+        submitter = conn.execute(
+            select(users.c.id).where(users.c.name == params["user_id"])).scalar()
+        if submitter is None:
             return "unknown_user", None
-        if owner == giver_uid:
+        _, holder, _ = _site_holder(conn, params["url"])
+        if giver_uid == (submitter if holder is None else holder):
             return "flattr_owner", None
         try:
-            thing_id = create_thing(conn, owner, params["url"], params["title"],
+            thing_id = create_thing(conn, submitter, params["url"], params["title"],
                                     params["description"], params["category"],
                                     params["language"], params["tags"], params["hidden"])
         except Conflict:
-            # created by a concurrent first flattr (or deleted by another owner)
+            # created by a concurrent first flattr
             thing_id = lookup_url(conn, params["url"])
             if thing_id is None:
                 raise

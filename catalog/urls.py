@@ -1,4 +1,5 @@
-"""URLs of things: the normal form a button thing is keyed by."""
+"""URLs of things: the normal form a web thing is keyed by (on write and on lookup), and the
+site ("web", host) identity that owns a web page."""
 
 from __future__ import annotations
 
@@ -37,3 +38,13 @@ def normalise(url: str) -> str:
     if len(result) > MAX_URL:
         raise InvalidThing(f"url must be at most {MAX_URL} characters")
     return result
+
+
+def site_of(url: str) -> str:
+    """The host of normalised `url` as a site claim names it (lower case, IDNA ASCII): the
+    platform user id of the ("web", host) identity that owns the page."""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host

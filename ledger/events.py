@@ -37,6 +37,9 @@ class NormalisedEvent:
     occurred_at: datetime
     url: str | None = None
     title: str | None = None
+    # A like made on the hub (button, API) of a thing of any platform: the giver is the hub
+    # identity (actor_platform, actor_id), not an identity on the thing's platform.
+    actor_platform: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NormalisedEvent:
@@ -68,6 +71,11 @@ class NormalisedEvent:
     @property
     def key(self) -> tuple[str, str]:
         return (self.platform, self.event_id)
+
+    @property
+    def giver_key(self) -> tuple[str, str]:
+        """The identity whose linked user gives this like."""
+        return (self.actor_platform or self.platform, self.actor_id)
 
 
 def check_event(event: NormalisedEvent) -> None:

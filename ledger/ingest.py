@@ -31,8 +31,8 @@ from ledger.schema import unlikes as unlikes_table
 from ledger.sql import dialect_insert, execute_many, utcnow
 
 Key = tuple[str, str]
-# flattrs.source of a like, by platform: a like on the hub's own "flattr" platform is a click
-# on a Flattr button (or the API's flattr), every other platform's is a like.
+# flattrs.source of a like, by the giver's platform: a like by a hub identity ("flattr") is a
+# click on a Flattr button (or the API's flattr), of a thing of any platform; others are likes.
 SOURCES = {"flattr": "button"}
 
 
@@ -77,7 +77,7 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
     givers = _linked_givers(conn, fresh.values())
     known = []
     for event in fresh.values():
-        if (event.platform, event.actor_id) in givers:
+        if event.giver_key in givers:
             known.append(event)
         else:
             result.note(event.key, "unknown_actor")
@@ -87,7 +87,7 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
     pending: dict[tuple[int, int, str], _Like] = {}
     unlikes: list[tuple[NormalisedEvent, int, int]] = []
     for event in sorted(known, key=lambda e: e.occurred_at):
-        giver = givers[(event.platform, event.actor_id)]
+        giver = givers[event.giver_key]
         _, owner_claimed_by = owners[(event.platform, event.owner_id)]
         thing = thing_ids[(event.platform, event.content_id)]
         if event.kind == "unlike":
@@ -141,7 +141,7 @@ def _seen(conn: Connection, keys: list[Key]) -> list[Key]:
 
 def _linked_givers(conn: Connection, batch: Iterable[NormalisedEvent]) -> dict[Key, int]:
     rows = _lookup(conn, identities.c.platform, identities.c.platform_user_id,
-                   (identities.c.linked_user_id,), {(e.platform, e.actor_id) for e in batch},
+                   (identities.c.linked_user_id,), {e.giver_key for e in batch},
                    identities.c.linked_user_id.is_not(None), identities.c.flattr_enabled)
     return {(p, u): uid for p, u, uid in rows}
 
@@ -229,7 +229,8 @@ def _record_likes(conn: Connection, likes: list[_Like]) -> None:
     record_flattrs(conn, [
         {"giver_id": like.giver, "thing_id": like.thing, "month": like.month,
          "occurred_at": like.event.occurred_at, "source_event_id": like.event.event_id,
-         "source": SOURCES.get(like.event.platform, "like"), "late": like.late}
+         "source": SOURCES.get(like.event.actor_platform or like.event.platform, "like"),
+         "late": like.late}
         for like in likes
     ])
 

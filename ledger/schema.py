@@ -116,6 +116,8 @@ things = Table(
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("platform", "content_id", name="uq_things_platform_content"),
     Index("ix_things_owner", "owner_identity_id"),
+    # looking a thing up by the URL the API shows (hash: URLs may outgrow a B-tree entry)
+    Index("ix_things_url", "url", postgresql_using="hash"),
 )
 
 events = Table(

@@ -126,9 +126,9 @@ def client(conn: Connection, client_id: str) -> App | None:
 
 
 def parse_scopes(text: str | None) -> tuple[str, ...]:
-    """Space-separated scopes, in canonical order; OAuthError invalid_scope naming an unknown
-    one."""
-    asked = set((text or "").split())
+    """Scopes separated by spaces (RFC 6749) or commas (as Flattr's client libraries wrote
+    them), in canonical order; OAuthError invalid_scope naming an unknown one."""
+    asked = set((text or "").replace(",", " ").split())
     unknown = sorted(asked - set(SCOPES))
     if unknown:
         raise OAuthError("invalid_scope", f"unknown scope {unknown[0][:40]!r}")

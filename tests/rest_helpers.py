@@ -3,17 +3,23 @@ OAuth provider's own functions (the HTTP flow itself is tested in test_oauth_pro
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from catalog.things import create_thing
+from catalog.things import WEB, create_thing
+from catalog.urls import normalise, site_of
 from ledger import accounts
+from ledger.events import NormalisedEvent
+from ledger.identities import link
+from ledger.ingest import ingest
 from ledger.sql import utcnow
 from members.apps import exchange_code, issue_code, register_app
 from members.schema import logins
 
 ALL_SCOPES = ("flattr", "thing", "extendedread", "email")
+REPO = "https://github.com/bo/tool"
 
 
 def member(engine: Engine, config: dict[str, Any], name: str, *, budget: int | None = 500,
@@ -45,5 +51,24 @@ def bearer(access_token: str) -> dict[str, str]:
 
 
 def thing(engine: Engine, owner_uid: int, url: str, **details: Any) -> int:
+    """The thing of `url`, registered by the member who claimed its site (as a proof would)."""
     with engine.begin() as conn:
+        claim_site(conn, owner_uid, url)
         return create_thing(conn, owner_uid, url, **details)
+
+
+def claim_site(conn: Connection, uid: int, url: str) -> None:
+    """Claim the site of `url` for `uid`, as members.sites.record_proof does once proved."""
+    link(conn, uid, WEB, site_of(normalise(url)), claim=True)
+
+
+def a_github_repository_of_bo(engine: Engine, bo: int) -> None:
+    """bo's repository, known to the hub from a star its GitHub connector recorded."""
+    with engine.begin() as conn:
+        link(conn, bo, "github", "2", claim=True)
+        star_giver = accounts.create_user(conn, "stargazer")
+        link(conn, star_giver, "github", "3")
+        ingest(conn, [NormalisedEvent(
+            event_id="delivery-1", platform="github", kind="like", actor_id="3",
+            content_id="42", owner_id="2", occurred_at=datetime.now(UTC), url=REPO,
+            title="bo/tool")])

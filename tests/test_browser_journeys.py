@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from ledger.accounts import user_id
 from tests.browser_helpers import (
     PASSWORD,
     add_funds,
@@ -31,6 +32,7 @@ from tests.browser_helpers import (
     wait_recorded,
 )
 from tests.ledger_checks import problems
+from tests.rest_helpers import claim_site
 
 pytest_plugins = ["tests.hub_fixtures", "tests.browser_fixtures"]
 pytestmark = pytest.mark.browser
@@ -158,6 +160,8 @@ async def test_button_on_another_site_flattrs_through_login_and_counts(
     hub = start_hub(catalog__counter_max_age="0")
     seed_member(engine, config, "bo", BO_GITHUB, budget=200, funds=300)
     seed_member(engine, config, "ana", ANA_GITHUB, budget=500, funds=2000)
+    with engine.begin() as conn:  # bo proved bo.example is his: its pages pay him
+        claim_site(conn, user_id(conn, "bo"), "https://bo.example/")
 
     await page.goto(f"{hub.url}/button/demo?uid=bo&url=https://bo.example/posts/1"
                     "&title=Bo%27s+first+post")

@@ -13,14 +13,19 @@ from catalog.urls import normalise
 from ledger.accounts import create_user
 from ledger.schema import flattrs, identities
 from ledger.verify import verify
+from tests.rest_helpers import claim_site
 
 NOW = datetime(2026, 11, 20, 12, 0)
 
 
 @pytest.fixture
 def people(engine):
+    """ana, bo and cy, each having claimed the site <name>.example."""
     with engine.begin() as conn:
-        return {name: create_user(conn, name) for name in ("ana", "bo", "cy")}
+        found = {name: create_user(conn, name) for name in ("ana", "bo", "cy")}
+        for name, uid in found.items():
+            claim_site(conn, uid, f"https://{name}.example/")
+        return found
 
 
 def test_urls_are_normalised_and_bad_ones_refused():
@@ -37,12 +42,13 @@ def test_create_and_get_a_thing(engine, people):
         tid = catalog.create_thing(conn, people["bo"], "https://Bo.example/post/1", "Post one",
                                    "About things", "text", "en_GB", "Music, art ,music", False)
         thing = catalog.get_thing(conn, tid)
-        owner = conn.execute(select(identities).where(identities.c.platform == "flattr")).one()
+        owner = conn.execute(select(identities).where(
+            identities.c.platform == "web", identities.c.platform_user_id == "bo.example")).one()
     assert thing["url"] == "https://bo.example/post/1"
     assert (thing["title"], thing["category"], thing["language"]) == ("Post one", "text", "en_GB")
     assert thing["tags"] == ["art", "music"] and thing["hidden"] is False
     assert thing["owner"]["username"] == "bo" and thing["flattrs"] == 0
-    assert (owner.platform_user_id, owner.claimed_by) == ("bo", people["bo"])
+    assert owner.claimed_by == people["bo"] and thing["submitter"] == "bo"
     with engine.begin() as conn:
         assert catalog.lookup_url(conn, "https://bo.example:443/post/1") == tid
         assert catalog.lookup_url(conn, "not a url") is None
@@ -163,6 +169,9 @@ def test_update_and_delete_by_the_owner_only(engine, people):
         assert catalog.get_thing(conn, tid) is None
         assert catalog.lookup_url(conn, "https://bo.example/") is None
         assert catalog.flattr(conn, people["ana"], tid, NOW) == "not_found"
+        # registered again by someone else, it is still the thing of bo's site
+        assert catalog.create_thing(conn, people["ana"], "https://bo.example/") == tid
+        assert catalog.get_thing(conn, tid)["owner"]["username"] == "bo"
         with pytest.raises(Conflict):
             catalog.create_thing(conn, people["ana"], "https://bo.example/")
     with engine.begin() as conn:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from catalog import things as catalog
 from ledger.accounts import user_id
+from tests.rest_helpers import claim_site
 from tests.web_helpers import PASSWORD, csrf_token, log_in, post_form, sign_up
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -35,6 +36,11 @@ async def two_members(client):
     client.session.cookie_jar.clear()
     await sign_up(client, "ana")
     client.session.cookie_jar.clear()
+
+
+def bo_claims_his_site(engine):
+    with engine.begin() as conn:
+        claim_site(conn, user_id(conn, "bo"), POST)
 
 
 async def test_button_script_is_cacheable_javascript_without_cookies(hub_client):
@@ -65,6 +71,7 @@ async def test_counter_is_public_cacheable_and_cookie_free(hub_client):
 
 async def test_submit_logged_out_goes_through_login_and_flattrs_once(hub_client, engine):
     await two_members(hub_client)
+    bo_claims_his_site(engine)
     reply = await hub_client.get(SUBMIT, allow_redirects=False)
     login_page = urlsplit(reply.headers["Location"])
     assert reply.status == 303 and login_page.path == "/login"
@@ -118,6 +125,7 @@ async def test_submit_refuses_self_flattr_unknown_users_and_bad_parameters(hub_c
 
 async def test_things_pages(hub_client, engine):
     await two_members(hub_client)
+    bo_claims_his_site(engine)
     with engine.begin() as conn:
         bo, ana = user_id(conn, "bo"), user_id(conn, "ana")
         jazz = catalog.create_thing(conn, bo, POST, "Jazz night", "Live", "audio", "en_GB",

@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy import Connection
 
 from hub.rest import present
-from hub.rest.common import PREFIX, ApiError, base_url, grant, paging, reply
+from hub.rest.common import ApiError, base_url, grant, paging, reply, route
 from hub.rest.views import entries_json
 from hub.web.session import call
 from ledger import flattr_lists
@@ -20,8 +20,8 @@ STREAM = "application/stream+json"
 
 
 def routes(app: web.Application) -> None:
-    app.router.add_get(PREFIX + "/users/{username}/activities", user_activities)
-    app.router.add_get(PREFIX + "/user/activities", my_activities)
+    route(app, "GET", "/users/{username}/activities", user_activities)
+    route(app, "GET", "/user/activities", my_activities)
 
 
 async def user_activities(request: web.Request) -> web.Response:
@@ -45,7 +45,7 @@ def _activities_view(conn: Connection, base: str, name: str | None, uid: int | N
                      kind: str, page: int, count: int) -> dict[str, Any]:
     who = profile(conn, name=name) if name is not None else profile(conn, uid=uid)
     if who is None:
-        raise ApiError(404, "user_not_found", "no user has this name")
+        raise ApiError(404, "not_found", "no user has this name")
     listed = flattr_lists.given_by if kind == "outgoing" else flattr_lists.received_by
     return {"items": entries_json(conn, base, listed(conn, who.id, page, count),
                                   present.activity)}

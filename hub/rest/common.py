@@ -1,7 +1,8 @@
-"""What every REST v2 handler shares: Flattr's error answers, Bearer-token authorization with
-scopes, reading parameters from the query, a JSON body or a form, pagination, absolute links,
-and the middleware that turns refusals into `{"error", "error_description"}` and adds the
-`X-RateLimit-*` headers."""
+"""What every REST v2 handler shares: routes with and without a trailing slash (Flattr's API
+took both), Flattr's error answers, Bearer-token authorization with scopes, reading
+parameters from the query, a JSON body or a form, pagination, absolute links, and the
+middleware that turns refusals into `{"error", "error_description", "error_uri"}` and adds the
+`X-RateLimit-*` headers (not to /rate_limit, which is not rate limited)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ledger.subscriptions import SubscriptionRefused
 from members.apps import Grant, hashed, token_grant
 
 PREFIX = "/rest/v2"
+ERRORS_DOCUMENT = "/openapi.json"  # error_uri: the hub's API description, which lists them
 GRANT = "api_grant"
 USAGE = "api_usage"
 MAX_COUNT = 100
@@ -47,14 +49,31 @@ class ApiError(Exception):
         self.extra = dict(extra or {})
 
 
+def route(app: web.Application, method: str, path: str,
+          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+    """Serve `method` on PREFIX + `path` spelled with and without a trailing slash."""
+    for spelling in (PREFIX + path, PREFIX + path + "/"):
+        if method == "GET":
+            app.router.add_get(spelling, handler)  # and HEAD
+        else:
+            app.router.add_route(method, spelling, handler)
+
+
 def reply(data: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
     return web.Response(text=json.dumps(data), status=status, content_type=content_type,
                         charset="utf-8")
 
 
+def no_content() -> web.Response:
+    """204, with the JSON content type Flattr's answers named even when empty."""
+    return web.Response(status=204, headers={"Content-Type": "application/json; charset=utf-8"})
+
+
 def error_reply(status: int, code: str, description: str,
-                extra: Mapping[str, Any] | None = None) -> web.Response:
-    answer = reply({**(extra or {}), "error": code, "error_description": description}, status)
+                extra: Mapping[str, Any] | None = None, uri: str = ERRORS_DOCUMENT
+                ) -> web.Response:
+    answer = reply({**(extra or {}), "error": code, "error_description": description,
+                    "error_uri": uri}, status)
     if status == 401:
         answer.headers["WWW-Authenticate"] = 'Bearer realm="flattr"'
     return answer
@@ -172,8 +191,9 @@ async def api_middleware(request: web.Request,
     Flattr does, and put the rate-limit headers on every answer."""
     if not request.path.startswith(PREFIX + "/") and request.path != PREFIX:
         return await handler(request)
-    counted = request.path != PREFIX + "/rate_limit"
+    counted = request.path.rstrip("/") != PREFIX + "/rate_limit"
     usage = await _count(request, counted)
+    uri = base_url(request) + ERRORS_DOCUMENT
     request[USAGE] = usage
     try:
         if counted and usage is not None and usage.exceeded:
@@ -183,21 +203,21 @@ async def api_middleware(request: web.Request,
                                                   "application/stream+json for activities)")
         answer = await handler(request)
     except ApiError as exc:
-        answer = error_reply(exc.status, exc.code, exc.description, exc.extra)
+        answer = error_reply(exc.status, exc.code, exc.description, exc.extra, uri)
     except SubscriptionRefused as exc:
-        answer = error_reply(403, exc.code, str(exc))
+        answer = error_reply(403, exc.code, str(exc), uri=uri)
     except NotFound as exc:
-        answer = error_reply(404, "not_found", str(exc))
+        answer = error_reply(404, "not_found", str(exc), uri=uri)
     except LedgerError as exc:
-        answer = error_reply(400, "invalid_parameters", str(exc))
+        answer = error_reply(400, "invalid_parameters", str(exc), uri=uri)
     except CatalogError as exc:
-        answer = error_reply(CATALOG_STATUS.get(exc.code, 400), exc.code, str(exc))
+        answer = error_reply(CATALOG_STATUS.get(exc.code, 400), exc.code, str(exc), uri=uri)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         answer = error_reply(exc.status, HTTP_CODES.get(exc.status, "invalid_request"),
-                             exc.reason)
-    if usage is not None:
+                             exc.reason, uri=uri)
+    if usage is not None and counted:
         answer.headers.update(usage.headers())
     return answer
 

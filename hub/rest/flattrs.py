@@ -13,18 +13,19 @@ from sqlalchemy import Connection
 from catalog import things as catalog
 from hub.rest import present
 from hub.rest.common import (
-    PREFIX,
     ApiError,
     base_url,
     body,
     grant,
     paging,
     reply,
+    route,
     text_param,
     thing_id,
+    wants_full,
 )
-from hub.rest.things import discovered
-from hub.rest.views import entries_json
+from hub.rest.things import discovered, thing_of_url
+from hub.rest.views import flattrs_json
 from hub.web.session import CONFIG, call
 from ledger import flattr_lists
 from ledger.sql import utcnow
@@ -40,10 +41,10 @@ REFUSED = {
 
 
 def routes(app: web.Application) -> None:
-    app.router.add_post(PREFIX + r"/things/{id:\d{1,18}}/flattr", flattr_thing)
-    app.router.add_post(PREFIX + "/flattr", flattr_url)
-    app.router.add_get(PREFIX + "/users/{username}/flattrs", user_flattrs)
-    app.router.add_get(PREFIX + "/user/flattrs", my_flattrs)
+    route(app, "POST", r"/things/{id:\d{1,18}}/flattr", flattr_thing)
+    route(app, "POST", "/flattr", flattr_url)
+    route(app, "GET", "/users/{username}/flattrs", user_flattrs)
+    route(app, "GET", "/user/flattrs", my_flattrs)
 
 
 async def flattr_thing(request: web.Request) -> web.Response:
@@ -56,7 +57,8 @@ async def flattr_url(request: web.Request) -> web.Response:
     token = await grant(request, "flattr")
     url = text_param(await body(request), "url", required=True)
     assert url is not None
-    target = await call(request, _target_view, url) or await discovered(request, url)
+    target = (await call(request, _target_view, url, base_url(request))
+              or await discovered(request, url))
     if target is None:
         raise ApiError(404, "not_found", "no thing has this URL")
     tid, submitted = (target, None) if isinstance(target, int) else (None, target)
@@ -64,10 +66,10 @@ async def flattr_url(request: web.Request) -> web.Response:
                             token.user_id, tid, submitted))
 
 
-def _target_view(conn: Connection, url: str) -> int | dict[str, Any] | None:
+def _target_view(conn: Connection, url: str, base: str) -> int | dict[str, Any] | None:
     """The auto-submit parameters of an auto-submit URL, else the id of the URL's thing."""
     submitted = catalog.parse_submit_url(url)
-    return submitted if submitted is not None else catalog.lookup_url(conn, url)
+    return submitted if submitted is not None else thing_of_url(conn, url, base)
 
 
 def _flattr_view(conn: Connection, base: str, config: Mapping[str, Any], uid: int,
@@ -102,20 +104,20 @@ def _refuse(outcome: str) -> NoReturn:
 async def user_flattrs(request: web.Request) -> web.Response:
     page, count = paging(request.query)
     return reply(await call(request, _flattrs_view, base_url(request),
-                            request.match_info["username"], None, page, count))
+                            request.match_info["username"], None, page, count,
+                            wants_full(request)))
 
 
 async def my_flattrs(request: web.Request) -> web.Response:
     token = await grant(request)
     page, count = paging(request.query)
     return reply(await call(request, _flattrs_view, base_url(request), None, token.user_id,
-                            page, count))
+                            page, count, wants_full(request)))
 
 
 def _flattrs_view(conn: Connection, base: str, name: str | None, uid: int | None,
-                  page: int, count: int) -> list[dict[str, Any]]:
+                  page: int, count: int, full: bool) -> list[dict[str, Any]]:
     who = profile(conn, name=name) if name is not None else profile(conn, uid=uid)
     if who is None:
-        raise ApiError(404, "user_not_found", "no user has this name")
-    return entries_json(conn, base, flattr_lists.given_by(conn, who.id, page, count),
-                        present.flattr)
+        raise ApiError(404, "not_found", "no user has this name")
+    return flattrs_json(conn, base, flattr_lists.given_by(conn, who.id, page, count), full)

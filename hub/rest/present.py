@@ -43,11 +43,12 @@ def small_user(base: str, name: str | None) -> dict[str, Any]:
 def user(base: str, who: Profile, *, email: bool = False, extended: bool = False
          ) -> dict[str, Any]:
     """The full user; with `extended` (scope extendedread) also `email` and `registered_at`,
-    with `email` (scope email) the e-mail address."""
+    with `email` (scope email) the e-mail address ("" when they gave none). `url` is their
+    profile page on the hub (Flattr's "URL set by the user": the hub has no such setting)."""
     data = {**small_user(base, who.username), "firstname": "", "lastname": "", "avatar": "",
-            "about": "", "city": "", "country": "", "url": None}
+            "about": "", "city": "", "country": "", "url": user_link(base, who.username)}
     if email or extended:
-        data["email"] = who.email
+        data["email"] = who.email or ""
     if extended:
         data["registered_at"] = unix(who.registered_at)
     return data
@@ -66,11 +67,15 @@ def thing(base: str, thing: Mapping[str, Any], *, flattred: bool | None = None,
           last_flattr_at: datetime | None = None) -> dict[str, Any]:
     """A thing; `flattred`/`subscribed` for a member's token, `owner_view` for its owner."""
     data = {**small_thing(base, thing),
-            "language": thing.get("language"), "category": thing.get("category") or "rest",
+            "language": thing.get("language") or "en_GB",
+            "category": thing.get("category") or "rest",
+            "flattrs_user_count": int(thing.get("flattrs_user_count") or 0),
             "hidden": bool(thing.get("hidden")), "created_at": unix(thing.get("created_at")),
             "tags": list(thing.get("tags") or []),
             "flattrs_month": int(thing.get("flattrs_month") or 0),
             "description": thing.get("description") or ""}
+    if thing.get("submitter"):  # ours: who registered a web page (never its owner for that)
+        data["submitter"] = small_user(base, thing["submitter"])
     if flattred is not None:
         data["flattred"] = flattred
     if subscribed is not None:

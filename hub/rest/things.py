@@ -13,21 +13,23 @@ from sqlalchemy import Connection
 
 from catalog import things as catalog
 from catalog.discovery import discover
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, InvalidThing
 from hub.rest import present
 from hub.rest.common import (
-    PREFIX,
     ApiError,
     asker,
     base_url,
     body,
     grant,
+    no_content,
     paging,
     reply,
+    route,
     text_param,
     thing_id,
+    wants_full,
 )
-from hub.rest.views import Asker, entries_json, things_json
+from hub.rest.views import Asker, flattrs_json, things_json
 from hub.web.session import CONFIG, call
 from ledger import flattr_lists
 from members.profiles import profile
@@ -40,15 +42,14 @@ NOT_FOUND = {"message": "not_found", "description": "No thing was found"}
 
 
 def routes(app: web.Application) -> None:
-    app.router.add_get(PREFIX + "/things/lookup", lookup)
-    app.router.add_get(PREFIX + "/things/lookup/", lookup)
-    app.router.add_get(PREFIX + "/things/search", search)
-    app.router.add_get(PREFIX + r"/things/{ids:\d{1,18}(?:,\d{1,18}){0,99}}", get_things)
-    app.router.add_post(PREFIX + "/things", create)
-    app.router.add_patch(PREFIX + r"/things/{id:\d{1,18}}", update)
-    app.router.add_post(PREFIX + r"/things/{id:\d{1,18}}", update)  # Flattr's `_method=patch`
-    app.router.add_delete(PREFIX + r"/things/{id:\d{1,18}}", delete)
-    app.router.add_get(PREFIX + r"/things/{id:\d{1,18}}/flattrs", thing_flattrs)
+    route(app, "GET", "/things/lookup", lookup)
+    route(app, "GET", "/things/search", search)
+    route(app, "GET", r"/things/{ids:\d{1,18}(?:,\d{1,18}){0,99}}", get_things)
+    route(app, "POST", "/things", create)
+    route(app, "PATCH", r"/things/{id:\d{1,18}}", update)
+    route(app, "POST", r"/things/{id:\d{1,18}}", update)  # Flattr's `_method=patch`
+    route(app, "DELETE", r"/things/{id:\d{1,18}}", delete)
+    route(app, "GET", r"/things/{id:\d{1,18}}/flattrs", thing_flattrs)
 
 
 async def get_things(request: web.Request) -> web.Response:
@@ -77,15 +78,15 @@ async def lookup(request: web.Request) -> web.Response:
 
 
 async def find_thing(request: web.Request, url: str) -> int | None:
-    """The thing a URL designates: the URL itself, the `url` of an auto-submit URL, or, for a
-    page the hub does not know, the URL its `rel="payment"` link names (discovery)."""
-    tid = await call(request, _lookup_view, url)
+    """The thing a URL designates (`thing_of_url`), or, for a page the hub does not know, the
+    thing of the URL its `rel="payment"` link names (discovery)."""
+    tid = await call(request, thing_of_url, url, base_url(request))
     if tid is not None:
         return tid
     params = await discovered(request, url)
     if params is None or not params.get("url"):
         return None
-    return await call(request, _lookup_view, str(params["url"]))
+    return await call(request, thing_of_url, str(params["url"]), base_url(request))
 
 
 async def discovered(request: web.Request, url: str) -> dict[str, Any] | None:
@@ -98,7 +99,14 @@ async def discovered(request: web.Request, url: str) -> dict[str, Any] | None:
         return None
 
 
-def _lookup_view(conn: Connection, url: str) -> int | None:
+def thing_of_url(conn: Connection, url: str, base: str) -> int | None:
+    """The live thing of every URL the API shows: one of this hub's own links to a thing (its
+    page, its API resource), the thing's `url` (catalog.lookup_url), or the `url` of an
+    auto-submit URL."""
+    for prefix in (present.thing_link(base, 0)[:-1], present.thing_resource(base, 0)[:-1]):
+        number = url.removeprefix(prefix)
+        if number != url and number.isdigit() and len(number) <= 18:
+            return int(number) if catalog.get_thing(conn, int(number)) is not None else None
     submitted = catalog.parse_submit_url(url)
     return catalog.lookup_url(conn, str(submitted["url"]) if submitted else url)
 
@@ -110,21 +118,11 @@ async def search(request: web.Request) -> web.Response:
     if sort is None:
         raise ApiError(400, "invalid_parameters", "sort must be one of " + ", ".join(SORTS))
     criteria = {"query": text_param(query, "query"), "category": text_param(query, "category"),
-                "language": text_param(query, "language"), "tags": _tags(query),
+                "language": text_param(query, "language"), "tags": text_param(query, "tags"),
                 "url": text_param(query, "url"), "user": text_param(query, "user"),
                 "sort": sort, "page": page, "count": count}
     return reply(await call(request, _search_view, base_url(request), criteria,
                             await asker(request)))
-
-
-def _tags(query: Mapping[str, str]) -> str | None:
-    """Flattr's tag expressions: `a | b` (either) is supported; `&` and `!` are refused."""
-    tags = text_param(query, "tags")
-    if tags is None:
-        return None
-    if "&" in tags or "!" in tags:
-        raise ApiError(400, "invalid_parameters", "tags: only | (or) is supported, not & or !")
-    return ",".join(tag.strip() for tag in tags.split("|") if tag.strip()) or None
 
 
 def _search_view(conn: Connection, base: str, criteria: dict[str, Any],
@@ -136,7 +134,7 @@ def _search_view(conn: Connection, base: str, criteria: dict[str, Any],
             return {"total_items": 0, "items": 0, "page": criteria["page"], "things": []}
         owner_uid = owner.id
     if criteria["url"] is not None:
-        tid = _lookup_view(conn, criteria["url"])
+        tid = thing_of_url(conn, criteria["url"], base)
         found = [] if tid is None else catalog.get_things(conn, [tid])
         found = [t for t in found if not t.get("hidden")]
         result = {"total_items": len(found), "items": len(found), "page": 1, "things": found}
@@ -164,7 +162,10 @@ async def create(request: web.Request) -> web.Response:
     values = await body(request)
     url = text_param(values, "url", required=True)
     fields = _fields(values)
-    tid = await call(request, catalog.create_thing, token.user_id, url, **fields)
+    try:
+        tid = await call(request, catalog.create_thing, token.user_id, url, **fields)
+    except InvalidThing as exc:
+        raise _invalid(exc) from None
     return reply({"id": tid, "link": present.thing_resource(base_url(request), tid),
                   "message": "ok", "description": "Thing was created successfully"}, 201)
 
@@ -174,15 +175,23 @@ async def update(request: web.Request) -> web.Response:
     if request.method == "POST" and str(values.get("_method", "")).lower() != "patch":
         raise ApiError(405, "method_not_allowed", "POST to a thing needs _method=patch")
     token = await grant(request, "thing")
-    await call(request, catalog.update_thing, thing_id(request), token.user_id,
-               **_fields(values))
+    try:
+        await call(request, catalog.update_thing, thing_id(request), token.user_id,
+                   **_fields(values))
+    except InvalidThing as exc:
+        raise _invalid(exc) from None
     return reply({"message": "ok", "description": "Thing was updated correctly"})
 
 
 async def delete(request: web.Request) -> web.Response:
     token = await grant(request, "thing")
     await call(request, catalog.delete_thing, thing_id(request), token.user_id)
-    return web.Response(status=204)
+    return no_content()
+
+
+def _invalid(exc: InvalidThing) -> ApiError:
+    """Flattr's answer to a thing that does not validate: 400 `validation`."""
+    return ApiError(400, "validation", str(exc))
 
 
 def _fields(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,12 +204,12 @@ def _fields(values: Mapping[str, Any]) -> dict[str, Any]:
             fields[name] = _boolean(value)
         elif name == "tags" and isinstance(value, list):
             if not all(isinstance(tag, str) for tag in value):
-                raise ApiError(400, "invalid_parameters", "tags must be strings")
+                raise ApiError(400, "validation", "tags must be strings")
             fields[name] = value
         elif isinstance(value, str):
             fields[name] = value
         else:
-            raise ApiError(400, "invalid_parameters", f"{name} must be a string")
+            raise ApiError(400, "validation", f"{name} must be a string")
     return fields
 
 
@@ -211,18 +220,17 @@ def _boolean(value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.lower() in ("1", "true", "0", "false"):
         return value.lower() in ("1", "true")
-    raise ApiError(400, "invalid_parameters", "hidden must be true or false")
+    raise ApiError(400, "validation", "hidden must be true or false")
 
 
 async def thing_flattrs(request: web.Request) -> web.Response:
     page, count = paging(request.query)
     return reply(await call(request, _thing_flattrs_view, base_url(request), thing_id(request),
-                            page, count))
+                            page, count, wants_full(request)))
 
 
 def _thing_flattrs_view(conn: Connection, base: str, tid: int, page: int,
-                        count: int) -> list[dict[str, Any]]:
+                        count: int, full: bool) -> list[dict[str, Any]]:
     if catalog.get_thing(conn, tid) is None:
         raise ApiError(404, "not_found", "no such thing")
-    return entries_json(conn, base, flattr_lists.of_thing(conn, tid, page, count),
-                        present.flattr)
+    return flattrs_json(conn, base, flattr_lists.of_thing(conn, tid, page, count), full)

@@ -10,13 +10,13 @@ from sqlalchemy import Connection
 
 from hub.rest import present
 from hub.rest.common import (
-    PREFIX,
     ApiError,
     asker,
     base_url,
     grant,
     paging,
     reply,
+    route,
     wants_full,
 )
 from hub.rest.things import owned_things_view
@@ -27,10 +27,10 @@ from members.profiles import profile
 
 
 def routes(app: web.Application) -> None:
-    app.router.add_get(PREFIX + "/users/{username}", get_user)
-    app.router.add_get(PREFIX + "/users/{username}/things", user_things)
-    app.router.add_get(PREFIX + "/user", me)
-    app.router.add_get(PREFIX + "/user/things", my_things)
+    route(app, "GET", "/users/{username}", get_user)
+    route(app, "GET", "/users/{username}/things", user_things)
+    route(app, "GET", "/user", me)
+    route(app, "GET", "/user/things", my_things)
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -47,7 +47,7 @@ def _user_view(conn: Connection, base: str, name: str | None,
                token: Grant | None) -> dict[str, Any]:
     who = profile(conn, name=name) if token is None else profile(conn, uid=token.user_id)
     if who is None:
-        raise ApiError(404, "user_not_found", "no user has this name")
+        raise ApiError(404, "not_found", "no user has this name")
     scopes = token.scopes if token is not None else frozenset()
     return present.user(base, who, email="email" in scopes,
                         extended="extendedread" in scopes)
@@ -71,5 +71,5 @@ def _things_view(conn: Connection, base: str, name: str | None, uid: int | None,
                  count: int, who: Asker) -> list[dict[str, Any]]:
     owner = profile(conn, name=name) if name is not None else profile(conn, uid=uid)
     if owner is None:
-        raise ApiError(404, "user_not_found", "no user has this name")
+        raise ApiError(404, "not_found", "no user has this name")
     return owned_things_view(conn, base, owner.id, page, count, who)

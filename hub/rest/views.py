@@ -54,6 +54,23 @@ def things_json(conn: Connection, base: str, things: Sequence[Mapping[str, Any]]
     return shown
 
 
+def flattrs_json(conn: Connection, base: str, entries: list[FlattrEntry],
+                 full: bool) -> list[dict[str, Any]]:
+    """Flattr objects; with `full` (Flattr's `full=1`) the whole thing and user objects."""
+    shown = entries_json(conn, base, entries, present.flattr)
+    if full and shown:
+        things = things_json(conn, base, get_things(conn, [f["thing"]["id"] for f in shown]),
+                             Asker(None, full=True))
+        by_id = {t["id"]: t for t in things}
+        givers = {e.giver: profile(conn, name=e.giver) for e in entries}
+        for flattr in shown:
+            flattr["thing"] = by_id.get(flattr["thing"]["id"], flattr["thing"])
+            who = givers.get(flattr["owner"]["username"])
+            if who is not None:
+                flattr["owner"] = present.user(base, who)
+    return shown
+
+
 def entries_json(conn: Connection, base: str, entries: list[FlattrEntry],
                  shape: Callable[[str, FlattrEntry, Mapping[str, Any]], dict[str, Any]]
                  ) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""REST v2 lists that never change for a caller: categories, languages, and the caller's own
-rate limit (which this request does not count against)."""
+"""REST v2 lists that never change for a caller: categories (Flattr's `text`, and our earlier
+`name` beside it), languages, and the caller's own rate limit (which this request does not
+count against, and which carries no rate-limit headers: Flattr's is not rate limited)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from catalog.vocab import CATEGORIES, LANGUAGES
-from hub.rest.common import PREFIX, USAGE, ApiError, reply
+from hub.rest.common import USAGE, ApiError, reply, route
 
 
 def routes(app: web.Application) -> None:
-    app.router.add_get(PREFIX + "/categories", categories)
-    app.router.add_get(PREFIX + "/languages", languages)
-    app.router.add_get(PREFIX + "/rate_limit", rate_limit)
+    route(app, "GET", "/categories", categories)
+    route(app, "GET", "/languages", languages)
+    route(app, "GET", "/rate_limit", rate_limit)
 
 
 async def categories(_request: web.Request) -> web.Response:
-    return reply([{"id": code, "name": name} for code, name in CATEGORIES])
+    return reply([{"id": code, "text": name, "name": name} for code, name in CATEGORIES])
 
 
 async def languages(_request: web.Request) -> web.Response:

@@ -178,4 +178,5 @@ def _token_reply(data: dict[str, str], status: int) -> web.Response:
     answer = web.json_response(data, status=status)
     answer.headers["Cache-Control"] = "no-store"
     answer.headers["Pragma"] = "no-cache"
+    answer.headers["Expires"] = "Thu, 01 Jan 1970 00:00:00 GMT"  # as Flattr's: long expired
     return answer
