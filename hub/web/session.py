@@ -9,7 +9,7 @@ import contextvars
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -23,6 +23,7 @@ CONFIG = web.AppKey("web_config", Mapping)
 ENGINE = web.AppKey("web_engine", Engine)
 REDIS = web.AppKey("web_redis", Redis)
 MEMBER = "member"
+MAX_NEXT = 2000
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Machine-to-machine endpoints authenticate by signature or bearer token, not by cookie.
 CSRF_EXEMPT = ("/webhooks/", "/rest/", "/oauth/token", "/metrics")
@@ -87,10 +88,19 @@ async def csrf_token(request: web.Request) -> str:
 
 
 def local_path(target: str | None, default: str = "/dashboard") -> str:
-    """`target` when it is a path on this site, else `default` (no open redirects)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """`target` when it is a path on this site, else `default` (no open redirects).
+
+    Decided on the text as a browser will read it: anything but printable ASCII (browsers drop
+    tabs and newlines, so `/<TAB>/evil.example` would become `//evil.example`), backslashes
+    (read as slashes), a scheme or a host, or a second leading slash sends to `default`."""
+    if (not target or len(target) > MAX_NEXT or not target.startswith("/")
+            or target.startswith("//") or "\\" in target
+            or any(not "!" <= char <= "~" for char in target)):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 @web.middleware
