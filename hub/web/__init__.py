@@ -1,6 +1,7 @@
 """The web hub for people: server-rendered pages (aiohttp-jinja2) on the same aiohttp app as
 the webhooks. `install` wires templates, encrypted cookie sessions, CSRF checks and each
-feature module's routes; every feature module has a `routes(app)` function."""
+feature module's routes (each path in one plain spelling only: `hub.web.paths`); every feature
+module has a `routes(app)` function."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from hub.web import session
+from hub.web.paths import plain_paths
 from members.keys import web_keys
 
 FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
@@ -42,7 +44,7 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
         samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))
-    app.middlewares.append(except_webhooks(sessions, session.csrf_protect))
+    app.middlewares.append(except_webhooks(plain_paths, sessions, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")
     for name in FEATURES:
         import_module(name).routes(app)
