@@ -67,12 +67,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     throttle = Throttle(request.app[REDIS], request.app[CONFIG])
     address = client_address(request)
     loop = asyncio.get_running_loop()
-    if await loop.run_in_executor(None, throttle.blocked, name, address):
-        return await _login_refused(request, name, target, 429,
-                              "Too many failed attempts. Wait a few minutes and try again.")
+    attempt = await loop.run_in_executor(None, throttle.attempt, name, address)
+    if attempt.refused:
+        refused = await _login_refused(request, name, target, 429, "Too many failed attempts. "
+                                       "Wait a few minutes and try again.")
+        refused.headers["Retry-After"] = str(attempt.retry_after)
+        return refused
+    await asyncio.sleep(attempt.delay)
     uid = await call(request, authenticate, name, password)
     if uid is None:
-        await loop.run_in_executor(None, throttle.failed, name, address)
         return await _login_refused(request, name, target, 400, "Wrong name or password.")
     await loop.run_in_executor(None, throttle.succeeded, name, address)
     await sign_in(request, uid)
