@@ -26,7 +26,7 @@ from members.keys import web_keys
 FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
             "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",
             "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
-            "hub.web.contests", "hub.web.webhooks")
+            "hub.web.contests", "hub.web.webhooks", "hub.web.security")
 STATIC = Path(__file__).with_name("static")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -43,7 +43,8 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     env.filters["money"] = money_filter(config["currency"])
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
-        samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))
+        samesite="Lax", secure=session.secure_cookies(config),
+        max_age=int(config["web"]["session_max_seconds"])))
     app.middlewares.append(except_webhooks(plain_paths, sessions, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")
     for name in FEATURES:
