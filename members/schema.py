@@ -1,5 +1,5 @@
-"""Tables for logins: one row per user who can sign in to the web hub (e-mail addresses unique
-without regard to case, and used only once verified), and the server-side web sessions their
+"""Tables for logins: one row per user who can sign in to the web hub (a verified e-mail address
+belongs to one login only, without regard to case), and the server-side web sessions their
 cookies refer to (stored as hashes of the session ids)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    case,
     false,
     func,
 )
@@ -28,7 +29,13 @@ logins = Table(
     Column("created_at", DateTime, nullable=False),
     Column("email_verified_at", DateTime, nullable=True),
 )
-Index("uq_logins_email_lower", func.lower(logins.c.email), unique=True)
+# One login per address among verified ones, without regard to case (members.emails).
+Index("uq_logins_email_lower", func.lower(logins.c.email), unique=True,
+      postgresql_where=logins.c.email_verified_at.is_not(None),
+      sqlite_where=logins.c.email_verified_at.is_not(None))
+
+# The address to write to: a login's e-mail once verified, else NULL.
+verified_email = case((logins.c.email_verified_at.is_not(None), logins.c.email), else_=None)
 
 web_sessions = Table(
     "web_sessions",

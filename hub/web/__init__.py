@@ -26,7 +26,8 @@ from members.keys import web_keys
 FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
             "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",
             "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
-            "hub.web.contests", "hub.web.webhooks", "hub.web.security")
+            "hub.web.contests", "hub.web.webhooks", "hub.web.security",
+            "hub.web.email")
 STATIC = Path(__file__).with_name("static")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]

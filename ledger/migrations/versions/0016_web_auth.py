@@ -1,8 +1,9 @@
-"""web auth: server-side sessions (web_sessions), verified e-mail addresses, e-mail unique
-without regard to case
+"""web auth: server-side sessions (web_sessions), verified e-mail addresses, a verified address
+unique without regard to case
 
-Existing addresses that differ only in case: the oldest login keeps it, the others lose it
-(their owners can add an address again and verify it). Existing addresses start unverified.
+Existing addresses stay where they are, unverified (nothing checked them), so addresses that
+differ only in case may stay on several logins; the first owner to follow a confirmation link
+gets it, and the others can never confirm it. Notices wait until an address is verified.
 
 Revision ID: 0016
 Revises: 0012
@@ -34,14 +35,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_web_sessions_user", "web_sessions", ["user_id"])
     op.create_index("ix_web_sessions_seen", "web_sessions", ["last_seen_at"])
-    op.execute(
-        "UPDATE logins SET email = NULL WHERE email IS NOT NULL AND EXISTS ("
-        "SELECT 1 FROM logins AS older WHERE lower(older.email) = lower(logins.email) "
-        "AND older.user_id < logins.user_id)")
     with op.batch_alter_table("logins") as batch:
         batch.drop_constraint("uq_logins_email", type_="unique")
         batch.add_column(sa.Column("email_verified_at", sa.DateTime(), nullable=True))
-    op.create_index("uq_logins_email_lower", "logins", [sa.text("lower(email)")], unique=True)
+    op.create_index("uq_logins_email_lower", "logins", [sa.text("lower(email)")], unique=True,
+                    postgresql_where=sa.text("email_verified_at IS NOT NULL"),
+                    sqlite_where=sa.text("email_verified_at IS NOT NULL"))
 
 
 def downgrade() -> None:
