@@ -70,3 +70,10 @@ async def test_other_pages_refuse_disguised_paths_too(hub_client, engine):
                                       allow_redirects=False)
         assert reply.status in (403, 404), (path, reply.status)
     assert (await hub_client.get("/ops")).status == 200
+
+
+async def test_a_browser_gets_a_404_page_for_a_disguised_path(hub_client):
+    for path in ("//dashboard", "/ops/rq//requeue/events", "/things/%2E%2E/ops"):
+        reply = await hub_client.session.get(raw(hub_client, path),
+                                             headers={"Accept": "text/html"})
+        assert reply.status == 404 and "<h1>404</h1>" in await reply.text(), path

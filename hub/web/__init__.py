@@ -46,7 +46,7 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
         samesite="Lax", secure=session.secure_cookies(config),
         max_age=int(config["web"]["session_max_seconds"])))
-    app.middlewares.append(except_webhooks(plain_paths, sessions, session.csrf_protect))
+    app.middlewares.append(except_webhooks(sessions, plain_paths, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")
     for name in FEATURES:
         import_module(name).routes(app)
