@@ -58,11 +58,14 @@ class Throttle:
             for key in keys:
                 pipe.set(key, 0, ex=self._window, nx=True)  # the window starts at the first
                 pipe.incr(key)
+            pipe.ttl(keys[0])
             pipe.ttl(keys[1])
-            *counts, ttl = pipe.execute()
+            *counts, pair_ttl, address_ttl = pipe.execute()
         pair, by_address, by_name = counts[1], counts[3], counts[5]
         if pair > self._limit or by_address > self._address_limit:
-            return Attempt(True, max(int(ttl), 1), 0)
+            wait = max(pair_ttl if pair > self._limit else 0,
+                       address_ttl if by_address > self._address_limit else 0)
+            return Attempt(True, max(int(wait), 1), 0)
         excess = by_name - self._limit
         delay = 0 if excess <= 0 else min(self._max_delay, self._delay * 2 ** min(excess - 1, 30))
         return Attempt(False, 0, delay)
