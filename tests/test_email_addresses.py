@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select, update
+from alembic import command
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger import accounts
+from ledger.db import alembic_config, make_engine
 from ledger.settlement import settle
 from ledger.sql import utcnow
 from members.emails import verify_token
@@ -123,3 +125,28 @@ def test_notices_wait_for_a_confirmed_address(engine, hub_config):
     with engine.connect() as conn:
         bo = accounts.user_id(conn, "bo")
     assert [row.user_id for row in outbox_rows(engine)] == [bo]
+
+
+def test_the_migration_keeps_addresses_that_differ_only_in_case(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    command.upgrade(alembic_config(url), "0012")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for uid, email in ((1, "Person@Example.org"), (2, "person@example.org")):
+            conn.execute(text("INSERT INTO users (id, name, created_at) VALUES "
+                              "(:id, :name, CURRENT_TIMESTAMP)"), {"id": uid, "name": f"u{uid}"})
+            conn.execute(text("INSERT INTO logins (user_id, email, operator, created_at) VALUES "
+                              "(:id, :email, false, CURRENT_TIMESTAMP)"),
+                         {"id": uid, "email": email})
+    command.upgrade(alembic_config(url), "0016")
+    with engine.begin() as conn:
+        rows = conn.execute(select(logins.c.email, logins.c.email_verified_at)
+                            .order_by(logins.c.user_id)).all()
+        assert [tuple(row) for row in rows] == [("Person@Example.org", None),
+                                                ("person@example.org", None)]
+        conn.execute(update(logins).where(logins.c.user_id == 2)
+                     .values(email_verified_at=utcnow()))
+    with engine.begin() as conn, pytest.raises(IntegrityError):
+        conn.execute(update(logins).where(logins.c.user_id == 1)
+                     .values(email_verified_at=utcnow()))
+    engine.dispose()
