@@ -31,7 +31,7 @@ def test_paths_on_this_site_are_kept(target):
 
 async def test_the_login_redirect_never_leaves_the_site(hub_client):
     await sign_up(hub_client, "ana")
-    for target in FOREIGN:
+    for target in ("/\t/evil.example/phish", "/\n/evil.example/phish", "/\\evil.example"):
         hub_client.session.cookie_jar.clear()
         reply = await post_form(hub_client, "/login", {"name": "ana", "password": PASSWORD,
                                                        "next": target})

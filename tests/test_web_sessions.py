@@ -128,3 +128,16 @@ async def test_sessions_end_when_idle_or_too_old(hub_client, engine, hub_config)
     with engine.connect() as conn:  # using it moved last_seen_at on
         seen = conn.execute(select(web_sessions.c.last_seen_at)).scalar_one()
         assert seen >= now and conn.execute(select(logins)).first() is not None
+
+
+async def test_guessing_the_current_password_is_throttled_like_logins(hub_client, hub_config):
+    await sign_up(hub_client, "ana")
+    statuses = []
+    for _ in range(hub_config["web"]["login_attempts"]):
+        reply = await post_form(hub_client, "/settings/security/password", {
+            "current": "a wrong guess!", "password": NEW_PASSWORD},
+            token_from="/settings/security")
+        statuses.append(reply.status)
+    refused = await post_form(hub_client, "/settings/security/password", {
+        "current": PASSWORD, "password": NEW_PASSWORD}, token_from="/settings/security")
+    assert statuses == [400] * hub_config["web"]["login_attempts"] and refused.status == 429

@@ -1,13 +1,25 @@
 """The member's security page (`/settings/security`): their sessions with "log out other
-sessions", changing the password (which ends every other session), and the applications they
-authorized, each revocable."""
+sessions", changing the password (which ends every other session; attempts throttled as logins
+are), and the applications they authorized, each revocable."""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 from aiohttp_session import get_session
 
-from hub.web.session import call, render, require_member, session_id, sign_in
+from hub.web.session import (
+    CONFIG,
+    REDIS,
+    call,
+    client_address,
+    render,
+    require_member,
+    session_id,
+    sign_in,
+)
+from hub.web.throttle import Throttle
 from ledger.errors import LedgerError
 from members.apps import revoke_authorization
 from members.logins import Member, change_password
@@ -33,6 +45,13 @@ async def security_page(request: web.Request) -> web.StreamResponse:
 async def new_password(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
     form = await request.post()
+    throttle = Throttle(request.app[REDIS], request.app[CONFIG])  # guessing the current one
+    attempt = await asyncio.get_running_loop().run_in_executor(
+        None, throttle.attempt, me.name, client_address(request))
+    if attempt.refused:
+        return await _page(request, me, error="Too many attempts. Wait a few minutes and try "
+                           "again.", status=429)
+    await asyncio.sleep(attempt.delay)
     try:
         await call(request, change_password, me.id, str(form.get("current", "")),
                    str(form.get("password", "")))
