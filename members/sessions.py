@@ -38,11 +38,14 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def start_session(conn: Connection, uid: int, lifetimes: Lifetimes,
+def start_session(conn: Connection, uid: int, lifetimes: Lifetimes, replaces: str | None = None,
                   now: datetime | None = None) -> str:
-    """A new session of member `uid`; returns its id (for the cookie only). Sessions that have
-    expired, anyone's, are deleted on the way."""
+    """A new session of member `uid`; returns its id (for the cookie only). The browser's
+    previous session (`replaces`) ends; sessions that have expired, anyone's, are deleted on
+    the way."""
     now = now or utcnow()
+    if replaces is not None:
+        end_session(conn, replaces)
     conn.execute(delete(web_sessions).where(or_(
         web_sessions.c.last_seen_at < now - timedelta(seconds=lifetimes.idle),
         (web_sessions.c.user_id == uid)

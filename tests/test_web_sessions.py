@@ -141,3 +141,13 @@ async def test_guessing_the_current_password_is_throttled_like_logins(hub_client
     refused = await post_form(hub_client, "/settings/security/password", {
         "current": PASSWORD, "password": NEW_PASSWORD}, token_from="/settings/security")
     assert statuses == [400] * hub_config["web"]["login_attempts"] and refused.status == 429
+
+
+async def test_signing_in_again_ends_the_browser_previous_session(hub_client, engine):
+    await sign_up(hub_client, "ana")
+    before = saved(hub_client)
+    await log_in(hub_client, "ana")
+    with engine.connect() as conn:
+        assert len(conn.execute(select(web_sessions)).all()) == 1
+    restore(hub_client, before)
+    assert not await signed_in(hub_client)

@@ -92,8 +92,10 @@ async def require_operator(request: web.Request) -> Member:
 
 async def sign_in(request: web.Request, uid: int) -> None:
     """Start a fresh server-side session for `uid` in a new cookie (so a planted cookie is
-    useless), with a new CSRF token."""
-    sid = await call(request, start_session, uid, lifetimes(request.app[CONFIG]))
+    useless), with a new CSRF token; the browser's previous session ends."""
+    previous = (await get_session(request)).get(SID)
+    sid = await call(request, start_session, uid, lifetimes(request.app[CONFIG]),
+                     previous if isinstance(previous, str) else None)
     fresh = await new_session(request)
     fresh[SID] = sid
     fresh["csrf"] = secrets.token_urlsafe(32)
