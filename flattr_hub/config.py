@@ -96,9 +96,13 @@ DEFAULTS: dict[str, Any] = {
                  "sepa": {"name": "", "iban": "", "bic": ""}},
     # web pages: Fernet keys for session cookies and stored tokens ("" = generated once into
     # <data_dir>/web-keys.json), Secure cookies (auto = when hub.base_url is https), login
-    # throttling (failures per name or address within the window)
+    # throttling (attempts per name and address, per address, within the window; per name a
+    # growing delay after login_attempts, from login_delay_seconds to login_max_delay_seconds)
     "web": {"session_key": "", "token_key": "", "secure_cookies": "auto",
-            "login_attempts": 5, "login_window_seconds": 900,
+            "login_attempts": 5, "login_window_seconds": 900, "login_address_attempts": 30,
+            "login_delay_seconds": 1, "login_max_delay_seconds": 15,
+            # server-side sessions end after this long unused, and this long after logging in
+            "session_idle_seconds": 1209600, "session_max_seconds": 2592000,
             # web-site claims: how the proof is fetched (scheme, port 0 = the scheme's own),
             # DNS servers for the TXT and address look-ups ([] = the system's) and their port,
             # whether private/loopback addresses may be fetched, timeout, most bytes read

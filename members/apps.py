@@ -3,8 +3,10 @@ consent (authorization code grant, RFC 6749 §4.1) and exchange the code for a B
 
 Client secrets, codes and tokens are random, shown once and stored only as SHA-256 hashes.
 A code is good for `CODE_SECONDS` and for one exchange; presenting it again revokes the tokens it
-gave (RFC 6749 §4.1.2). Tokens do not expire (as Flattr's did not); deleting the application
-revokes them. Scopes are Flattr's: `flattr`, `thing`, `extendedread`, `email`.
+gave (RFC 6749 §4.1.2). Tokens do not expire, as Flattr's did not (its clients keep a token
+for good and know no refresh), but they are revocable: by the member who authorized the
+application (its tokens for them), by the application itself (RFC 7009), and all at once by
+deleting the application. Scopes are Flattr's: `flattr`, `thing`, `extendedread`, `email`.
 """
 
 from __future__ import annotations
@@ -226,3 +228,59 @@ def token_grant(conn: Connection, token: str) -> Grant | None:
 
 def _app(row: Row[Any]) -> App:
     return App(row.id, row.owner_id, row.name, row.client_id, row.redirect_uri, row.created_at)
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """An application a member allowed to act for them, with what it may do and since when."""
+
+    app_id: int
+    name: str
+    scopes: tuple[str, ...]
+    since: datetime
+
+
+def authorizations_of(conn: Connection, uid: int) -> list[Authorization]:
+    """The applications holding a live token of member `uid`, oldest authorization first."""
+    rows = conn.execute(
+        select(oauth_tokens.c.app_id, oauth_apps.c.name, oauth_tokens.c.scopes,
+               oauth_tokens.c.created_at)
+        .join(oauth_apps, oauth_apps.c.id == oauth_tokens.c.app_id)
+        .where(oauth_tokens.c.user_id == uid, oauth_tokens.c.revoked_at.is_(None))
+        .order_by(oauth_tokens.c.created_at, oauth_tokens.c.app_id)).all()
+    found: dict[int, Authorization] = {}
+    for row in rows:
+        known = found.get(row.app_id)
+        scopes = set(row.scopes.split()) | set(known.scopes if known else ())
+        found[row.app_id] = Authorization(row.app_id, row.name,
+                                          tuple(s for s in SCOPES if s in scopes),
+                                          known.since if known else row.created_at)
+    return list(found.values())
+
+
+def revoke_authorization(conn: Connection, uid: int, app_id: int,
+                         now: datetime | None = None) -> bool:
+    """Member `uid` withdraws application `app_id`'s access: its tokens for them are revoked and
+    its unused codes expire. False when it held no live token of theirs."""
+    now = now or utcnow()
+    revoked = conn.execute(update(oauth_tokens).where(
+        oauth_tokens.c.user_id == uid, oauth_tokens.c.app_id == app_id,
+        oauth_tokens.c.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+    conn.execute(update(oauth_codes).where(
+        oauth_codes.c.user_id == uid, oauth_codes.c.app_id == app_id,
+        oauth_codes.c.used_at.is_(None), oauth_codes.c.expires_at > now).values(expires_at=now))
+    return revoked > 0
+
+
+def revoke_token(conn: Connection, app: App, token: str, now: datetime | None = None) -> None:
+    """RFC 7009: the application `app` revokes one of its tokens. An unknown or already revoked
+    token is not an error (§2.2); another application's token is refused (§2.1)."""
+    row = conn.execute(select(oauth_tokens.c.app_id).where(
+        oauth_tokens.c.token_hash == hashed(token))).first()
+    if row is None:
+        return
+    if row.app_id != app.id:
+        raise OAuthError("unauthorized_client", "the token was not issued to this client")
+    conn.execute(update(oauth_tokens).where(
+        oauth_tokens.c.token_hash == hashed(token), oauth_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow()))

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from ledger.accounts import create_user
 from ledger.errors import LedgerError
 from ledger.schema import users
 from ledger.sql import utcnow
-from members.schema import logins
+from members.schema import logins, web_sessions
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
 MIN_PASSWORD = 10
@@ -36,10 +36,11 @@ class Member:
 
 def sign_up(conn: Connection, name: str, password: str, email: str | None = None) -> int:
     """Create user `name` with a password login; return the user id. LedgerError explains a
-    refusal (name taken or malformed, password too short, e-mail malformed or taken)."""
+    refusal (name taken or malformed, password too short, e-mail malformed). The e-mail
+    address is stored unverified (`members.emails` verifies it)."""
     if len(password) < MIN_PASSWORD:
         raise LedgerError(f"the password must be at least {MIN_PASSWORD} characters")
-    _check_email(conn, email)
+    check_email(email)
     uid = create_user(conn, name)
     conn.execute(logins.insert().values(user_id=uid, email=email or None,
                                         password_hash=_hasher.hash(password),
@@ -74,15 +75,6 @@ def authenticate(conn: Connection, name: str, password: str) -> int | None:
     return row.id
 
 
-def member(conn: Connection, uid: int) -> Member | None:
-    """The member with user id `uid`, or None when there is no such login."""
-    row = conn.execute(
-        select(users.c.id, users.c.name, logins.c.email, logins.c.operator)
-        .join(logins, logins.c.user_id == users.c.id).where(users.c.id == uid)
-    ).first()
-    return None if row is None else Member(row.id, row.name, row.email, row.operator)
-
-
 def ensure_login(conn: Connection, uid: int) -> None:
     """Give an existing ledger user (made by `flattr-hub user create`) a login row."""
     if conn.execute(select(logins.c.user_id).where(logins.c.user_id == uid)).first() is None:
@@ -90,12 +82,26 @@ def ensure_login(conn: Connection, uid: int) -> None:
 
 
 def set_password(conn: Connection, uid: int, password: str) -> None:
-    """Set (or reset) user `uid`'s password."""
+    """Set (or reset) user `uid`'s password; every web session of theirs ends."""
     if len(password) < MIN_PASSWORD:
         raise LedgerError(f"the password must be at least {MIN_PASSWORD} characters")
     ensure_login(conn, uid)
     conn.execute(update(logins).where(logins.c.user_id == uid)
                  .values(password_hash=_hasher.hash(password)))
+    conn.execute(delete(web_sessions).where(web_sessions.c.user_id == uid))
+
+
+def change_password(conn: Connection, uid: int, current: str, new: str) -> None:
+    """The member changes their own password, giving the current one (LedgerError when it is
+    wrong or the new one too short); every web session of theirs ends."""
+    row = conn.execute(select(logins.c.password_hash).where(logins.c.user_id == uid)).first()
+    try:
+        if row is None or row.password_hash is None:
+            raise VerificationError
+        _hasher.verify(row.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise LedgerError("the current password is not right") from None
+    set_password(conn, uid, new)
 
 
 def set_operator(conn: Connection, uid: int, operator: bool) -> None:
@@ -104,11 +110,9 @@ def set_operator(conn: Connection, uid: int, operator: bool) -> None:
     conn.execute(update(logins).where(logins.c.user_id == uid).values(operator=operator))
 
 
-def _check_email(conn: Connection, email: str | None) -> None:
-    if not email:
-        return
-    if not EMAIL.match(email):
+def check_email(email: str | None) -> None:
+    """LedgerError when `email` is given and is not shaped like an address. Whether someone
+    else uses it is never said (`members.emails`)."""
+    if email and not EMAIL.match(email):
         raise LedgerError("that is not an e-mail address")
-    if conn.execute(select(logins.c.user_id).where(logins.c.email == email)).first():
-        raise LedgerError("that e-mail address is already in use")
 

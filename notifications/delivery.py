@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from ledger.schema import identities
 from ledger.sql import utcnow
-from members.schema import logins
+from members.schema import logins, verified_email
 from notifications import messages
 from notifications.channels import SendError, send_discord_dm, send_email
 from notifications.optout import base_url
@@ -135,7 +135,8 @@ def _lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
     recipient = func.coalesce(o.user_id, i.linked_user_id)
     row = conn.execute(
         select(o.id, o.kind, o.channel, o.state, o.attempts, o.next_attempt_at, o.identity_id,
-               i.platform, i.platform_user_id, i.username, i.claimed_by, logins.c.email,
+               i.platform, i.platform_user_id, i.username, i.claimed_by,
+               verified_email.label("email"),
                notification_settings.c.pledgee_joined,
                notification_optouts.c.identity_id.label("opted_out"))
         .join(identities, i.id == o.identity_id)

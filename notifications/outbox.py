@@ -22,7 +22,7 @@ from ledger.events import NormalisedEvent
 from ledger.ingest import IngestResult
 from ledger.schema import flattrs, identities, ledger_clock, pledges, things
 from ledger.sql import dialect_insert, utcnow
-from members.schema import logins
+from members.schema import logins, verified_email
 from notifications.schema import (
     notification_optouts,
     notification_outbox,
@@ -48,7 +48,7 @@ def identity_claimed(conn: Connection, identity_id: int, user_id: int) -> None:
             .join(logins, logins.c.user_id == givers.c.giver_id)
             .outerjoin(notification_settings,
                        notification_settings.c.user_id == givers.c.giver_id)
-            .where(givers.c.giver_id != user_id, logins.c.email.is_not(None),
+            .where(givers.c.giver_id != user_id, verified_email.is_not(None),
                    or_(notification_settings.c.pledgee_joined.is_(None),
                        notification_settings.c.pledgee_joined.is_(True)))
             .order_by(givers.c.giver_id))
@@ -78,7 +78,7 @@ def record_for_ingest(conn: Connection, config: Mapping[str, Any],
     discord = bool(config["connectors"]["discord"]["bot_token"])
     i = identities.c
     rows = conn.execute(
-        select(i.id, i.platform, logins.c.email)
+        select(i.id, i.platform, verified_email.label("email"))
         .outerjoin(logins, logins.c.user_id == i.linked_user_id)
         .outerjoin(notification_optouts, notification_optouts.c.identity_id == i.id)
         .where(tuple_(i.platform, i.platform_user_id).in_(owners), i.claimed_by.is_(None),

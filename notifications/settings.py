@@ -1,5 +1,5 @@
 """A member's notification settings: whether they are e-mailed when someone they pledged to
-joins (on unless turned off), and the address it goes to."""
+joins (on unless turned off), and the address it goes to (once verified)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,19 @@ from notifications.schema import notification_settings
 class NotificationSettings:
     pledgee_joined: bool
     email: str | None
+    email_verified: bool = False
 
 
 def settings_of(conn: Connection, user_id: int) -> NotificationSettings:
     row = conn.execute(
-        select(logins.c.email, notification_settings.c.pledgee_joined)
+        select(logins.c.email, logins.c.email_verified_at, notification_settings.c.pledgee_joined)
         .select_from(logins)
         .outerjoin(notification_settings, notification_settings.c.user_id == logins.c.user_id)
         .where(logins.c.user_id == user_id)).one_or_none()
     if row is None:
         return NotificationSettings(True, None)
-    return NotificationSettings(row.pledgee_joined is not False, row.email)
+    return NotificationSettings(row.pledgee_joined is not False, row.email,
+                                row.email_verified_at is not None)
 
 
 def set_pledgee_joined(conn: Connection, user_id: int, wanted: bool) -> NotificationSettings:

@@ -15,13 +15,14 @@ from importlib import import_module
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from flattr_hub.cli import COMMANDS, build_parser, command_of, main
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, things
 from ledger.sql import utcnow
 from members.logins import sign_up
+from members.schema import logins
 from notifications.schema import notification_outbox
 from tests.ledger_checks import dump, problems
 from tests.ledger_helpers import feed, make_user, star
@@ -357,10 +358,12 @@ def test_as_a_subprocess(cli_env, engine, config, tmp_path, db_url):
 
 
 def test_claiming_from_the_command_line_tells_the_givers_once(cli, engine):
-    """`link --claim` of an identity with a giver (who has an e-mail address) records one
-    "someone you pledged to joined" notice; claiming it again records nothing more."""
+    """`link --claim` of an identity with a giver (who has a verified e-mail address) records
+    one "someone you pledged to joined" notice; claiming it again records nothing more."""
     with engine.begin() as conn:
-        sign_up(conn, "ana", "a long enough password", "ana@example.org")
+        uid = sign_up(conn, "ana", "a long enough password", "ana@example.org")
+        conn.execute(update(logins).where(logins.c.user_id == uid)
+                     .values(email_verified_at=utcnow()))
     ok(cli("user", "create", "cy"))
     ok(cli("link", "ana", "github", "ana-gh"))
     feed(engine, star("ana-gh", "cy/song", "cy-gh", "2026-11-02T10:00:00"))

@@ -10,7 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from rq import SimpleWorker
+from sqlalchemy import select, update
 
 from ledger import accounts, identities
 from ledger.ingest import ingest
@@ -58,11 +59,15 @@ def mailbox(hub_config):
         yield box
 
 
-def member(engine, config, name: str, email: str | None, platform: str, account: str) -> int:
-    """A funded member (with an e-mail address or none) who gives with a linked, unclaimed
-    identity."""
+def member(engine, config, name: str, email: str | None, platform: str, account: str,
+           verified: bool = True) -> int:
+    """A funded member (with an e-mail address, verified unless not `verified`, or none) who
+    gives with a linked, unclaimed identity."""
     with engine.begin() as conn:
         uid = sign_up(conn, name, PASSWORD, email)
+        if verified:
+            conn.execute(update(logins).where(logins.c.user_id == uid)
+                         .values(email_verified_at=utcnow()))
         accounts.set_budget(conn, uid, 500, config)
         accounts.credit_funds(conn, uid, 2000, "test", f"test:{name}")
         identities.link(conn, uid, platform, account)

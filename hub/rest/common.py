@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 
 from catalog.errors import CatalogError
 from flattr_hub.inputs import loads_json, parse_int
-from hub.rest.ratelimit import RateLimiter, Usage
+from hub.rest.ratelimit import RateLimiter, Usage, address_key
 from hub.rest.views import Asker
-from hub.web.session import CONFIG, REDIS, call
+from hub.web.session import CONFIG, REDIS, call, client_address
 from ledger.errors import LedgerError, NotFound
 from ledger.subscriptions import SubscriptionRefused
 from members.apps import Grant, hashed, token_grant
@@ -57,6 +57,9 @@ def route(app: web.Application, method: str, path: str,
             app.router.add_get(spelling, handler)  # and HEAD
         else:
             app.router.add_route(method, spelling, handler)
+
+
+OVER_LIMIT = ApiError(403, "rate_limit_exceeded", "rate limit exceeded; wait for the reset")
 
 
 def reply(data: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
@@ -187,17 +190,29 @@ def thing_id(request: web.Request) -> int:
 async def api_middleware(request: web.Request,
                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
-    """For /rest/v2: count the request against the caller's hourly limit, answer refusals as
-    Flattr does, and put the rate-limit headers on every answer."""
+    """For /rest/v2: refuse an invalid Bearer token at once (401, on every route), count the
+    request against the caller's hourly limit (the token's, else the address's), answer
+    refusals as Flattr does, and put the rate-limit headers on every answer."""
     if not request.path.startswith(PREFIX + "/") and request.path != PREFIX:
         return await handler(request)
     counted = request.path.rstrip("/") != PREFIX + "/rate_limit"
-    usage = await _count(request, counted)
     uri = base_url(request) + ERRORS_DOCUMENT
+    try:
+        found = await optional_grant(request)
+    except ApiError as invalid:  # an invalid token: 401 at once, counted against the address
+        usage = await _count(request, address_key(client_address(request)), True)
+        refusal = OVER_LIMIT if usage is not None and usage.exceeded else invalid
+        answer = error_reply(refusal.status, refusal.code, refusal.description, uri=uri)
+        if usage is not None:
+            answer.headers.update(usage.headers())
+        return answer
+    who = (f"token:{hashed(bearer_token(request) or '')}" if found is not None
+           else address_key(client_address(request)))
+    usage = await _count(request, who, counted)
     request[USAGE] = usage
     try:
         if counted and usage is not None and usage.exceeded:
-            raise ApiError(403, "rate_limit_exceeded", "rate limit exceeded; wait for the reset")
+            raise OVER_LIMIT
         if not _acceptable(request.headers.get("Accept", "")):
             raise ApiError(406, "not_acceptable", "only JSON is served (application/json, "
                                                   "application/stream+json for activities)")
@@ -227,9 +242,7 @@ def _acceptable(accept: str) -> bool:
     return not accept.strip() or any(t in SERVED for t in types)
 
 
-async def _count(request: web.Request, counted: bool) -> Usage | None:
-    token = bearer_token(request)
-    who = f"token:{hashed(token)}" if token else f"addr:{request.remote or 'unknown'}"
+async def _count(request: web.Request, who: str, counted: bool) -> Usage | None:
     limiter = RateLimiter(request.app[REDIS], request.app[CONFIG])
     try:
         return await asyncio.get_running_loop().run_in_executor(

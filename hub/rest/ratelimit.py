@@ -1,15 +1,33 @@
-"""The API's rate limit: at most `api.rate_limit` requests per caller (an access token, or an
-address for calls without one) in each fixed window of `api.rate_window_seconds`, counted in
-Redis. Flattr's headers tell the caller where they stand."""
+"""The API's rate limit: at most `api.rate_limit` requests per caller (a valid access token, or
+the client's address for calls without one or with an invalid one) in each fixed window of
+`api.rate_window_seconds`, counted in Redis. Flattr's headers tell the caller where they stand.
+
+The keys stay bounded: one per valid token or address per window, each expiring a minute after
+its window ends; an IPv6 caller counts per /64 (what one host usually gets), so walking through
+its own addresses makes no new buckets."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+
+
+def address_key(address: str) -> str:
+    """The bucket of a client address: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "addr:unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"addr:{ip.ipv4_mapped}"
+        return f"addr:{ipaddress.IPv6Network((ip, 64), strict=False).network_address}/64"
+    return f"addr:{ip}"
 
 
 @dataclass(frozen=True)

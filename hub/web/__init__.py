@@ -1,6 +1,7 @@
 """The web hub for people: server-rendered pages (aiohttp-jinja2) on the same aiohttp app as
 the webhooks. `install` wires templates, encrypted cookie sessions, CSRF checks and each
-feature module's routes; every feature module has a `routes(app)` function."""
+feature module's routes (each path in one plain spelling only: `hub.web.paths`); every feature
+module has a `routes(app)` function."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ from sqlalchemy import Engine
 
 from hub.inputs import form_bodies
 from hub.web import session
+from hub.web.paths import plain_paths
 from ledger.validation import is_web_url
 from members.keys import web_keys
 
 FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
             "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",
             "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
-            "hub.web.contests", "hub.web.webhooks",
-            "hub.web.ops_quarantine")
+            "hub.web.contests", "hub.web.webhooks", "hub.web.security",
+            "hub.web.email", "hub.web.ops_quarantine")
 STATIC = Path(__file__).with_name("static")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -45,8 +47,10 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     env.tests["web_url"] = is_web_url  # `{% if x is web_url %}`: only http(s) become links
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
-        samesite="Lax", secure=session.secure_cookies(config), max_age=30 * 24 * 3600))
-    app.middlewares.append(except_webhooks(sessions, form_bodies, session.csrf_protect))
+        samesite="Lax", secure=session.secure_cookies(config),
+        max_age=int(config["web"]["session_max_seconds"])))
+    app.middlewares.append(
+        except_webhooks(sessions, plain_paths, form_bodies, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")
     for name in FEATURES:
         import_module(name).routes(app)

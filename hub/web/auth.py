@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from hub.web.email import deliver
 from hub.web.session import (
     CONFIG,
     REDIS,
@@ -19,7 +20,8 @@ from hub.web.session import (
 )
 from hub.web.throttle import Throttle
 from ledger.errors import LedgerError
-from members.logins import authenticate, sign_up
+from members.emails import sign_up_with_email
+from members.logins import authenticate
 
 
 def routes(app: web.Application) -> None:
@@ -46,11 +48,13 @@ async def signup(request: web.Request) -> web.StreamResponse:
     name, email = str(form.get("name", "")).strip(), str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     try:
-        uid = await call(request, sign_up, name, password, email or None)
+        uid, mail = await call(request, sign_up_with_email, request.app[CONFIG], name, password,
+                               email or None)
     except LedgerError as exc:
         return await render(
             request, "signup.html", {"error": str(exc), "form": {"name": name, "email": email}},
             status=400)
+    await deliver(request, mail)
     await sign_in(request, uid)
     raise web.HTTPSeeOther("/dashboard")
 
@@ -67,12 +71,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     throttle = Throttle(request.app[REDIS], request.app[CONFIG])
     address = client_address(request)
     loop = asyncio.get_running_loop()
-    if await loop.run_in_executor(None, throttle.blocked, name, address):
-        return await _login_refused(request, name, target, 429,
-                              "Too many failed attempts. Wait a few minutes and try again.")
+    attempt = await loop.run_in_executor(None, throttle.attempt, name, address)
+    if attempt.refused:
+        refused = await _login_refused(request, name, target, 429, "Too many failed attempts. "
+                                       "Wait a few minutes and try again.")
+        refused.headers["Retry-After"] = str(attempt.retry_after)
+        return refused
+    await asyncio.sleep(attempt.delay)
     uid = await call(request, authenticate, name, password)
     if uid is None:
-        await loop.run_in_executor(None, throttle.failed, name, address)
         return await _login_refused(request, name, target, 400, "Wrong name or password.")
     await loop.run_in_executor(None, throttle.succeeded, name, address)
     await sign_in(request, uid)

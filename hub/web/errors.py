@@ -6,7 +6,8 @@ from aiohttp import web
 
 from hub.web.session import render
 
-API_PREFIXES = ("/webhooks/", "/rest/", "/oauth/token", "/metrics", "/healthz", "/readyz")
+API_PREFIXES = ("/webhooks/", "/rest/", "/oauth/token", "/oauth/revoke", "/metrics", "/healthz",
+                "/readyz")
 
 
 def wants_html(request: web.Request) -> bool:

@@ -1,5 +1,6 @@
 """The OAuth 2.0 provider's HTTP side: the app registration page (/apps), the consent page
-(/oauth/authorize, authorization code grant) and the token endpoint (/oauth/token).
+(/oauth/authorize, authorization code grant), the token endpoint (/oauth/token) and token
+revocation (/oauth/revoke, RFC 7009).
 
 The consent page is only shown to a signed-in member; an unknown client or a redirect URI other
 than the registered one is reported on the page, never redirected to (RFC 6749 §4.1.2.1). The
@@ -27,6 +28,7 @@ from members.apps import (
     exchange_code,
     issue_code,
     register_app,
+    revoke_token,
 )
 
 SCOPE_TEXT = {"flattr": "flattr things for you", "thing": "create, change and delete your things",
@@ -41,6 +43,7 @@ def routes(app: web.Application) -> None:
     app.router.add_get("/oauth/authorize", authorize_page)
     app.router.add_post("/oauth/authorize", authorize)
     app.router.add_post("/oauth/token", token)
+    app.router.add_post("/oauth/revoke", revoke)
 
 
 async def apps_page(request: web.Request) -> web.StreamResponse:
@@ -136,13 +139,25 @@ async def token(request: web.Request) -> web.Response:
         if isinstance(result, OAuthError):
             raise result
     except OAuthError as exc:
-        answer = _token_reply({"error": exc.error, "error_description": exc.description},
-                              exc.status)
-        if exc.status == 401:
-            answer.headers["WWW-Authenticate"] = 'Basic realm="flattr"'
-        return answer
+        return _oauth_error(exc)
     return _token_reply({"access_token": result.access_token, "token_type": "bearer",
                          "scope": " ".join(result.scopes)}, 200)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    """RFC 7009 token revocation: the client authenticates as at the token endpoint and posts
+    `token` (`token_type_hint` is not needed: there are only access tokens); 200 with an empty
+    body, also for a token that is unknown or already revoked."""
+    try:
+        values = await _token_params(request)
+        client_id, secret = _client_credentials(request, values)
+        if not values.get("token"):
+            raise OAuthError("invalid_request", "token is required")
+        app = await call(request, authenticate_client, client_id, secret)
+        await call(request, revoke_token, app, values["token"])
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    return _token_reply({}, 200)
 
 
 async def _token_params(request: web.Request) -> dict[str, str]:
@@ -172,6 +187,13 @@ def _client_credentials(request: web.Request, values: dict[str, str]) -> tuple[s
     if values.get("client_id") and values.get("client_secret"):
         return values["client_id"], values["client_secret"]
     raise OAuthError("invalid_client", "client authentication is required", 401)
+
+
+def _oauth_error(exc: OAuthError) -> web.Response:
+    answer = _token_reply({"error": exc.error, "error_description": exc.description}, exc.status)
+    if exc.status == 401:
+        answer.headers["WWW-Authenticate"] = 'Basic realm="flattr"'
+    return answer
 
 
 def _token_reply(data: dict[str, str], status: int) -> web.Response:

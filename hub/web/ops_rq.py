@@ -4,11 +4,14 @@ the Flask app through aiohttp-wsgi (on a worker thread).
 
 The dashboard's buttons (requeue, delete, empty a queue) post with jQuery and send the cookie
 `_csrf_token` back as the `X-CSRFToken` header; the cookie holds this session's CSRF token, so
-those posts pass the hub's CSRF check and a post from another site does not. Its one action that
-also answers GET (requeue every failed job of a queue) is refused unless posted."""
+those posts pass the hub's CSRF check and a post from another site does not. GET and HEAD reach
+only its pages, data and static files (`READ_ONLY`); every other path is an action and is
+refused unless posted (its requeue actions also answer GET). Paths reach here in their one plain
+spelling (`hub.web.paths`), so `//requeue/…` or `%2Frequeue/…` cannot pass for a page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -24,7 +27,8 @@ from workers.redis_conn import socket_url
 
 PREFIX = "/ops/rq"
 CSRF_COOKIE = "_csrf_token"
-POST_ONLY = ("/requeue/",)
+READ_ONLY = re.compile(r"/(|favicon\.ico|static/.*|[0-9]+/(view(/.*)?|data/.*)?)")
+READS = ("GET", "HEAD")
 
 
 def routes(app: web.Application) -> None:
@@ -38,13 +42,13 @@ def routes(app: web.Application) -> None:
 
     async def dashboard(request: web.Request) -> web.StreamResponse:
         await require_operator(request)
-        inner = "/" + request.match_info["path_info"]
         try:  # WSGI passes the path as Latin-1; the dashboard has no other pages
             (request.path + request.query_string).encode("latin-1")
         except UnicodeEncodeError:
             raise web.HTTPNotFound(reason="no such dashboard page") from None
-        if request.method != "POST" and inner.startswith(POST_ONLY):
-            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+        read_only = READ_ONLY.fullmatch("/" + request.match_info["path_info"]) is not None
+        if (request.method in READS) != read_only or request.method not in (*READS, "POST"):
+            raise web.HTTPMethodNotAllowed(request.method, ["POST"] if not read_only else READS)
         response = await wsgi().handle_request(request)
         response.set_cookie(CSRF_COOKIE, await csrf_token(request), path=PREFIX + "/",
                             samesite="Strict", secure=secure)

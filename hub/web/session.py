@@ -1,6 +1,7 @@
-"""Who is asking: the signed-in member from the encrypted session cookie, guards for pages that
-need a member or an operator, the CSRF token every form carries, rendering pages (`render`) and
-running domain functions off the event loop (`call`)."""
+"""Who is asking: the signed-in member of the server-side session the encrypted cookie refers
+to (`members.sessions`), guards for pages that need a member or an operator, the CSRF token
+every form carries, rendering pages (`render`) and running domain functions off the event loop
+(`call`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import contextvars
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -17,15 +18,18 @@ from aiohttp_session import get_session, new_session
 from redis import Redis
 from sqlalchemy import Engine
 
-from members.logins import Member, member
+from members.logins import Member
+from members.sessions import Lifetimes, end_session, session_member, start_session
 
 CONFIG = web.AppKey("web_config", Mapping)
 ENGINE = web.AppKey("web_engine", Engine)
 REDIS = web.AppKey("web_redis", Redis)
 MEMBER = "member"
+SID = "sid"  # the cookie's key for the server-side session id (members.sessions)
+MAX_NEXT = 2000
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Machine-to-machine endpoints authenticate by signature or bearer token, not by cookie.
-CSRF_EXEMPT = ("/webhooks/", "/rest/", "/oauth/token", "/metrics")
+CSRF_EXEMPT = ("/webhooks/", "/rest/", "/oauth/token", "/oauth/revoke", "/metrics")
 
 T = TypeVar("T")
 
@@ -43,12 +47,31 @@ async def call(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs:
         None, contextvars.copy_context().run, run)
 
 
+def lifetimes(config: Mapping[str, Any]) -> Lifetimes:
+    """How long a web session lasts unused (`web.session_idle_seconds`) and at most
+    (`web.session_max_seconds`)."""
+    return Lifetimes(int(config["web"]["session_idle_seconds"]),
+                     int(config["web"]["session_max_seconds"]))
+
+
 async def current_member(request: web.Request) -> Member | None:
-    """The signed-in member, looked up once per request."""
+    """The signed-in member of the cookie's server-side session, looked up once per request; a
+    cookie whose session ended (logout, password change, lifetimes) is forgotten."""
     if MEMBER not in request:
-        uid = (await get_session(request)).get("uid")
-        request[MEMBER] = None if uid is None else await call(request, member, int(uid))
+        cookie = await get_session(request)
+        sid = cookie.get(SID)
+        found = None
+        if isinstance(sid, str):
+            found = await call(request, session_member, sid, lifetimes(request.app[CONFIG]))
+            if found is None:
+                del cookie[SID]
+        request[MEMBER] = found
     return request[MEMBER]
+
+
+async def session_id(request: web.Request) -> str:
+    """The id of the signed-in member's session (call after `require_member`)."""
+    return str((await get_session(request))[SID])
 
 
 async def require_member(request: web.Request) -> Member:
@@ -68,15 +91,25 @@ async def require_operator(request: web.Request) -> Member:
 
 
 async def sign_in(request: web.Request, uid: int) -> None:
-    """Start a fresh session for `uid` (a new cookie, so a planted session id is useless)."""
+    """Start a fresh server-side session for `uid` in a new cookie (so a planted cookie is
+    useless), with a new CSRF token; the browser's previous session ends."""
+    previous = (await get_session(request)).get(SID)
+    sid = await call(request, start_session, uid, lifetimes(request.app[CONFIG]),
+                     previous if isinstance(previous, str) else None)
     fresh = await new_session(request)
-    fresh["uid"] = uid
+    fresh[SID] = sid
     fresh["csrf"] = secrets.token_urlsafe(32)
     request.pop(MEMBER, None)
 
 
 async def sign_out(request: web.Request) -> None:
-    (await get_session(request)).invalidate()
+    """End the session on the server too: the cookie, even saved, opens nothing any more."""
+    cookie = await get_session(request)
+    sid = cookie.get(SID)
+    if isinstance(sid, str):
+        await call(request, end_session, sid)
+    cookie.invalidate()
+    request.pop(MEMBER, None)
 
 
 async def csrf_token(request: web.Request) -> str:
@@ -87,10 +120,19 @@ async def csrf_token(request: web.Request) -> str:
 
 
 def local_path(target: str | None, default: str = "/dashboard") -> str:
-    """`target` when it is a path on this site, else `default` (no open redirects)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """`target` when it is a path on this site, else `default` (no open redirects).
+
+    Decided on the text as a browser will read it: anything but printable ASCII (browsers drop
+    tabs and newlines, so `/<TAB>/evil.example` would become `//evil.example`), backslashes
+    (read as slashes), a scheme or a host, or a second leading slash sends to `default`."""
+    if (not target or len(target) > MAX_NEXT or not target.startswith("/")
+            or target.startswith("//") or "\\" in target
+            or any(not "!" <= char <= "~" for char in target)):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 @web.middleware
