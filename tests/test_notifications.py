@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select, update
 
 from ledger import accounts, identities
