@@ -127,7 +127,7 @@ async def test_flattr_a_url_creates_an_auto_submitted_thing(hub_client, engine, 
     assert created["title"] == "New one" and created["owner"]["username"] == "bo"
     by_form = await hub_client.post("/rest/v2/flattr", data={"url": "https://bo.example/post"},
                                     headers=bearer(people["ana_token"]))
-    assert by_form.status == 200
+    assert by_form.status == 200, await by_form.text()
     unknown = await hub_client.post("/rest/v2/flattr", json={"url": "https://nowhere.invalid/x"},
                                     headers=bearer(people["ana_token"]))
     assert (unknown.status, (await unknown.json())["error"]) == (404, "not_found")
