@@ -28,6 +28,7 @@ from members.linking import linked_accounts
 from members.linking_schema import claim_contests, oauth_pending
 from members.logins import set_operator
 from members.logins import sign_up as sign_up_member
+from members.schema import logins
 from notifications.schema import notification_outbox
 from tests.fakes import oauth_provider
 from tests.fakes.oauth_provider import FakeOAuthProvider
@@ -83,9 +84,12 @@ async def link_account(client: Any, platform: str, **form: str) -> Any:
 
 
 def pledge_to(engine: Any, platform: str, owner: str) -> None:
-    """cy (who gave an e-mail address) likes a thing of `owner`, who is not on the hub."""
+    """cy (who gave and confirmed an e-mail address) likes a thing of `owner`, who is not on
+    the hub."""
     with engine.begin() as conn:
         cy = sign_up_member(conn, "cy", PASSWORD, "cy@example.org")
+        conn.execute(update(logins).where(logins.c.user_id == cy)
+                     .values(email_verified_at=utcnow()))
         link(conn, cy, platform, "cy-on-the-platform", claim=True)
         ingest(conn, [NormalisedEvent(f"like-{owner}", platform, "like", "cy-on-the-platform",
                                       f"thing-of-{owner}", owner, utcnow())])

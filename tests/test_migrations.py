@@ -2,7 +2,6 @@
 
 import importlib
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -15,8 +14,6 @@ TABLE_MODULES = ("workers.inbox", "connectors.storage", "workers.outbound_schema
                  "members.linking_schema", "workers.quarantine")
 
 
-# SQLite's reflection skips expression indexes (logins' unique lower(email)) with a warning.
-@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_migrations_match_the_declared_tables(engine):
     for module in TABLE_MODULES:
         importlib.import_module(module)
