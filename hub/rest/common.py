@@ -105,7 +105,7 @@ def bearer_token(request: web.Request) -> str | None:
 async def body(request: web.Request) -> dict[str, Any]:
     """The parameters of a POST/PUT/PATCH: a JSON object or a form; the query's too."""
     values: dict[str, Any] = dict(request.query)
-    if not request.can_read_body:
+    if not request.body_exists:  # (the form was read already by hub.inputs.form_bodies)
         return values
     if request.content_type == "application/json":
         try:
