@@ -169,7 +169,7 @@ def parse_json(body: bytes) -> Any:
     try:
         return loads_json(body)
     except ValueError as exc:
-        raise PayloadError(f"body is not usable JSON: {exc}") from None
+        raise PayloadError(f"body is not JSON we accept: {exc}") from None
 
 
 def event(**fields: Any) -> NormalisedEvent:
