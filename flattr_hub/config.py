@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due;
     # allow_private lets endpoints be on private/loopback/link-local addresses (tests, closed
     # deployments); false refuses them at registration and at each delivery (SSRF)
+    # the one door out (flattr_hub.public_net) for every request made on someone's behalf:
+    # DNS servers asked ([] = the system's) and their port, networks let through although
+    # not public (default none)
+    "network": {"nameservers": [], "dns_port": 53, "allow_addresses": []},
     "outbound": {"timeout_seconds": 10, "disable_after_days": 5, "sweep_seconds": 60,
                  "allow_private": False},
     # notifications: e-mail through this SMTP server, creator notices on these platforms only

@@ -4,7 +4,6 @@ lists only to their owner's token with `extendedread`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,9 +90,8 @@ async def find_thing(request: web.Request, url: str) -> int | None:
 async def discovered(request: web.Request, url: str) -> dict[str, Any] | None:
     """The auto-submit parameters of the page's payment link, or None (no link, or the page
     could not be fetched)."""
-    loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(None, discover, url, request.app[CONFIG])
+        return await discover(url, request.app[CONFIG])
     except CatalogError:
         return None
 
