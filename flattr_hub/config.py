@@ -111,6 +111,9 @@ DEFAULTS: dict[str, Any] = {
     # fetched) and how long browsers and proxies may cache the button counter
     "catalog": {"discovery_timeout_seconds": 5, "discovery_max_bytes": 524288,
                 "discovery_max_redirects": 3, "discovery_allow_private": False,
+                # URL lookups' fetches in one hub process: at most this many at once, per
+                # client address, and how long an outcome (found or not) is kept
+                "lookup_concurrency": 16, "lookup_per_client": 4, "lookup_cache_seconds": 60,
                 "counter_max_age": 60},
     # REST API v2: requests per caller (access token, or address without one) per window
     "api": {"rate_limit": 5000, "rate_window_seconds": 3600},

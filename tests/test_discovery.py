@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from catalog import discovery
 from catalog.discovery import payment_links
@@ -111,6 +113,25 @@ def test_refusals(web_site, settings):
     settings["catalog"]["discovery_allow_private"] = False
     with pytest.raises(InvalidThing, match="private address"):
         discover(web_site + "/post", settings)
+
+
+def test_one_deadline_covers_every_redirect(settings):
+    """Each hop answers within the timeout, but the chain does not: the fetch gives up
+    before reaching the page (the timeout is for the whole fetch, not per request)."""
+    hops = {f"/r{n}": f"/r{n + 1}" for n in range(4)} | {"/r4": "/post"}
+    seen = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        seen.append(request.path)
+        return await handler(request)
+
+    app = site({"/post": ("text/html", HTML)}, hops, slow=dict.fromkeys(hops, 0.4))
+    app.middlewares.append(record)
+    settings["catalog"]["discovery_max_redirects"] = 5
+    with serve(app) as base, pytest.raises(FetchFailed, match="in time"):
+        discover(base + "/r0", settings)
+    assert "/post" not in seen and len(seen) <= 3
 
 
 def test_names_resolving_to_private_addresses_are_refused(web_site, settings):

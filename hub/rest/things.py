@@ -11,8 +11,8 @@ from aiohttp import web
 from sqlalchemy import Connection
 
 from catalog import things as catalog
-from catalog.discovery import discover
 from catalog.errors import CatalogError
+from catalog.lookups import Busy, FetchGate
 from hub.rest import present
 from hub.rest.common import (
     PREFIX,
@@ -35,10 +35,12 @@ FIELDS = ("title", "description", "category", "language", "tags", "hidden")
 # Flattr's sort names → the catalog's (trend is the last 7 days, Flattr's flattrs_week).
 SORTS = {"relevance": "trend", "trend": "trend", "flattrs_week": "trend", "flattrs_day": "trend",
          "flattrs": "flattrs_all", "flattrs_month": "flattrs_month"}
+LOOKUPS = web.AppKey("lookups", FetchGate)
 NOT_FOUND = {"message": "not_found", "description": "No thing was found"}
 
 
 def routes(app: web.Application) -> None:
+    app[LOOKUPS] = FetchGate()
     app.router.add_get(PREFIX + "/things/lookup", lookup)
     app.router.add_get(PREFIX + "/things/lookup/", lookup)
     app.router.add_get(PREFIX + "/things/search", search)
@@ -89,9 +91,13 @@ async def find_thing(request: web.Request, url: str) -> int | None:
 
 async def discovered(request: web.Request, url: str) -> dict[str, Any] | None:
     """The auto-submit parameters of the page's payment link, or None (no link, or the page
-    could not be fetched)."""
+    could not be fetched). Fetches are bounded and cached (`catalog.lookups`): over a limit,
+    429 or 503 at once."""
     try:
-        return await discover(url, request.app[CONFIG])
+        return await request.app[LOOKUPS].discover(url, request.app[CONFIG],
+                                                   request.remote or "unknown")
+    except Busy as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
     except CatalogError:
         return None
 
