@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
                       "from_address": "flattr-hub@localhost", "timeout_seconds": 10,
                       "sweep_seconds": 60},
     "log": {"level": "info", "format": "json"},
+    # GET /metrics answers only `Authorization: Bearer <token>`; "" = /metrics is off (404)
+    "metrics": {"token": ""},
     "connectors": {
         "x": {"consumer_secret": "", "client_id": "", "client_secret": "",
               # poller: API base ("" = https://api.twitter.com), per-user window, pages/poll

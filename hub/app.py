@@ -61,7 +61,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
     add_platform_routes(app, config, engine)
     app.router.add_post(r"/webhooks/{platform:[a-z][a-z0-9_-]{0,31}}", webhook)
     app.router.add_get("/healthz", healthz)
-    metrics.install(app, engine, redis)
+    metrics.install(app, engine, redis, str(config["metrics"]["token"]))
     install_web(app, config, engine, redis)
     return app
 
