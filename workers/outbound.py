@@ -58,6 +58,7 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
+from flattr_hub.links import base_url
 from flattr_hub.public_net import Guard, UnsafeTarget, guarded_session
 from hub.metrics import record_outbound
 from ledger.events import NormalisedEvent
@@ -302,9 +303,7 @@ def _record_deliveries(conn: Connection, endpoint_ids: Sequence[int], event_type
 
 def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -> str:
     """Where the owner of an identity claims it (and the pledges waiting for it)."""
-    hub = config["hub"]
-    base = (hub["base_url"] or f"http://{hub['host']}:{hub['port']}").rstrip("/")
-    return f"{base}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
+    return f"{base_url(config)}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
 
 
 def emit_for_ingest(conn: Connection, config: Mapping[str, Any],

@@ -20,6 +20,7 @@ from aiohttp import web
 from flattr_hub.commands import add_command
 from flattr_hub.config import database_url
 from flattr_hub.errors import UserError
+from flattr_hub.links import listened, require_base_url
 from hub import demo
 from hub.app import create_app
 from hub.server import serve
@@ -64,8 +65,14 @@ def _hub(context: Context) -> web.Application:
 
 
 def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, int]:
-    return (args.host or config["hub"]["host"],
-            config["hub"]["port"] if args.port is None else args.port)
+    """Where to listen. Links are built from hub.base_url, which must be set unless that is a
+    loopback address."""
+    host = args.host or config["hub"]["host"]
+    try:
+        require_base_url(config, host)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return host, config["hub"]["port"] if args.port is None else args.port
 
 
 def _listen(web_app: web.Application, host: str, port: int, started: Any) -> None:
@@ -76,10 +83,11 @@ def _listen(web_app: web.Application, host: str, port: int, started: Any) -> Non
 
 
 def _serve(args: argparse.Namespace, app: Any) -> int:
-    web_app = _hub(_context(app))
     host, port = _address(args, app.config)
+    web_app = _hub(_context(app))
 
     async def started(url: str, _stop: asyncio.Event) -> None:
+        listened(app.config, url)
         print(f"Flattr Hub is listening on {url} (Ctrl-C to stop)", flush=True)
 
     _listen(web_app, host, port, started)
@@ -101,6 +109,7 @@ def _scheduler(_args: argparse.Namespace, app: Any) -> int:
 
 def _up(args: argparse.Namespace, app: Any) -> int:
     config = app.config
+    host, port = _address(args, config)
     github = config["connectors"]["github"]
     if args.demo and not github["webhook_secret"]:
         github["webhook_secret"] = secrets.token_urlsafe(32)
@@ -109,13 +118,14 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     if not config["redis"]["url"]:
         env["FLATTR_REDIS_URL"] = socket_url(context.redis)
     web_app = _hub(context)
-    host, port = _address(args, config)
     config_args = ["--config", args.config] if getattr(args, "config", None) else []
     children: dict[str, subprocess.Popen[bytes]] = {}
     failed: list[str] = []
     tasks: list[asyncio.Task[None]] = []
 
     async def started(url: str, stop: asyncio.Event) -> None:
+        listened(config, url)
+        env["FLATTR_HUB__BASE_URL"] = config["hub"]["base_url"]
         for name in ("worker", "scheduler"):
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "flattr_hub.cli", name, *config_args], env=env,

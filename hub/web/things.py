@@ -24,6 +24,7 @@ from catalog import things as catalog
 from catalog.errors import CatalogError, InvalidThing
 from catalog.urls import normalise
 from catalog.vocab import CATEGORIES, LANGUAGES
+from flattr_hub import links
 from hub.web.session import CONFIG, call, current_member, render, require_member
 
 SCRIPT = (Path(__file__).with_name("static") / "button.js").read_bytes()
@@ -93,7 +94,8 @@ async def button_demo(request: web.Request) -> web.Response:
     """A stand-alone page, as another site would be, that embeds the button for `?uid=` and
     `?url=` (default: this page)."""
     context = {"uid": request.query.get("uid", ""),
-               "url": request.query.get("url", str(request.url.with_query(None))),
+               "url": request.query.get("url", links.base_url(request.app[CONFIG])
+                                        + request.path),
                "title": request.query.get("title", "A page with a Flattr button"),
                "category": request.query.get("category", "text")}
     return aiohttp_jinja2.render_template("button_demo.html", request, context)
