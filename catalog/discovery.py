@@ -2,30 +2,34 @@
 (`rel="payment" href="…/submit/auto?user_id=…&url=…"`) in its HTML head, in an RSS/Atom feed
 (`link` / `atom:link`, on the feed or an entry), or in an HTTP `Link:` header (RFC 8288).
 
-The page is fetched with a timeout, a cap on the bytes read and on redirects; every hop's host
-must resolve to public addresses only, unless `catalog.discovery_allow_private` is on (tests,
-intranets), and the connection goes to the address that was checked
-(`flattr_hub.public_net`), so a DNS answer that changes in between (rebinding) gains nothing.
+The page is fetched asynchronously (no thread is held while a site is slow) with one deadline
+for the whole fetch, redirects included, a cap on the bytes read and on redirects; every hop's
+host must resolve to public addresses only, unless `catalog.discovery_allow_private` is on
+(tests, intranets), and the connection goes to the address that was checked (the hub's one
+door out, `flattr_hub.public_net`), so a DNS answer that changes in between (rebinding) gains
+nothing.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
+import aiohttp
 
-from catalog.errors import FetchFailed, InvalidThing
+from catalog.errors import CatalogError, FetchFailed, InvalidThing
 from catalog.things import parse_submit_url
 from catalog.urls import normalise
-from flattr_hub.public_net import Unresolved, UnsafeTarget, pinned_session
+from flattr_hub.public_net import Guard, Unresolved, guarded_connector, unsafe_target
 
 USER_AGENT = "FlattrHub-discovery/1.0"
 ACCEPT = ("text/html, application/xhtml+xml, application/atom+xml, application/rss+xml, "
           "application/xml;q=0.9, */*;q=0.1")
+HEADERS = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class _PaymentLinks(HTMLParser):
@@ -54,7 +58,7 @@ def payment_links(document: str, base_url: str) -> list[str]:
     return [urljoin(base_url, href) for href in parser.hrefs]
 
 
-def discover(url: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
+async def discover(url: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
     """Fetch `url` and return the auto-submit parameters of its payment link (as
     catalog.things.submit_params; "url" defaults to the page's own URL) plus "payment_url" (the
     link) and "page_url" (the URL finally fetched), or None when it has no auto-submit payment
@@ -62,7 +66,8 @@ def discover(url: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
     Raises InvalidThing for a malformed or refused URL, FetchFailed when it can't be fetched."""
     settings = config["catalog"]
     requested = normalise(url)
-    page_url, body, link_header = _fetch(requested, settings)
+    guard = Guard.from_config(config, bool(settings["discovery_allow_private"]))
+    page_url, body, link_header = await _fetch(requested, settings, guard)
     links = [link_header] if link_header else []
     links += payment_links(body, page_url)
     found = []
@@ -86,57 +91,48 @@ def _http_host(url: str) -> str:
     return parts.hostname
 
 
-def _session(allow_private: bool) -> requests.Session:
-    if not allow_private:
-        return pinned_session()
-    session = requests.Session()
-    session.trust_env = False
-    return session
-
-
-def _fetch(url: str, settings: Mapping[str, Any]) -> tuple[str, str, str | None]:
-    """(final URL, the document's text up to the byte cap, the payment `Link:` header)."""
-    timeout = float(settings["discovery_timeout_seconds"])
-    deadline = time.monotonic() + timeout
-    with _session(bool(settings["discovery_allow_private"])) as session:
-        for _ in range(int(settings["discovery_max_redirects"]) + 1):
-            host = _http_host(url)
-            try:
-                reply = session.get(url, timeout=timeout, stream=True, allow_redirects=False,
-                                    headers={"User-Agent": USER_AGENT, "Accept": ACCEPT})
-                with reply:
-                    if reply.is_redirect and "Location" in reply.headers:
+async def _fetch(url: str, settings: Mapping[str, Any],
+                 guard: Guard) -> tuple[str, str, str | None]:
+    """(final URL, the document's text up to the byte cap, the payment `Link:` header), all
+    redirects included within the one deadline."""
+    host = _http_host(url)
+    connector = guarded_connector(guard, force_close=True, limit=2)
+    try:
+        async with asyncio.timeout(float(settings["discovery_timeout_seconds"])), \
+                aiohttp.ClientSession(connector=connector, headers=HEADERS) as session:
+            for _ in range(int(settings["discovery_max_redirects"]) + 1):
+                host = _http_host(url)
+                async with session.get(url, allow_redirects=False) as reply:
+                    if reply.status in REDIRECTS and "Location" in reply.headers:
                         url = urljoin(url, reply.headers["Location"])
                         continue
-                    if reply.status_code >= 400:
-                        raise FetchFailed(f"the page answered HTTP {reply.status_code}")
-                    body = _read(reply, int(settings["discovery_max_bytes"]), deadline)
+                    if reply.status >= 400:
+                        raise FetchFailed(f"the page answered HTTP {reply.status}")
+                    body = await _read(reply, int(settings["discovery_max_bytes"]))
                     link = reply.links.get("payment", {}).get("url")
-                    text = body.decode(reply.encoding or "utf-8", errors="replace")
-                    return url, text, urljoin(url, link) if link else None
-            except Unresolved:
-                raise FetchFailed(f"cannot resolve {host}") from None
-            except UnsafeTarget:
-                raise InvalidThing(f"{host} resolves to a private address") from None
-            except requests.Timeout:
-                raise FetchFailed("the page did not answer in time") from None
-            except requests.RequestException as exc:
-                raise FetchFailed(f"cannot fetch the page ({exc.__class__.__name__})") from None
-            except LookupError:
-                raise FetchFailed("the page's character set is unknown") from None
+                    text = body.decode(reply.charset or "utf-8", errors="replace")
+                    return url, text, str(link) if link else None
+    except CatalogError:
+        raise
+    except TimeoutError:
+        raise FetchFailed("the page did not answer in time") from None
+    except aiohttp.ClientError as exc:
+        unsafe = unsafe_target(exc)
+        if isinstance(unsafe, Unresolved):
+            raise FetchFailed(f"cannot resolve {host}") from None
+        if unsafe is not None:
+            raise InvalidThing(f"{host} resolves to a private address") from None
+        raise FetchFailed("the page could not be fetched") from None
+    except (LookupError, ValueError):  # an unknown charset, a URL aiohttp can't use
+        raise FetchFailed("the page could not be read") from None
     raise FetchFailed("too many redirects")
 
 
-def _read(reply: requests.Response, limit: int, deadline: float) -> bytes:
-    """At most `limit` bytes of the body (the payment link is in the head), within the
-    deadline."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in reply.iter_content(8192):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
+async def _read(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most `limit` bytes of the body (the payment link is in the head)."""
+    body = bytearray()
+    async for chunk in reply.content.iter_chunked(8192):
+        body += chunk
+        if len(body) >= limit:
             break
-        if time.monotonic() > deadline:
-            raise FetchFailed("the page did not answer in time")
-    return b"".join(chunks)[:limit]
+    return bytes(body[:limit])

@@ -14,6 +14,10 @@ secret sealed with the token vault). Mastodon access tokens do
 not expire; one that is refused (revoked) marks the account for relinking. On when
 `connectors.mastodon.enabled` is true; `connectors.mastodon.api_base` sends every instance's
 requests to one place (a local fake in tests and the benchmark).
+
+Instance names are chosen by members, so Mastodon.py's own requests session is a guarded one
+(`flattr_hub.public_net`): it connects only to public addresses, to the address it checked,
+and every redirect hop is checked again.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from mastodon import (
     Mastodon,
     MastodonAPIError,
@@ -49,6 +52,7 @@ from connectors.polling import (
     route,
 )
 from connectors.storage import mastodon_apps
+from flattr_hub.public_net import Guard, guarded_session, refusal
 from ledger.sql import utcnow
 from members.keys import Vault, vault
 
@@ -81,10 +85,11 @@ class MastodonPoller:
     window_seconds: int = 300
     platform: str = "mastodon"
     vault: Vault = field(kw_only=True, repr=False)
+    guard: Guard = field(kw_only=True, default=Guard())
 
     def client(self, account: Account) -> Mastodon:
         base = instance_url(account.instance)
-        session = route(requests.Session(), base, self.api_base)
+        session = route(guarded_session(self.guard), base, self.api_base)
         return Mastodon(access_token=account.access_token, api_base_url=base, session=session,
                         ratelimit_method="throw", request_timeout=HTTP_TIMEOUT,
                         version_check_mode="none")
@@ -112,14 +117,22 @@ class MastodonPoller:
             raise RateLimited(reset_time({"reset": str(int(reset))}, "reset") if reset else None,
                               made) from None
         except (MastodonNetworkError, MastodonServerError) as exc:
-            raise TransientError(f"instance unreachable: {exc.__class__.__name__}") from None
-        except MastodonAPIError as exc:
-            raise TransientError(f"instance refused: {exc.__class__.__name__}") from None
+            raise TransientError(unreachable(exc, account.instance)) from None
+        except MastodonAPIError:
+            raise TransientError("the instance refused the request") from None
         finally:
             client.session.close()
 
     def refresh(self, account: Account) -> Tokens | None:
         return None  # Mastodon tokens don't expire; a refused one needs a new link
+
+
+def unreachable(exc: BaseException, instance: str) -> str:
+    """A plain sentence for a failed request to `instance` (never an exception's name)."""
+    refused = refusal(exc)
+    if refused is not None:
+        return f"{host_of(instance)} is not a public address the hub may reach ({refused})"
+    return f"{host_of(instance)} could not be reached"
 
 
 def _item(status: Mapping[str, Any], instance: str) -> Item:
@@ -136,7 +149,8 @@ def poller(config: Mapping[str, Any]) -> MastodonPoller | None:
     if not section.get("enabled"):
         return None
     return MastodonPoller(section.get("api_base", ""), int(section["poll_seconds"]),
-                          int(section["max_pages"]), vault=vault(config))
+                          int(section["max_pages"]), vault=vault(config),
+                          guard=Guard.from_config(config))
 
 
 def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
@@ -150,8 +164,8 @@ def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
     if row is not None and redirect_uri in registered:
         return row.client_id, vault(config).open(row.client_secret)
     uris = list(dict.fromkeys([*registered, OOB, redirect_uri]))
-    session = route(requests.Session(), instance_url(host), config["connectors"]["mastodon"]
-                    .get("api_base", ""))
+    session = route(guarded_session(Guard.from_config(config)), instance_url(host),
+                    config["connectors"]["mastodon"].get("api_base", ""))
     with session:
         client_id, client_secret = Mastodon.create_app(
             "Flattr Hub", scopes=SCOPES, redirect_uris=uris,

@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due;
     # allow_private lets endpoints be on private/loopback/link-local addresses (tests, closed
     # deployments); false refuses them at registration and at each delivery (SSRF)
+    # the one door out (flattr_hub.public_net) for every request made on someone's behalf:
+    # DNS servers asked ([] = the system's) and their port, networks let through although
+    # not public (default none)
+    "network": {"nameservers": [], "dns_port": 53, "allow_addresses": []},
     "outbound": {"timeout_seconds": 10, "disable_after_days": 5, "sweep_seconds": 60,
                  "allow_private": False},
     # notifications: e-mail through this SMTP server, creator notices on these platforms only
@@ -51,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
                       "from_address": "flattr-hub@localhost", "timeout_seconds": 10,
                       "sweep_seconds": 60},
     "log": {"level": "info", "format": "json"},
+    # GET /metrics answers only `Authorization: Bearer <token>`; "" = /metrics is off (404)
+    "metrics": {"token": ""},
     "connectors": {
         "x": {"consumer_secret": "", "client_id": "", "client_secret": "",
               # poller: API base ("" = https://api.twitter.com), per-user window, pages/poll
@@ -114,6 +120,9 @@ DEFAULTS: dict[str, Any] = {
     # fetched) and how long browsers and proxies may cache the button counter
     "catalog": {"discovery_timeout_seconds": 5, "discovery_max_bytes": 524288,
                 "discovery_max_redirects": 3, "discovery_allow_private": False,
+                # URL lookups' fetches in one hub process: at most this many at once, per
+                # client address, and how long an outcome (found or not) is kept
+                "lookup_concurrency": 16, "lookup_per_client": 4, "lookup_cache_seconds": 60,
                 "counter_max_age": 60},
     # REST API v2: requests per caller (access token, or address without one) per window
     "api": {"rate_limit": 5000, "rate_window_seconds": 3600},

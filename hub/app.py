@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from connectors.http import add_platform_routes
 from connectors.registry import enabled_connectors
-from hub import metrics
+from hub import metrics, security_headers
 from hub.committer import GroupCommit
 from hub.intake import Intake, Rejected
 from hub.request_id import REQUEST_ID, request_ids
@@ -61,8 +61,9 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
     add_platform_routes(app, config, engine)
     app.router.add_post(r"/webhooks/{platform:[a-z][a-z0-9_-]{0,31}}", webhook)
     app.router.add_get("/healthz", healthz)
-    metrics.install(app, engine, redis)
+    metrics.install(app, engine, redis, str(config["metrics"]["token"]))
     install_web(app, config, engine, redis)
+    security_headers.install(app, config)
     return app
 
 

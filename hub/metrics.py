@@ -18,8 +18,13 @@ time by `QueueCollector`, so they are right whichever process did the work; the 
 worker quarantined (`flattr_inbox_quarantined`) are counted in the database by
 `QuarantineCollector`.
 
-Wiring into `hub.app.create_app` (not done here): `metrics.install(app, engine, redis)`, which
-adds `GET /metrics` and `GET /readyz`.
+Wiring into `hub.app.create_app` (not done here): `metrics.install(app, engine, redis, token)`,
+which adds `GET /metrics` and `GET /readyz`.
+
+Access: the metrics include the settlement's money totals, so `/metrics` answers only a
+request carrying `Authorization: Bearer <metrics.token>` (401 otherwise); while
+`metrics.token` is empty (the default) it answers 404 to everyone. `/readyz` holds no figures
+and stays open.
 
 Processes: the hub, the workers and the scheduler are separate processes, and each one's
 counters live in its own memory. Set `PROMETHEUS_MULTIPROC_DIR` to an empty folder shared by
@@ -31,6 +36,7 @@ adds up every process's counters (prometheus_client's multiprocess mode); withou
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -93,6 +99,7 @@ _INGEST_FLATTRS = {"flattred": "counted", "pledge": "pledged", "retracted": "ret
 
 METRICS = web.AppKey("metrics", CollectorRegistry)
 READINESS = web.AppKey("readiness", Callable[[], dict[str, str]])
+TOKEN = web.AppKey("metrics_token", str)
 
 
 def _platform(platform: str) -> str:
@@ -230,10 +237,12 @@ def readiness(engine: Engine, redis: Redis) -> dict[str, str]:
             "redis": str(report["queue"])}
 
 
-def install(app: web.Application, engine: Engine, redis: Redis) -> None:
-    """Add `GET /metrics` and `GET /readyz` to the hub application."""
+def install(app: web.Application, engine: Engine, redis: Redis, token: str = "") -> None:
+    """Add `GET /metrics` (for the bearer of `token` only; "" = for nobody) and `GET /readyz`
+    to the hub application."""
     app[METRICS] = scrape_registry(redis)
     app[METRICS].register(QuarantineCollector(engine))
+    app[TOKEN] = token
     app[READINESS] = partial(readiness, engine, redis)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/readyz", readyz_handler)
@@ -241,11 +250,23 @@ def install(app: web.Application, engine: Engine, redis: Redis) -> None:
 
 async def metrics_handler(request: web.Request) -> web.Response:
     """The Prometheus text format; the queue gauges are read from Redis in a thread."""
+    token = request.app[TOKEN]
+    if not token:
+        return _refused(404, "not_found", "metrics are not served: metrics.token is not set")
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        answer = _refused(401, "unauthorized", "metrics need Authorization: Bearer <token>")
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return answer
     body = await asyncio.get_running_loop().run_in_executor(
         None, generate_latest, request.app[METRICS])
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
+
+
+def _refused(status: int, error: str, description: str) -> web.Response:
+    return web.json_response({"error": error, "error_description": description}, status=status)
 
 
 async def readyz_handler(request: web.Request) -> web.Response:

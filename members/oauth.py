@@ -31,6 +31,7 @@ import aiohttp
 from sqlalchemy import Connection, delete, insert, select
 
 from connectors import mastodon
+from flattr_hub.public_net import Guard, guarded_connector, refusal, unsafe_target
 from ledger.sql import utcnow
 from members.keys import vault
 from members.linking_schema import oauth_pending
@@ -203,7 +204,8 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
     """Trade `code` for tokens and read the profile they open."""
     found = PROVIDERS[pending.platform]
     _, token_url, profile_url = _endpoints(config, found, pending.instance)
-    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http:
+    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT,
+                                     connector=_connector(config, found)) as http:
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
     user_id = _at(profile, found.user_id)
@@ -215,6 +217,14 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
         expires_at=utcnow() + timedelta(seconds=int(expires)) if str(expires).isdigit()
         else None)
+
+
+def _connector(config: Mapping[str, Any], found: Provider) -> aiohttp.TCPConnector | None:
+    """The public-address guard's connector for a member-chosen instance (unless `api_base`
+    sends its requests to a configured place); None: aiohttp's own, for fixed endpoints."""
+    if found.per_instance and not config["connectors"][found.platform].get("api_base"):
+        return guarded_connector(Guard.from_config(config))
+    return None
 
 
 def challenge(verifier: str) -> str:
@@ -251,9 +261,11 @@ def _client(conn: Connection, config: Mapping[str, Any], found: Provider, instan
         try:
             return mastodon.app_credentials(conn, instance, config, redirect_uri)
         except Exception as exc:  # Mastodon.py wraps every failure in its own error types
+            if refusal(exc) is not None:
+                raise OAuthError(f"{mastodon.host_of(instance)} is not a public address this "
+                                 "hub may connect to; check the address.") from None
             raise OAuthError(f"{mastodon.host_of(instance)} could not be reached or did not "
-                             f"register this hub ({exc.__class__.__name__}); check the "
-                             "address.") from None
+                             "register this hub; check the address.") from None
     section = config["connectors"][found.platform]
     return str(section["client_id"]), str(section["client_secret"])
 
@@ -290,7 +302,10 @@ async def _json(request: Any, found: Provider) -> dict[str, Any]:
                 raise OAuthError(f"{found.label} is not answering properly; try again later.",
                                  502)
             body = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        if unsafe_target(exc) is not None:
+            raise OAuthError(f"{found.label}: that server is not at a public address this hub "
+                             "may connect to.", 502) from None
         raise OAuthError(f"{found.label} could not be reached; try again later.", 502) from None
     if not isinstance(body, dict):
         raise OAuthError(f"{found.label} gave an answer this hub does not understand.", 502)

@@ -4,16 +4,14 @@
 
 Fetching a stranger's site from the hub is done with limits: a timeout per request, a cap on
 the bytes read, at most `MAX_REDIRECTS` redirects (each one checked again), and no private,
-loopback or otherwise non-public address (`flattr_hub.public_net.public_address`) unless
-`web.site_claim_allow_private` is set. Host names are resolved with dnspython (the same servers
-as the TXT look-up) and the connection goes to the address that was checked.
+loopback or otherwise non-public address unless `web.site_claim_allow_private` is set: the
+connections go through the hub's one public-address guard (`flattr_hub.public_net`), host
+names resolved by the same servers as the TXT look-up, to the address that was checked.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -23,10 +21,17 @@ import aiohttp
 import dns.asyncresolver
 import dns.exception
 import dns.resolver
-from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from flattr_hub.public_net import public_address
+from flattr_hub.public_net import (
+    Guard,
+    Network,
+    Unresolved,
+    guarded_connector,
+    literal_address,
+    networks,
+    unsafe_target,
+)
 
 MAX_REDIRECTS = 3
 META_NAME = "flattr:verification"
@@ -48,6 +53,7 @@ class ProofSettings:
     allow_private: bool
     timeout: float
     max_bytes: int
+    allowed: tuple[Network, ...] = ()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ProofSettings:
@@ -55,7 +61,14 @@ class ProofSettings:
         return cls(str(web["site_claim_scheme"]), int(web["site_claim_port"]),
                    tuple(str(s) for s in web["site_claim_nameservers"]),
                    int(web["site_claim_dns_port"]), bool(web["site_claim_allow_private"]),
-                   float(web["site_claim_timeout_seconds"]), int(web["site_claim_max_bytes"]))
+                   float(web["site_claim_timeout_seconds"]), int(web["site_claim_max_bytes"]),
+                   networks(config["network"]["allow_addresses"]))
+
+    def guard(self) -> Guard:
+        """The public-address guard of these fetches (host names resolved by the servers
+        the TXT look-up asks)."""
+        return Guard(self.allow_private, self.nameservers, self.dns_port, self.allowed,
+                     self.timeout)
 
 
 @dataclass(frozen=True)
@@ -69,8 +82,7 @@ async def find_proof(settings: ProofSettings, host: str, token: str) -> Outcome:
     resolver = _dns_resolver(settings)
     reasons = []
     checks = (("meta", "front page", _meta_tag), ("well-known", WELL_KNOWN, _well_known))
-    connector = aiohttp.TCPConnector(resolver=CheckedResolver(resolver, settings.allow_private),
-                                     force_close=True, limit=2)
+    connector = guarded_connector(settings.guard(), force_close=True, limit=2)
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT},
                                      timeout=aiohttp.ClientTimeout(total=settings.timeout),
                                      ) as session:
@@ -119,7 +131,6 @@ def _url(settings: ProofSettings, host: str, path: str) -> URL:
 async def _fetch(session: aiohttp.ClientSession, settings: ProofSettings, url: URL) -> str:
     """The text at `url` (at most `max_bytes` of it), following a few checked redirects."""
     for _ in range(MAX_REDIRECTS + 1):
-        _check_literal_address(url, settings.allow_private)
         try:
             async with session.get(url, allow_redirects=False) as reply:
                 if reply.status in (301, 302, 303, 307, 308) and "Location" in reply.headers:
@@ -136,7 +147,7 @@ async def _fetch(session: aiohttp.ClientSession, settings: ProofSettings, url: U
                         break
                 return _decode(bytes(body[:settings.max_bytes]), reply.charset)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise Refused(_failure(exc)) from None
+            raise Refused(_failure(exc, url.host or "")) from None
     raise Refused(f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -147,24 +158,17 @@ def _decode(body: bytes, charset: str | None) -> str:
         return body.decode("utf-8", "replace")
 
 
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, Refused):
-        return str(exc)
+def _failure(exc: BaseException, host: str) -> str:
     if isinstance(exc, TimeoutError):
         return "the site did not answer in time"
-    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, Refused):
-        return str(exc.os_error)
-    return "the site could not be reached"
-
-
-def _check_literal_address(url: URL, allow_private: bool) -> None:
-    """A URL naming an IP address directly is not resolved, so it is checked here."""
-    try:
-        address = ipaddress.ip_address((url.host or "").strip("[]"))
-    except ValueError:
-        return
-    if not allow_private and not public_address(address):
-        raise Refused("that address is not a public one")
+    unsafe = unsafe_target(exc)
+    if unsafe is None:
+        return "the site could not be reached"
+    if literal_address(host) is not None:
+        return "that address is not a public one"
+    if isinstance(unsafe, Unresolved):
+        return f"{host} has no address"
+    return f"{host} resolves to an address that is not a public one"
 
 
 def _dns_resolver(settings: ProofSettings) -> dns.asyncresolver.Resolver:
@@ -185,46 +189,6 @@ async def _lookup(resolver: dns.asyncresolver.Resolver, host: str, kind: str) ->
         raise Refused("the DNS look-up timed out") from None
     except dns.exception.DNSException:
         raise Refused("the DNS look-up failed") from None
-
-
-class Unreachable(Refused, OSError):
-    """Raised inside aiohttp's connector; aiohttp wraps it in a ClientConnectorError."""
-
-
-class CheckedResolver(AbstractResolver):
-    """aiohttp's name resolution through dnspython, keeping only public addresses."""
-
-    def __init__(self, resolver: dns.asyncresolver.Resolver, allow_private: bool) -> None:
-        self._resolver = resolver
-        self._allow_private = allow_private
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        found, hidden = [], False
-        for kind, family_of in (("A", socket.AF_INET), ("AAAA", socket.AF_INET6)):
-            if family not in (socket.AF_UNSPEC, family_of):
-                continue
-            for record in await self._lookup(host, kind):
-                address = ipaddress.ip_address(record.address)
-                if self._allow_private or public_address(address):
-                    found.append(ResolveResult(hostname=host, host=str(address), port=port,
-                                               family=family_of, proto=0,
-                                               flags=socket.AI_NUMERICHOST))
-                else:
-                    hidden = True
-        if not found:
-            raise Unreachable(f"{host} resolves to an address that is not a public one"
-                              if hidden else f"{host} has no address")
-        return found
-
-    async def _lookup(self, host: str, kind: str) -> list[Any]:
-        try:
-            return await _lookup(self._resolver, host, kind)
-        except Refused as exc:
-            raise Unreachable(str(exc)) from None
-
-    async def close(self) -> None:
-        return None
 
 
 class MetaFinder(HTMLParser):

@@ -32,12 +32,12 @@ import structlog
 from redis import Redis
 from sqlalchemy import Connection, Engine, func, select, update
 
+from flattr_hub.links import base_url
 from ledger.schema import identities
 from ledger.sql import utcnow
 from members.schema import logins, verified_email
 from notifications import messages
 from notifications.channels import SendError, send_discord_dm, send_email
-from notifications.optout import base_url
 from notifications.schema import notification_optouts, notification_outbox, notification_settings
 from workers.context import current
 from workers.queues import enqueue_ids

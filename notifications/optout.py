@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from flattr_hub.links import base_url
 from ledger.schema import identities
 from ledger.sql import dialect_insert, utcnow
 from members.keys import web_keys
@@ -43,9 +44,6 @@ def optout_url(config: Mapping[str, Any], identity_id: int) -> str:
     return f"{base_url(config)}/notifications/optout/{optout_token(config, identity_id)}"
 
 
-def base_url(config: Mapping[str, Any]) -> str:
-    hub = config["hub"]
-    return (hub["base_url"] or f"http://{hub['host']}:{hub['port']}").rstrip("/")
 
 
 def identity_of(config: Mapping[str, Any], token: str) -> int:

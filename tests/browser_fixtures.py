@@ -214,7 +214,11 @@ async def _fresh_page(browser: Browser) -> AsyncIterator[Page]:
     context.set_default_navigation_timeout(WAIT_MS)
     context.on("weberror", lambda web_error: errors.append(str(web_error.error)))
     try:
-        yield await context.new_page()
+        tab = await context.new_page()
+        # what the hub's Content-Security-Policy blocked (an inline script or style left over)
+        tab.on("console", lambda message: errors.append(message.text)
+               if "Content Security Policy" in message.text else None)
+        yield tab
     finally:
         await context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"

@@ -13,7 +13,7 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from hub.app import create_app
-from tests.hub_helpers import GITHUB_SECRET, RELAY_SECRET
+from tests.hub_helpers import GITHUB_SECRET, METRICS_TOKEN, RELAY_SECRET
 from workers.context import Context, install
 from workers.redis_conn import socket_url
 
@@ -45,6 +45,7 @@ def hub_config(config: dict[str, Any], db_url: str, redis_url: str) -> dict[str,
     config["redis"]["url"] = redis_url
     config["connectors"]["github"]["webhook_secret"] = GITHUB_SECRET
     config["connectors"]["relay"]["secret"] = RELAY_SECRET
+    config["metrics"]["token"] = METRICS_TOKEN
     config["hub"]["max_body_bytes"] = 4096
     return config
 

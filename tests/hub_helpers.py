@@ -9,6 +9,8 @@ from ledger import accounts, identities
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 RELAY_SECRET = "whsec_" + base64.b64encode(b"relay-secret-for-tests-0123456789").decode()
+METRICS_TOKEN = "metrics-test-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def seed_github_users(engine: Engine, config: dict[str, Any]) -> None:

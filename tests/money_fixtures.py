@@ -45,4 +45,5 @@ async def money_client(aiohttp_client: Any, money_config: dict[str, Any], engine
                        redis: Redis, fake_stripe: FakeStripe) -> Any:
     client = await aiohttp_client(create_app(money_config, engine, redis))
     fake_stripe.webhook_url = str(client.make_url("/webhooks/stripe"))
+    money_config["hub"]["base_url"] = str(client.make_url("")).rstrip("/")  # links point here
     return client

@@ -3,14 +3,18 @@ the hub user who owns it; fetched from a local fake web site."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import pytest
+from aiohttp import web
 
-from catalog.discovery import discover, payment_links
+from catalog import discovery
+from catalog.discovery import payment_links
 from catalog.errors import FetchFailed, InvalidThing
-from flattr_hub import public_net
 from flattr_hub.cli import main
+from tests.fakes.dns_server import FakeDNS
 from tests.fakes.server import serve
 from tests.fakes.web_pages import site
 
@@ -41,6 +45,10 @@ RSS = f"""<?xml version="1.0"?>
     <atom:link rel="payment" href="{ITEM_LINK}" type="text/html"/>
   </item>
 </channel></rss>"""
+
+
+def discover(url: str, config: dict) -> dict | None:
+    return asyncio.run(discovery.discover(url, config))
 
 
 @pytest.fixture
@@ -107,6 +115,25 @@ def test_refusals(web_site, settings):
         discover(web_site + "/post", settings)
 
 
+def test_one_deadline_covers_every_redirect(settings):
+    """Each hop answers within the timeout, but the chain does not: the fetch gives up
+    before reaching the page (the timeout is for the whole fetch, not per request)."""
+    hops = {f"/r{n}": f"/r{n + 1}" for n in range(4)} | {"/r4": "/post"}
+    seen = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        seen.append(request.path)
+        return await handler(request)
+
+    app = site({"/post": ("text/html", HTML)}, hops, slow=dict.fromkeys(hops, 0.4))
+    app.middlewares.append(record)
+    settings["catalog"]["discovery_max_redirects"] = 5
+    with serve(app) as base, pytest.raises(FetchFailed, match="in time"):
+        discover(base + "/r0", settings)
+    assert "/post" not in seen and len(seen) <= 3
+
+
 def test_names_resolving_to_private_addresses_are_refused(web_site, settings):
     settings["catalog"]["discovery_allow_private"] = False
     port = web_site.rsplit(":", 1)[1]
@@ -116,31 +143,29 @@ def test_names_resolving_to_private_addresses_are_refused(web_site, settings):
         discover("http://nowhere.invalid/post", settings)
 
 
-def test_fetches_go_to_the_checked_address_and_every_redirect_is_checked(settings,
-                                                                          monkeypatch):
-    """The connection goes to the address the check returned (no second look-up a rebinding
-    DNS answer could change), and a redirect to a private host is refused."""
+def test_fetches_go_to_the_checked_address_and_every_redirect_is_checked(settings):
+    """The connection goes to the address the check found (pages.invalid's, let through by
+    `network.allow_addresses`), and a redirect to a private host is refused: by name
+    (inner.invalid is 127.0.0.2) or as an IPv6 spelling of loopback."""
     settings["catalog"]["discovery_allow_private"] = False
-    checked = []
-    real_check = public_net.check_host
-
-    def check_host(host: str, port: int) -> str:  # pages.invalid: a name whose answer is public
-        checked.append(host)
-        return "127.0.0.1" if host == "pages.invalid" else real_check(host, port)
-
-    monkeypatch.setattr(public_net, "check_host", check_host)
-    with serve(site({"/post": ("text/html", HTML)}, {"/old": "/post"})) as base:
+    records = {("pages.invalid", "A"): ["127.0.0.1"], ("inner.invalid", "A"): ["127.0.0.2"]}
+    with FakeDNS(records) as dns, serve(site({"/post": ("text/html", HTML)},
+                                             {"/old": "/post"})) as base:
+        settings["network"].update(nameservers=["127.0.0.1"], dns_port=dns.port,
+                                   allow_addresses=["127.0.0.1"])
         port = base.rsplit(":", 1)[1]
-        app = site({}, {"/away": f"http://localhost:{port}/post"})
+        app = site({}, {"/inner": f"http://inner.invalid:{port}/post",
+                        "/v6": f"http://[::7f00:1]:{port}/post"})
         with serve(app) as other:
-            away = f"http://pages.invalid:{other.rsplit(':', 1)[1]}/away"
             found = discover(f"http://pages.invalid:{port}/old", settings)
             assert found["user_id"] == "bo"
             assert found["page_url"] == f"http://pages.invalid:{port}/post"
-            assert set(checked) == {"pages.invalid"}
-            with pytest.raises(InvalidThing, match="localhost resolves to a private address"):
-                discover(away, settings)
-    assert checked[-2:] == ["pages.invalid", "localhost"]
+            assert {name for name, _ in dns.questions} == {"pages.invalid"}
+            away = f"http://pages.invalid:{other.rsplit(':', 1)[1]}"
+            with pytest.raises(InvalidThing, match=r"inner\.invalid resolves to a private"):
+                discover(away + "/inner", settings)
+            with pytest.raises(InvalidThing, match="resolves to a private address"):
+                discover(away + "/v6", settings)
 
 
 def test_cli_discover(web_site, tmp_path, monkeypatch, capsys):

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hub.app import create_app
 from hub.simulate import github_headers, github_star, standard_headers
-from tests.hub_helpers import GITHUB_SECRET, RELAY_SECRET
+from tests.hub_helpers import GITHUB_SECRET, METRICS_AUTH, RELAY_SECRET
 from workers.inbox import inbox
 from workers.queues import WAKE_FLAG
 
@@ -187,13 +187,13 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 async def test_metrics_count_a_signed_and_a_forged_webhook_differently(hub_client):
-    before = await (await hub_client.get("/metrics")).text()
+    before = await (await hub_client.get("/metrics", headers=METRICS_AUTH)).text()
     body, headers = github_star(GITHUB_SECRET, sender=1, repo=100, owner=2)
     assert (await hub_client.post("/webhooks/github", data=body, headers=headers)).status == 202
     forged, forged_headers = github_star("not the secret", sender=1, repo=101, owner=2)
     assert (await hub_client.post("/webhooks/github", data=forged,
                                   headers=forged_headers)).status == 401
-    after = await (await hub_client.get("/metrics")).text()
+    after = await (await hub_client.get("/metrics", headers=METRICS_AUTH)).text()
     grew = {key: metric(after, *key[:1], **dict(key[1:])) - metric(before, *key[:1],
                                                                     **dict(key[1:]))
             for key in [("flattr_webhooks_received_total", ("platform", "github")),

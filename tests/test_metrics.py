@@ -18,7 +18,9 @@ from redis.retry import Retry
 from sqlalchemy import create_engine
 
 from hub import metrics
+from hub.app import create_app
 from ledger.settlement import RunSummary
+from tests.hub_helpers import METRICS_AUTH, METRICS_TOKEN
 from workers.queues import queue
 from workers.worker import FlattrWorker
 
@@ -27,14 +29,14 @@ pytest_plugins = ["tests.hub_fixtures"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-async def client_for(aiohttp_client, engine, redis):
+async def client_for(aiohttp_client, engine, redis, token: str = METRICS_TOKEN):
     app = web.Application()
-    metrics.install(app, engine, redis)
+    metrics.install(app, engine, redis, token)
     return await aiohttp_client(app)
 
 
 async def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=METRICS_AUTH)
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=")
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -159,3 +161,24 @@ async def test_multiprocess_mode_adds_up_other_processes(aiohttp_client, engine,
     assert value(samples, "flattr_flattrs_total", result="counted") == 6
     assert value(samples, "flattr_poller_rate_limited_total", platform="soundcloud") == 2
     assert value(samples, "flattr_queue_up") == 1
+
+
+async def test_metrics_are_for_the_bearer_of_the_token_only(aiohttp_client, config, engine,
+                                                            redis):
+    """/metrics shows the settlement's money totals: off while metrics.token is unset (the
+    default), and for the bearer of the token only."""
+    metrics.record_settlement(RunSummary("2026-07", "done", 1, 1, 700, 70, False), 1.0)
+    config["metrics"]["token"] = ""
+    public = await aiohttp_client(create_app(config, engine, redis))
+    answer = await public.get("/metrics")
+    assert answer.status == 404 and "settlement" not in await answer.text()
+    assert (await answer.json())["error"] == "not_found"
+    assert (await public.get("/readyz")).status == 200
+
+    client = await client_for(aiohttp_client, engine, redis)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": METRICS_TOKEN}):
+        refused = await client.get("/metrics", headers=headers)
+        assert refused.status == 401 and "settlement" not in await refused.text()
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    shown = await client.get("/metrics", headers=METRICS_AUTH)
+    assert "flattr_settlement_amount_minor_units_total" in await shown.text()

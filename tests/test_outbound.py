@@ -181,7 +181,7 @@ async def test_a_delivery_fails_after_the_seventh_attempt(engine, config):
     assert gaps == list(outbound.RETRY_SCHEDULE[1:])
     row = delivery(engine, delivery_id)
     assert (row.state, row.attempts, row.last_status, row.last_error) == (
-        "failed", 7, None, "ConnectionError")
+        "failed", 7, None, "the endpoint could not be reached")
     assert (await attempt(engine, config, delivery_id, now + timedelta(days=1))).state == \
         "not_due"
     ep = endpoint_row(engine, endpoint_id)

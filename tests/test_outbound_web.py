@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from flattr_hub import public_net
 from ledger import accounts
+from tests.fakes.dns_server import FakeDNS
 from tests.fakes.webhook_receiver import Receiver
 from tests.web_helpers import csrf_token, post_form, sign_up
 from workers import outbound
@@ -183,6 +184,20 @@ async def test_private_addresses_and_other_schemes_are_refused(hub_client, engin
     assert endpoints_of(engine, "cy") == []
 
 
+async def test_ipv4_hidden_in_ipv6_is_refused_in_every_spelling(hub_client, engine):
+    """IPv4-compatible, IPv4-mapped and -translated spellings, 6to4, NAT64 (both prefixes)
+    and Teredo forms of private addresses."""
+    await sign_up(hub_client, "cy")
+    for address in ("::7f00:1", "::127.0.0.1", "::ffff:0:7f00:1", "::ffff:0:127.0.0.1",
+                    "::ffff:127.0.0.1", "0:0:0:0:0:ffff:7f00:1", "2002:7f00:1::1",
+                    "2002:a9fe:a9fe::", "64:ff9b::7f00:1", "64:ff9b::10.0.0.1",
+                    "64:ff9b:1::a00:1", "2001:0:4136:e378:8000:63bf:80ff:fffe"):
+        reply = await register(hub_client, f"http://[{address}]:8080/hook", "flattr.received")
+        assert reply.status == 400, address
+        assert "has a private, loopback, link-local" in await reply.text(), address
+    assert endpoints_of(engine, "cy") == []
+
+
 async def test_members_can_not_subscribe_to_partner_events(hub_client, engine):
     await sign_up(hub_client, "cy")
     reply = await register(hub_client, "https://x.example/hook", "pledge.created")
@@ -234,21 +249,19 @@ async def test_the_page_needs_a_member(hub_client):
     assert 'href="/settings/webhooks"' in page and "You have no endpoints yet." in page
 
 
-async def test_deliveries_connect_to_the_address_that_was_checked(monkeypatch, aiohttp_server):
+async def test_deliveries_connect_to_the_address_that_was_checked(aiohttp_server):
     """No second DNS look-up after the check (a rebinding answer would gain nothing): the
     connection goes to the checked address, the request still names the endpoint's host."""
     receiver = Receiver(204)
     port = (await aiohttp_server(receiver.app(), host="127.0.0.1")).port
-    checked = []
-
-    def check_host(host: str, port: int) -> str:  # a resolver whose answer is public
-        checked.append((host, port))
-        return "127.0.0.1"
-
-    monkeypatch.setattr(public_net, "check_host", check_host)
-    reply = await asyncio.to_thread(public_net.guarded_post,
-                                    f"http://hook.invalid:{port}/hook", data=b"{}", timeout=5)
+    # hook.invalid's DNS answer is let through: the guard allows that one address
+    with FakeDNS({("hook.invalid", "A"): ["127.0.0.1"]}) as dns:
+        guard = public_net.Guard(nameservers=("127.0.0.1",), dns_port=dns.port,
+                                 allowed=public_net.networks(["127.0.0.1"]))
+        reply = await asyncio.to_thread(public_net.guarded_post,
+                                        f"http://hook.invalid:{port}/hook", guard, data=b"{}",
+                                        timeout=5)
     assert reply.status_code == 204
-    assert checked == [("hook.invalid", port)]
+    assert dns.questions == [("hook.invalid", "A"), ("hook.invalid", "AAAA")]  # asked once
     [(headers, _)] = receiver.requests
     assert headers["Host"] == f"hook.invalid:{port}"

@@ -79,6 +79,7 @@ def test_a_flattr_v2_client_looks_up_flattrs_and_lists(hub_config, engine, redis
         accounts.credit_funds(conn, ana, 2000, "test", "test:ana")
         app = register_app(conn, bo, "Podcast player", CALLBACK)
     with serve(create_app(hub_config, engine, redis)) as base:
+        hub_config["hub"]["base_url"] = base  # the links the client follows
         oauth = OAuth2Session(app.app.client_id, redirect_uri=CALLBACK, scope=["flattr"])
         url, _state = oauth.authorization_url(f"{base}/oauth/authorize")
         back = consent_in_browser(base, url)

@@ -142,9 +142,12 @@ async def test_fetches_are_limited(client, engine, site):
     assert owner(engine) is None
 
 
-@pytest.mark.parametrize("address", ["10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1"])
+@pytest.mark.parametrize("address", [
+    "10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "::7f00:1", "::127.0.0.1", "::ffff:0:7f00:1",
+    "::ffff:127.0.0.1", "64:ff9b:1::a00:1", "2001:0:4136:e378:8000:63bf:80ff:fffe"])
 async def test_addresses_written_as_ip_literals_are_checked_too(dns_server, address):
-    """IPv4 private addresses hidden in IPv6 (6to4, NAT64) are refused too."""
+    """IPv4 private addresses hidden in IPv6 (IPv4-compatible, mapped and translated, 6to4,
+    NAT64, Teredo) are refused too."""
     settings = ProofSettings("http", 0, ("127.0.0.1",), dns_server.port, False, 2, 4096)
     outcome = await find_proof(settings, address, "token")
     assert outcome.method is None

@@ -14,6 +14,7 @@ from hub.app import create_app
 from ledger import accounts
 from ledger.money_schema import provider_payments
 from tests.fakes.stripe_api import signature_header
+from tests.hub_helpers import METRICS_AUTH
 from tests.ledger_checks import all_balances, balances, dump, problems
 from tests.web_helpers import post_form, sign_up
 
@@ -42,7 +43,7 @@ async def user_id(engine, name: str) -> int:
 
 
 async def metric(client, line_start: str) -> float:
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.get("/metrics", headers=METRICS_AUTH)).text()
     for line in text.splitlines():
         if line.startswith(line_start):
             return float(line.rsplit(" ", 1)[1])

@@ -58,7 +58,8 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
-from flattr_hub.public_net import UnsafeTarget, check_host, guarded_post
+from flattr_hub.links import base_url
+from flattr_hub.public_net import Guard, UnsafeTarget, guarded_session
 from hub.metrics import record_outbound
 from ledger.events import NormalisedEvent
 from ledger.ingest import IngestResult
@@ -150,12 +151,11 @@ def add_endpoint(conn: Connection, config: Mapping[str, Any], user_id: int, url:
     kinds = parse_event_types(",".join(event_types))
     if not partner and not set(kinds) <= set(USER_EVENT_TYPES):
         raise OutboundError("pledge.created is sent to partner endpoints only")
-    if not config["outbound"]["allow_private"]:
-        try:
-            check_host(str(parts.hostname), parts.port or (443 if parts.scheme == "https"
-                                                            else 80))
-        except UnsafeTarget as exc:
-            raise OutboundError(str(exc)) from None
+    try:
+        _guard(config).check(str(parts.hostname),
+                             parts.port or (443 if parts.scheme == "https" else 80))
+    except UnsafeTarget as exc:
+        raise OutboundError(str(exc)) from None
     secret = new_secret()
     endpoint_id = conn.execute(outbound_endpoints.insert().values(
         user_id=user_id, url=url, secret=secret, event_types=",".join(kinds), partner=partner,
@@ -303,9 +303,7 @@ def _record_deliveries(conn: Connection, endpoint_ids: Sequence[int], event_type
 
 def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -> str:
     """Where the owner of an identity claims it (and the pledges waiting for it)."""
-    hub = config["hub"]
-    base = (hub["base_url"] or f"http://{hub['host']}:{hub['port']}").rstrip("/")
-    return f"{base}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
+    return f"{base_url(config)}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
 
 
 def emit_for_ingest(conn: Connection, config: Mapping[str, Any],
@@ -460,10 +458,16 @@ def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
         conn.execute(update(outbound_deliveries).where(d.id == delivery_id)
                      .values(next_attempt_at=now + timedelta(seconds=timeout + 60)))
     if post is None:
-        post = requests.post if config["outbound"]["allow_private"] else guarded_post
-    status, error, elapsed_ms = _send(row, post, timeout)
+        with guarded_session(_guard(config)) as session:
+            status, error, elapsed_ms = _send(row, session.post, timeout)
+    else:
+        status, error, elapsed_ms = _send(row, post, timeout)
     with engine.begin() as conn:
         return _record(conn, config, row, now, status, error, elapsed_ms)
+
+
+def _guard(config: Mapping[str, Any]) -> Guard:
+    return Guard.from_config(config, config["outbound"]["allow_private"])
 
 
 def _send(row: Row[Any], post: Post, timeout: float) -> tuple[int | None, str | None, int]:
@@ -484,8 +488,10 @@ def _send(row: Row[Any], post: Post, timeout: float) -> tuple[int | None, str | 
         response.close()
     except UnsafeTarget:
         status, error = None, "refused: the host has no public address"
-    except (requests.RequestException, ValueError) as exc:  # ValueError: a URL it can't use
-        status, error = None, exc.__class__.__name__
+    except requests.Timeout:
+        status, error = None, "the endpoint did not answer in time"
+    except (requests.RequestException, ValueError):  # ValueError: a URL it can't use
+        status, error = None, "the endpoint could not be reached"
     return status, error, int((time.monotonic() - started) * 1000)
 
 

@@ -157,7 +157,8 @@ def _register_app(args: argparse.Namespace, app: Any) -> int:
     try:
         with app.engine.begin() as conn:
             mastodon_connector.app_credentials(conn, args.instance, app.config)
-    except Exception as exc:
-        raise UserError(f"cannot register on {args.instance}: {exc.__class__.__name__}") from None
+    except Exception as exc:  # Mastodon.py wraps every failure in its own error types
+        raise UserError(f"cannot register on {args.instance}: "
+                        f"{mastodon_connector.unreachable(exc, args.instance)}") from None
     print(f"the hub's app is registered on {mastodon_connector.host_of(args.instance)}")
     return 0

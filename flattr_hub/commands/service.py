@@ -20,6 +20,7 @@ from aiohttp import web
 from flattr_hub.commands import add_command, port
 from flattr_hub.config import database_url
 from flattr_hub.errors import UserError
+from flattr_hub.links import listened, require_base_url
 from hub import demo
 from hub.app import create_app
 from hub.server import serve
@@ -64,10 +65,17 @@ def _hub(context: Context) -> web.Application:
 
 
 def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, int]:
-    if args.port is not None:
-        return args.host or config["hub"]["host"], args.port
+    """Where to listen (a port out of range is the user's mistake). Links are built from
+    hub.base_url, which must be set unless that is a loopback address."""
+    host = args.host or config["hub"]["host"]
     try:
-        return args.host or config["hub"]["host"], port(str(config["hub"]["port"]))
+        require_base_url(config, host)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.port is not None:
+        return host, args.port
+    try:
+        return host, port(str(config["hub"]["port"]))
     except argparse.ArgumentTypeError as exc:
         raise UserError(f"hub.port: {exc}") from None
 
@@ -80,10 +88,11 @@ def _listen(web_app: web.Application, host: str, port: int, started: Any) -> Non
 
 
 def _serve(args: argparse.Namespace, app: Any) -> int:
-    web_app = _hub(_context(app))
     host, port = _address(args, app.config)
+    web_app = _hub(_context(app))
 
     async def started(url: str, _stop: asyncio.Event) -> None:
+        listened(app.config, url)
         print(f"Flattr Hub is listening on {url} (Ctrl-C to stop)", flush=True)
 
     _listen(web_app, host, port, started)
@@ -105,6 +114,7 @@ def _scheduler(_args: argparse.Namespace, app: Any) -> int:
 
 def _up(args: argparse.Namespace, app: Any) -> int:
     config = app.config
+    host, port = _address(args, config)
     github = config["connectors"]["github"]
     if args.demo and not github["webhook_secret"]:
         github["webhook_secret"] = secrets.token_urlsafe(32)
@@ -113,7 +123,6 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     if not config["redis"]["url"]:
         env["FLATTR_REDIS_URL"] = socket_url(context.redis)
     web_app = _hub(context)
-    host, port = _address(args, config)
     if args.demo:
         _seed_demo(context)
     config_args = ["--config", args.config] if getattr(args, "config", None) else []
@@ -122,6 +131,8 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     tasks: list[asyncio.Task[None]] = []
 
     async def started(url: str, stop: asyncio.Event) -> None:
+        listened(config, url)
+        env["FLATTR_HUB__BASE_URL"] = config["hub"]["base_url"]
         for name in ("worker", "scheduler"):
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "flattr_hub.cli", name, *config_args], env=env,

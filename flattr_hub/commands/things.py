@@ -4,6 +4,7 @@ rel="payment" link to the hub user who owns it."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from typing import Any
 
@@ -24,7 +25,7 @@ def register(commands: Any) -> None:
 
 def _discover(args: argparse.Namespace, app: Any) -> int:
     try:
-        found = discover(args.url, app.config)
+        found = asyncio.run(discover(args.url, app.config))
     except CatalogError as exc:
         raise UserError(str(exc)) from None
     print(json.dumps(found or {"url": args.url, "payment_url": None}, sort_keys=True))

@@ -16,6 +16,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from catalog.errors import CatalogError
+from flattr_hub import links
 from flattr_hub.inputs import loads_json, parse_int
 from hub.rest.ratelimit import RateLimiter, Usage, address_key
 from hub.rest.views import Asker
@@ -175,8 +176,8 @@ def paging(values: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def base_url(request: web.Request) -> str:
-    configured = str(request.app[CONFIG]["hub"]["base_url"]).rstrip("/")
-    return configured or f"{request.scheme}://{request.host}"
+    """Links are built from hub.base_url, never from the Host header (`flattr_hub.links`)."""
+    return links.base_url(request.app[CONFIG])
 
 
 def thing_id(request: web.Request) -> int:

@@ -4,7 +4,6 @@ lists only to their owner's token with `extendedread`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,8 +11,8 @@ from aiohttp import web
 from sqlalchemy import Connection
 
 from catalog import things as catalog
-from catalog.discovery import discover
 from catalog.errors import CatalogError, InvalidThing
+from catalog.lookups import Busy, FetchGate
 from hub.rest import present
 from hub.rest.common import (
     ApiError,
@@ -38,10 +37,12 @@ FIELDS = ("title", "description", "category", "language", "tags", "hidden")
 # Flattr's sort names → the catalog's (trend is the last 7 days, Flattr's flattrs_week).
 SORTS = {"relevance": "trend", "trend": "trend", "flattrs_week": "trend", "flattrs_day": "trend",
          "flattrs": "flattrs_all", "flattrs_month": "flattrs_month"}
+LOOKUPS = web.AppKey("lookups", FetchGate)
 NOT_FOUND = {"message": "not_found", "description": "No thing was found"}
 
 
 def routes(app: web.Application) -> None:
+    app[LOOKUPS] = FetchGate()
     route(app, "GET", "/things/lookup", lookup)
     route(app, "GET", "/things/search", search)
     route(app, "GET", r"/things/{ids:\d{1,18}(?:,\d{1,18}){0,99}}", get_things)
@@ -91,10 +92,13 @@ async def find_thing(request: web.Request, url: str) -> int | None:
 
 async def discovered(request: web.Request, url: str) -> dict[str, Any] | None:
     """The auto-submit parameters of the page's payment link, or None (no link, or the page
-    could not be fetched)."""
-    loop = asyncio.get_running_loop()
+    could not be fetched). Fetches are bounded and cached (`catalog.lookups`): over a limit,
+    429 or 503 at once."""
     try:
-        return await loop.run_in_executor(None, discover, url, request.app[CONFIG])
+        return await request.app[LOOKUPS].discover(url, request.app[CONFIG],
+                                                   request.remote or "unknown")
+    except Busy as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
     except CatalogError:
         return None
 

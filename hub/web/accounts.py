@@ -14,6 +14,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 
+from flattr_hub import links
 from hub.inputs import path_int
 from hub.web.errors import error_page
 from hub.web.session import (
@@ -158,5 +159,4 @@ async def _remember(request: web.Request, state: str) -> None:
 
 
 def _redirect_uri(request: web.Request, platform: str) -> str:
-    base = str(request.app[CONFIG]["hub"]["base_url"]).rstrip("/") or str(request.url.origin())
-    return f"{base}/accounts/callback/{platform}"
+    return f"{links.base_url(request.app[CONFIG])}/accounts/callback/{platform}"

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.stripe import CheckoutUnavailable, checkout_enabled, create_checkout, settings_of
+from flattr_hub import links
 from hub.inputs import path_int, safe_reason
 from hub.web.session import CONFIG, call, render, require_member, require_operator
 from ledger.accounts import set_budget
@@ -105,7 +106,7 @@ async def add_funds(request: web.Request) -> web.StreamResponse:
         error = (f"You can add between {_units(low)} and {_units(high)} at a time."
                  if NONCE.match(nonce) else "The form has expired; try again.")
         return await _page(request, me.id, {"error": error}, 400)
-    base = _base_url(request)
+    base = links.base_url(request.app[CONFIG])
     create = partial(create_checkout, settings_of(config), amount=amount,
                      currency=str(config["currency"]), user=me.name,
                      success_url=f"{base}/money?checkout=success",
@@ -209,11 +210,6 @@ async def _ops_page(request: web.Request, extra: dict[str, Any],
                     status: int = 200) -> web.StreamResponse:
     return await render(request, "ops_payouts.html",
                         {"ops": await call(request, operations), **extra}, status)
-
-
-def _base_url(request: web.Request) -> str:
-    configured = str(request.app[CONFIG]["hub"]["base_url"] or "").rstrip("/")
-    return configured or f"{request.scheme}://{request.host}"
 
 
 def _units(amount: int) -> str:

@@ -24,6 +24,7 @@ from catalog import things as catalog
 from catalog.errors import CatalogError, InvalidThing
 from catalog.urls import normalise
 from catalog.vocab import CATEGORIES, LANGUAGES
+from flattr_hub import links
 from flattr_hub.inputs import parse_int
 from hub.inputs import path_int
 from hub.web.session import CONFIG, call, current_member, render, require_member
@@ -96,8 +97,10 @@ async def button_demo(request: web.Request) -> web.Response:
     """A stand-alone page, as another site would be, that embeds the button for `?uid=` and
     `?url=` (default: this page)."""
     url = request.query.get("url", "")
+    if not is_web_url(url):
+        url = links.base_url(request.app[CONFIG]) + request.path
     context = {"uid": request.query.get("uid", ""),
-               "url": url if is_web_url(url) else str(request.url.with_query(None)),
+               "url": url,
                "title": request.query.get("title", "A page with a Flattr button"),
                "category": request.query.get("category", "text")}
     return aiohttp_jinja2.render_template("button_demo.html", request, context)

@@ -49,7 +49,8 @@
     return hub + "/submit/auto?" + query.toString();
   }
 
-  function style(node, css) { node.setAttribute("style", css); return node; }
+  // through the CSSOM, which a Content-Security-Policy without 'unsafe-inline' allows
+  function style(node, css) { node.style.cssText = css; return node; }
 
   function render(link) {
     if (link.getAttribute("data-flattr-rendered")) { return; }

@@ -1,0 +1,51 @@
+"""Absolute links to the hub (in API answers, e-mails, OAuth redirect URIs, Stripe return
+URLs, outbound webhooks): built from `hub.base_url` only, never from a request's Host header,
+which whoever sends the request chooses.
+
+`hub.base_url` may be empty only while the hub listens on a loopback address (a developer's
+machine, tests): links then point at `http://<hub.host>:<hub.port>`. `serve` and `up` refuse
+to start on any other address without it (`require_base_url`), and once listening on loopback
+they make the address really listened on the base URL (`listened`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+
+def base_url(config: Mapping[str, Any]) -> str:
+    """The hub's public URL without a trailing slash: `hub.base_url`, else
+    `http://<hub.host>:<hub.port>`."""
+    hub = config["hub"]
+    return (str(hub["base_url"] or "") or _origin(str(hub["host"]), int(hub["port"]))).rstrip("/")
+
+
+def require_base_url(config: Mapping[str, Any], host: str) -> None:
+    """ValueError (one line) when a hub would listen on `host`, not a loopback address,
+    without `hub.base_url`."""
+    if not str(config["hub"]["base_url"] or "") and not loopback(host):
+        raise ValueError(f"hub.base_url must be set to listen on {host or 'every address'} "
+                         "(links are built from it, never from the Host header); e.g. "
+                         "FLATTR_HUB__BASE_URL=https://hub.example.org")
+
+
+def listened(config: dict[str, Any], url: str) -> None:
+    """A hub without `hub.base_url` (on loopback) now listens at `url`: links point there."""
+    if not str(config["hub"]["base_url"] or ""):
+        config["hub"]["base_url"] = url
+
+
+def loopback(host: str) -> bool:
+    """Whether `host` (a listen address) is this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

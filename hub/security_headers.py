@@ -1,0 +1,55 @@
+"""Security headers on every answer of the hub (pages, API, errors, static files):
+
+- `Content-Security-Policy`: scripts, styles, images and connections from the hub itself only
+  (no inline script or style: the templates use /static files), no plugins, no `<base>`, and
+  `frame-ancestors 'none'`;
+- `X-Frame-Options: DENY` (the same for older browsers);
+- `X-Content-Type-Options: nosniff`; `Referrer-Policy: same-origin`;
+- `Strict-Transport-Security` when `hub.base_url` is https.
+
+Exceptions, by path: the Flattr button's routes (`/js/button.js`, `/button/…`) are meant to be
+used from other sites, so they carry no framing restriction; rq-dashboard (`/ops/rq`, operators
+only) is a third-party app whose pages need inline scripts and styles, so its policy allows
+those (still no framing, still scripts from the hub only otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+STRICT = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+          "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'")
+OPERATOR_DASHBOARD = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                      "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                      "object-src 'none'; base-uri 'none'")
+NO_FRAMES = "frame-ancestors 'none'"
+EMBEDDABLE = ("/js/button.js", "/button/")
+DASHBOARD = "/ops/rq"
+
+
+def install(app: web.Application, config: Mapping[str, Any]) -> None:
+    """Put the headers on every response `app` prepares."""
+    hsts = str(config["hub"]["base_url"] or "").startswith("https://")
+
+    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in headers(request.path, hsts).items():
+            response.headers.setdefault(name, value)
+
+    app.on_response_prepare.append(add_headers)
+
+
+def headers(path: str, hsts: bool = False) -> dict[str, str]:
+    """The security headers of the answer at `path`."""
+    found = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+    if hsts:
+        found["Strict-Transport-Security"] = "max-age=31536000"
+    if path.startswith(EMBEDDABLE):
+        found["Content-Security-Policy"] = STRICT
+        return found
+    dashboard = path == DASHBOARD or path.startswith(DASHBOARD + "/")
+    found["Content-Security-Policy"] = f"{OPERATOR_DASHBOARD if dashboard else STRICT}; {NO_FRAMES}"
+    found["X-Frame-Options"] = "DENY"
+    return found
