@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from ledger.events import NormalisedEvent
@@ -156,8 +156,8 @@ class WebhookConnector:
 
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise PayloadError("body is not JSON") from None
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 from redis import Redis
@@ -70,7 +71,7 @@ async def webhook(request: web.Request) -> web.Response:
     body = await request.read()
     status, reply = await request.app[INTAKE].receive(
         request.match_info["platform"], body, request.headers, request[REQUEST_ID])
-    return web.json_response(reply, status=status)
+    return web.Response(body=orjson.dumps(reply), status=status, content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:

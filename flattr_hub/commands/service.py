@@ -22,7 +22,7 @@ from flattr_hub.config import database_url
 from flattr_hub.errors import UserError
 from hub import demo
 from hub.app import create_app
-from hub.server import serve
+from hub.server import run, serve
 from workers.context import Context
 from workers.redis_conn import connect, socket_url
 from workers.schedule import run_scheduler
@@ -70,7 +70,7 @@ def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, 
 
 def _listen(web_app: web.Application, host: str, port: int, started: Any) -> None:
     try:
-        asyncio.run(serve(web_app, host, port, started))
+        run(serve(web_app, host, port, started))
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
