@@ -12,6 +12,7 @@ routes (X's CRC check, Discord interactions) come from
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -75,7 +76,10 @@ async def webhook(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The dependencies' health (`hub.status.health`), and which hub `process` (its id)
+    answered: with `serve --processes N` there are N."""
     report = await asyncio.get_running_loop().run_in_executor(None, request.app[CHECK])
+    report["process"] = os.getpid()
     return web.json_response(report, status=200 if report["database"] == "ok" else 503)
 
 

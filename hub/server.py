@@ -26,10 +26,12 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-async def serve(app: web.Application, host: str, port: int, started: Started) -> None:
+async def serve(app: web.Application, host: str, port: int, started: Started, *,
+                reuse_port: bool = False) -> None:
     """Serve `app` on host:port, await `started(url, stop)` (it may run companions until `stop`
     is set, or set it itself), and on SIGINT/SIGTERM stop accepting, finish what is in flight
-    and return."""
+    and return. With `reuse_port` the port is shared with the other processes that listen on
+    it with SO_REUSEPORT (`flattr_hub.server_group`)."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -38,7 +40,7 @@ async def serve(app: web.Application, host: str, port: int, started: Started) ->
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         bound = runner.addresses[0]
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]

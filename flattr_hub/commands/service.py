@@ -20,6 +20,7 @@ from aiohttp import web
 from flattr_hub.commands import add_command
 from flattr_hub.config import database_url
 from flattr_hub.errors import UserError
+from flattr_hub.server_group import ServerGroup, stop_with_parent
 from hub import demo
 from hub.app import create_app
 from hub.server import run, serve
@@ -50,6 +51,20 @@ def register(commands: Any) -> None:
 def _listen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default: hub.host)")
     parser.add_argument("--port", type=int, help="port to listen on (default: hub.port)")
+    parser.add_argument("--processes", type=_processes, default=1, metavar="N",
+                        help="hub processes sharing the port (SO_REUSEPORT), each with its own "
+                             "group commit; one per core (default 1)")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+
+
+def _processes(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 64")
+    return int(value)
+
+
+def _config_args(args: argparse.Namespace) -> list[str]:
+    return ["--config", args.config] if getattr(args, "config", None) else []
 
 
 def _context(app: Any) -> Context:
@@ -68,9 +83,10 @@ def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, 
             config["hub"]["port"] if args.port is None else args.port)
 
 
-def _listen(web_app: web.Application, host: str, port: int, started: Any) -> None:
+def _listen(web_app: web.Application, host: str, port: int, started: Any,
+            reuse_port: bool = False) -> None:
     try:
-        run(serve(web_app, host, port, started))
+        run(serve(web_app, host, port, started, reuse_port=reuse_port))
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -78,11 +94,23 @@ def _listen(web_app: web.Application, host: str, port: int, started: Any) -> Non
 def _serve(args: argparse.Namespace, app: Any) -> int:
     web_app = _hub(_context(app))
     host, port = _address(args, app.config)
+    group = ServerGroup(args.processes, host, _config_args(args), os.environ)
+    watching: list[asyncio.Task[None]] = []
 
-    async def started(url: str, _stop: asyncio.Event) -> None:
-        print(f"Flattr Hub is listening on {url} (Ctrl-C to stop)", flush=True)
+    async def started(url: str, stop: asyncio.Event) -> None:
+        if args.reuse_port:
+            watching.append(asyncio.get_running_loop().create_task(stop_with_parent(stop)))
+        await group.start(url, stop)
+        if not group.failed:
+            print(f"Flattr Hub is listening on {url}{group.described()} (Ctrl-C to stop)",
+                  flush=True)
 
-    _listen(web_app, host, port, started)
+    try:
+        _listen(web_app, host, port, started, reuse_port=args.processes > 1 or args.reuse_port)
+    finally:
+        group.stop()
+    if group.failed:
+        raise UserError(f"the {group.failed}; everything was stopped")
     return 0
 
 
@@ -108,14 +136,20 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     env = dict(os.environ, FLATTR_DATABASE_URL=database_url(config))
     if not config["redis"]["url"]:
         env["FLATTR_REDIS_URL"] = socket_url(context.redis)
+    if args.demo:
+        env["FLATTR_CONNECTORS__GITHUB__WEBHOOK_SECRET"] = github["webhook_secret"]
     web_app = _hub(context)
     host, port = _address(args, config)
-    config_args = ["--config", args.config] if getattr(args, "config", None) else []
+    config_args = _config_args(args)
+    group = ServerGroup(args.processes, host, config_args, env)
     children: dict[str, subprocess.Popen[bytes]] = {}
     failed: list[str] = []
     tasks: list[asyncio.Task[None]] = []
 
     async def started(url: str, stop: asyncio.Event) -> None:
+        await group.start(url, stop)
+        if group.failed:
+            return
         for name in ("worker", "scheduler"):
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "flattr_hub.cli", name, *config_args], env=env,
@@ -123,14 +157,19 @@ def _up(args: argparse.Namespace, app: Any) -> int:
         print(f"Flattr Hub is up at {url} — webhooks at {url}/webhooks/<platform>, health at "
               f"{url}/healthz; a worker and the scheduler are running. Ctrl-C stops all.",
               flush=True)
+        if group.extra:
+            print(f"The hub runs{group.described()} sharing the port.", flush=True)
         tasks.append(asyncio.get_running_loop().create_task(_watch(children, stop, failed)))
         if args.demo:
             tasks.append(await _start_demo(context, url, github["webhook_secret"], stop))
 
     try:
-        _listen(web_app, host, port, started)
+        _listen(web_app, host, port, started, reuse_port=args.processes > 1)
     finally:
+        group.stop()
         _stop_children(children)
+    if group.failed:
+        raise UserError(f"the {group.failed}; everything was stopped")
     if failed:
         raise UserError(f"the {failed[0]} stopped unexpectedly; everything was stopped")
     print("Flattr Hub stopped.", flush=True)
