@@ -27,6 +27,7 @@ from connectors.http import add_platform_routes
 from connectors.registry import enabled_connectors
 from hub import metrics
 from hub.committer import GroupCommit
+from hub.inbox_writer import InboxWriter
 from hub.intake import Intake, Rejected
 from hub.request_id import REQUEST_ID, request_ids
 from hub.status import health
@@ -46,8 +47,9 @@ log = structlog.get_logger(__name__)
 def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.Application:
     """The hub application. Raises ValueError naming a connector key whose value is unusable."""
     hub = config["hub"]
+    writer = InboxWriter(engine)
     committer: GroupCommit[inbox.Entry] = GroupCommit(
-        partial(inbox.store, engine), partial(wake, redis),
+        writer, partial(wake, redis),
         max_batch=int(hub["inbox_batch"]), wait=int(hub["inbox_wait_ms"]) / 1000)
     app = web.Application(client_max_size=int(hub["max_body_bytes"]),
                           middlewares=[request_ids, json_errors])
@@ -58,6 +60,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
         committer.start()
         yield
         await committer.close()
+        writer.close()
 
     app.cleanup_ctx.append(lifecycle)
     add_platform_routes(app, config, engine)
