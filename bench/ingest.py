@@ -443,7 +443,6 @@ def measure_scale(bench: Bench) -> None:
     hub = bench.spawn("serve", "--port", str(port), "--processes", str(processes))
     worker = bench.spawn("worker")
     wait_port(port)
-    started = time.perf_counter()
     run = wrk(port, pool, bench.args.seconds, concurrency, once=True)
     answered = time.perf_counter()
     while True:
@@ -451,19 +450,19 @@ def measure_scale(bench: Bench) -> None:
             if inbox.pending_count(conn) == 0:
                 break
         time.sleep(0.1)
-    finished = time.perf_counter()
+    lag = time.perf_counter() - answered
     with engine.connect() as conn:
         accepted = conn.execute(select(func.count()).select_from(inbox.inbox)).scalar_one()
         recorded = conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
     bench.stop(hub)
     bench.stop(worker)
     print(f"    end to end, {processes} serve process{'es' if processes > 1 else ''} and 1 "
-          f"worker: {accepted} of {count} stars accepted in {answered - started:.1f} s "
-          f"({accepted / (answered - started):.0f}/s; non-2xx {run.non_2xx}, p50 "
+          f"worker: {accepted} of {count} stars accepted in {run.seconds:.1f} s "
+          f"({accepted / run.seconds:.0f}/s; non-2xx {run.non_2xx}, p50 "
           f"{run.latency[50]:.1f} ms, p99 {run.latency[99]:.1f} ms)")
     print(f"    {recorded} flattrs recorded, difference {accepted - recorded}; the worker "
-          f"finished {finished - answered:.1f} s after the last answer: "
-          f"{recorded / (finished - started):.0f} flattrs/s end to end")
+          f"finished {lag:.1f} s after the last answer: "
+          f"{recorded / (run.seconds + lag):.0f} flattrs/s end to end")
 
 
 def pct(values: list[float], percent: int) -> float:
