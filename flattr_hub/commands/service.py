@@ -35,6 +35,8 @@ STOP_SECONDS = 20
 def register(commands: Any) -> None:
     serve_cmd = add_command(commands, "serve", "run the webhook hub", _serve)
     _listen_options(serve_cmd)
+    # How a group's first process starts the others (flattr_hub.server_group).
+    serve_cmd.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     worker = add_command(commands, "worker", "run a worker on the queues settlement, events, "
                          "connectors and outbound", _worker)
     worker.add_argument("--burst", action="store_true",
@@ -54,7 +56,6 @@ def _listen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", type=_processes, default=1, metavar="N",
                         help="hub processes sharing the port (SO_REUSEPORT), each with its own "
                              "group commit; one per core (default 1)")
-    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
 
 def _processes(value: str) -> int:
