@@ -460,6 +460,9 @@ def measure_scale(bench: Bench) -> None:
           f"worker: {accepted} of {count} stars accepted in {run.seconds:.1f} s "
           f"({accepted / run.seconds:.0f}/s; non-2xx {run.non_2xx}, p50 "
           f"{run.latency[50]:.1f} ms, p99 {run.latency[99]:.1f} ms)")
+    if accepted >= count:
+        print("    every signed star was sent before the time was up: the rates are lower "
+              "bounds (raise --e2e-rate)")
     print(f"    {recorded} flattrs recorded, difference {accepted - recorded}; the worker "
           f"finished {lag:.1f} s after the last answer: "
           f"{recorded / (run.seconds + lag):.0f} flattrs/s end to end")
