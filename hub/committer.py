@@ -1,7 +1,9 @@
 """Group commit: requests that arrive together are stored in one database transaction.
 
 Each request hands its entries to `submit` and waits. A single background task takes
-everything waiting (up to `max_batch` requests, after at most `wait` seconds for stragglers),
+everything waiting (up to `max_batch` requests; before taking them it lets the event loop run
+until a few rounds bring no further request, for at most `wait` seconds, so that the requests
+whose bytes have arrived join the group but no time is spent idle),
 stores it with one blocking call in a worker thread, answers every waiter, and then runs the
 `after` hook (waking the queue) in a thread of its own, so a slow or unreachable queue never
 holds up commits. Calls of `after` never overlap and start at most once per `after_every`
@@ -21,6 +23,9 @@ from typing import Generic, TypeVar
 import structlog
 
 Item = TypeVar("Item")
+# Event-loop rounds without a new request after which a group is taken as complete: a request
+# whose bytes had arrived reaches `submit` within a few rounds.
+IDLE_ROUNDS = 3
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +80,7 @@ class GroupCommit(Generic[Item]):
             if not self._waiting and self._closing:
                 return
             if len(self._waiting) < self._max_batch and self._wait and not self._closing:
-                await asyncio.sleep(self._wait)
+                await self._gather(loop.time() + self._wait)
             group = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             if not self._waiting:
@@ -94,6 +99,17 @@ class GroupCommit(Generic[Item]):
                 if not future.done():
                     future.set_result(None)
             self._call_after()
+
+    async def _gather(self, deadline: float) -> None:
+        """Let the event loop run until it brings no further request (everything that had
+        arrived has been read and submitted), the group is full, or `deadline` has come."""
+        loop = asyncio.get_running_loop()
+        seen = -1
+        while (len(self._waiting) != seen and len(self._waiting) < self._max_batch
+               and loop.time() < deadline):
+            seen = len(self._waiting)
+            for _ in range(IDLE_ROUNDS):
+                await asyncio.sleep(0)
 
     def _call_after(self) -> None:
         """Note that a commit needs an `after` call; start one when none runs and the last one

@@ -39,7 +39,7 @@ import asyncio
 import hmac
 import os
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from aiohttp import web
@@ -106,12 +106,19 @@ def _platform(platform: str) -> str:
     return platform if platform in PLATFORMS else "other"
 
 
+@cache
+def _child(counter: Counter, platform: str) -> Counter:
+    """`counter`'s child for a `_platform(…)` value, looked up once rather than on every
+    webhook (callers map the platform first, so this holds a few entries at most)."""
+    return counter.labels(platform)
+
+
 def webhook_received(platform: str) -> None:
-    WEBHOOKS_RECEIVED.labels(_platform(platform)).inc()
+    _child(WEBHOOKS_RECEIVED, _platform(platform)).inc()
 
 
 def webhook_verified(platform: str) -> None:
-    WEBHOOKS_VERIFIED.labels(_platform(platform)).inc()
+    _child(WEBHOOKS_VERIFIED, _platform(platform)).inc()
 
 
 def webhook_rejected(platform: str, reason: str) -> None:

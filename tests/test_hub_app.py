@@ -1,6 +1,7 @@
 """The hub over HTTP: verification, normalisation, durable acceptance and JSON errors."""
 
 import json
+import os
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -136,7 +137,7 @@ async def test_healthz_reports_database_queue_and_pending(hub_client):
     response = await hub_client.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "database": "ok", "queue": "ok",
-                                     "pending": 1, "quarantined": 0}
+                                     "pending": 1, "quarantined": 0, "process": os.getpid()}
 
 
 async def test_events_are_accepted_while_redis_is_down(aiohttp_client, hub_config, engine):
@@ -157,13 +158,13 @@ async def test_concurrent_requests_share_commits(aiohttp_client, hub_config, eng
     from workers import inbox as inbox_module
 
     groups = []
-    original = inbox_module.store
+    original = inbox_module.append
 
-    def counting_store(engine, entries):
+    def counting_append(conn, entries):
         groups.append(len(entries))
-        original(engine, entries)
+        original(conn, entries)
 
-    monkeypatch.setattr(inbox_module, "store", counting_store)
+    monkeypatch.setattr(inbox_module, "append", counting_append)
     hub_config["hub"]["inbox_wait_ms"] = 20
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     deliveries = [github_star(GITHUB_SECRET, sender=1, repo=n, owner=2) for n in range(40)]

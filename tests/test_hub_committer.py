@@ -78,3 +78,12 @@ async def test_submissions_after_close_are_refused():
     await committer.close()
     with pytest.raises(RuntimeError, match="shutting down"):
         await committer.submit([1])
+
+
+async def test_a_group_is_taken_once_the_loop_brings_no_more_not_after_the_whole_wait():
+    stored: list[list[int]] = []
+    committer = GroupCommit(stored.append, lambda: None, max_batch=100, wait=600)
+    committer.start()
+    await asyncio.wait_for(asyncio.gather(*(committer.submit([n]) for n in range(5))), 60)
+    await committer.close()
+    assert stored == [[0, 1, 2, 3, 4]]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
 from sqlalchemy import (
     Column,
     Connection,
@@ -77,7 +78,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         f"INSERT INTO inbox (platform, event_id, event, request_id, hub_request_id, received_at) "
         f"VALUES ({', '.join([mark] * 6)})",
         [(entry.event.platform, entry.event.event_id,
-          json.dumps(entry.event.to_dict(), separators=(",", ":")), entry.request_id,
+          orjson.dumps(entry.event.to_dict()).decode(), entry.request_id,
           entry.hub_request_id, now)
          for entry in entries])
 

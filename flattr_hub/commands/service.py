@@ -21,9 +21,10 @@ from flattr_hub.commands import add_command, port
 from flattr_hub.config import database_url
 from flattr_hub.errors import UserError
 from flattr_hub.links import listened, require_base_url
+from flattr_hub.server_group import ServerGroup, stop_with_parent
 from hub import demo
 from hub.app import create_app
-from hub.server import serve
+from hub.server import run, serve
 from workers.context import Context
 from workers.redis_conn import connect, release_embedded, socket_url
 from workers.schedule import run_scheduler
@@ -35,6 +36,8 @@ STOP_SECONDS = 20
 def register(commands: Any) -> None:
     serve_cmd = add_command(commands, "serve", "run the webhook hub", _serve)
     _listen_options(serve_cmd)
+    # How a group's first process starts the others (flattr_hub.server_group).
+    serve_cmd.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     worker = add_command(commands, "worker", "run a worker on the queues settlement, events, "
                          "connectors and outbound", _worker)
     worker.add_argument("--burst", action="store_true",
@@ -51,6 +54,19 @@ def register(commands: Any) -> None:
 def _listen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default: hub.host)")
     parser.add_argument("--port", type=port, help="port to listen on (default: hub.port)")
+    parser.add_argument("--processes", type=_processes, default=1, metavar="N",
+                        help="hub processes sharing the port (SO_REUSEPORT), each with its own "
+                             "group commit; one per core (default 1)")
+
+
+def _processes(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 64")
+    return int(value)
+
+
+def _config_args(args: argparse.Namespace) -> list[str]:
+    return ["--config", args.config] if getattr(args, "config", None) else []
 
 
 def _context(app: Any) -> Context:
@@ -80,9 +96,10 @@ def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, 
         raise UserError(f"hub.port: {exc}") from None
 
 
-def _listen(web_app: web.Application, host: str, port: int, started: Any) -> None:
+def _listen(web_app: web.Application, host: str, port: int, started: Any,
+            reuse_port: bool = False) -> None:
     try:
-        asyncio.run(serve(web_app, host, port, started))
+        run(serve(web_app, host, port, started, reuse_port=reuse_port))
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -90,12 +107,24 @@ def _listen(web_app: web.Application, host: str, port: int, started: Any) -> Non
 def _serve(args: argparse.Namespace, app: Any) -> int:
     host, port = _address(args, app.config)
     web_app = _hub(_context(app))
+    group = ServerGroup(args.processes, host, _config_args(args), os.environ)
+    watching: list[asyncio.Task[None]] = []
 
-    async def started(url: str, _stop: asyncio.Event) -> None:
+    async def started(url: str, stop: asyncio.Event) -> None:
         listened(app.config, url)
-        print(f"Flattr Hub is listening on {url} (Ctrl-C to stop)", flush=True)
+        if args.reuse_port:
+            watching.append(asyncio.get_running_loop().create_task(stop_with_parent(stop)))
+        await group.start(url, stop)
+        if not group.failed:
+            print(f"Flattr Hub is listening on {url}{group.described()} (Ctrl-C to stop)",
+                  flush=True)
 
-    _listen(web_app, host, port, started)
+    try:
+        _listen(web_app, host, port, started, reuse_port=args.processes > 1 or args.reuse_port)
+    finally:
+        group.stop()
+    if group.failed:
+        raise UserError(f"the {group.failed}; everything was stopped")
     return 0
 
 
@@ -122,10 +151,13 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     env = dict(os.environ, FLATTR_DATABASE_URL=database_url(config))
     if not config["redis"]["url"]:
         env["FLATTR_REDIS_URL"] = socket_url(context.redis)
+    if args.demo:
+        env["FLATTR_CONNECTORS__GITHUB__WEBHOOK_SECRET"] = github["webhook_secret"]
     web_app = _hub(context)
     if args.demo:
         _seed_demo(context)
-    config_args = ["--config", args.config] if getattr(args, "config", None) else []
+    config_args = _config_args(args)
+    group = ServerGroup(args.processes, host, config_args, env)
     children: dict[str, subprocess.Popen[bytes]] = {}
     failed: list[str] = []
     tasks: list[asyncio.Task[None]] = []
@@ -133,6 +165,9 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     async def started(url: str, stop: asyncio.Event) -> None:
         listened(config, url)
         env["FLATTR_HUB__BASE_URL"] = config["hub"]["base_url"]
+        await group.start(url, stop)
+        if group.failed:
+            return
         for name in ("worker", "scheduler"):
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "flattr_hub.cli", name, *config_args], env=env,
@@ -140,16 +175,21 @@ def _up(args: argparse.Namespace, app: Any) -> int:
         print(f"Flattr Hub is up at {url} — webhooks at {url}/webhooks/<platform>, health at "
               f"{url}/healthz; a worker and the scheduler are running. Ctrl-C stops all.",
               flush=True)
+        if group.extra:
+            print(f"The hub runs{group.described()} sharing the port.", flush=True)
         tasks.append(asyncio.get_running_loop().create_task(_watch(children, stop, failed)))
         if args.demo:
             tasks.append(_start_demo(context, url, github["webhook_secret"], stop))
 
     try:
-        _listen(web_app, host, port, started)
+        _listen(web_app, host, port, started, reuse_port=args.processes > 1)
     finally:
+        group.stop()
         _stop_children(children)
         context.redis.close()
         release_embedded()
+    if group.failed:
+        raise UserError(f"the {group.failed}; everything was stopped")
     if failed:
         raise UserError(f"the {failed[0]} stopped unexpectedly; everything was stopped")
     print("Flattr Hub stopped.", flush=True)

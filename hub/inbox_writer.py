@@ -1,0 +1,51 @@
+"""The hub's group commits into the inbox, on one database connection kept for them.
+
+Only the group-commit thread writes through it, one group at a time, so the connection is
+taken once rather than checked out of the pool for every group: on PostgreSQL that saves the
+pool's liveness ping before and its rollback after each commit, two of the four round trips a
+group cost. A connection found broken is replaced, and the group is written once more on the
+new one (a group whose COMMIT was lost with the connection may then be in the inbox twice; the
+ledger counts an event id once, as for any redelivery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from workers import inbox
+
+
+class InboxWriter:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def __call__(self, entries: Sequence[inbox.Entry]) -> None:
+        """Store `entries` as pending inbox rows in one transaction; raise if they were not."""
+        try:
+            self._write(entries)
+        except DBAPIError as exc:
+            self.close()
+            if not exc.connection_invalidated:
+                raise
+            self._write(entries)
+
+    def _write(self, entries: Sequence[inbox.Entry]) -> None:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        try:
+            with self._conn.begin():
+                inbox.append(self._conn, entries)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with suppress(DBAPIError):
+                conn.close()
