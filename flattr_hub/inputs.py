@@ -21,8 +21,8 @@ def loads_json(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     nesting beyond 1,024 levels before building it."""
     try:
         value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise ValueError("the body is not valid JSON") from None
+    except orjson.JSONDecodeError as exc:  # its message names what is wrong, never the text
+        raise ValueError(f"the body is not valid JSON: {exc.msg}") from None
     opening = data.count(b"[" if isinstance(data, bytes) else "[") + data.count(
         b"{" if isinstance(data, bytes) else "{")
     if opening > max_depth and depth(value) > max_depth:

@@ -22,7 +22,7 @@ from ledger.schema import flattrs
 from ledger.sql import utcnow
 from ledger.verify import verify
 from members.logins import set_operator
-from tests.hub_helpers import RELAY_SECRET
+from tests.hub_helpers import METRICS_AUTH, RELAY_SECRET
 from tests.web_helpers import post_form, sign_up
 from workers import inbox, jobs, quarantine
 from workers.inbox import Entry
@@ -183,7 +183,7 @@ async def test_healthz_and_metrics_count_quarantined_events(hub_client, worker_c
     jobs.drain()
     health = await (await hub_client.get("/healthz")).json()
     assert (health["pending"], health["quarantined"]) == (0, 1)
-    scraped = await (await hub_client.get("/metrics")).text()
+    scraped = await (await hub_client.get("/metrics", headers=METRICS_AUTH)).text()
     assert "flattr_inbox_quarantined 1.0" in scraped
 
 
