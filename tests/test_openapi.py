@@ -37,6 +37,7 @@ def test_every_answer_matches_the_openapi_document(hub_config, engine, redis):
     thing(engine, bo, "https://bo.example/post", title="Post", tags="a,b")
     auth = bearer(token(engine, ana))
     with serve(create_app(hub_config, engine, redis)) as base:
+        hub_config["hub"]["base_url"] = base  # the links the answers hold
         http = requests.Session()
         document = http.get(f"{base}/openapi.json", timeout=10).json()
         assert document["servers"] == [{"url": base}]
