@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, and_, any_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, identities, ledger_clock, pledges, things
 from ledger.schema import unlikes as unlikes_table
-from ledger.sql import dialect_insert, execute_many, utcnow
+from ledger.sql import dialect_insert, execute_many, recordset, utcnow
 
 Key = tuple[str, str]
 # flattrs.source of a like, by platform: a like on the hub's own "flattr" platform is a click
@@ -150,7 +151,8 @@ def _owner_identities(conn: Connection, batch: list[NormalisedEvent]
                       ) -> dict[Key, tuple[int, int | None]]:
     keys = sorted({(e.platform, e.owner_id) for e in batch})
     if keys:
-        conn.execute(
+        execute_many(
+            conn,
             dialect_insert(conn, identities).on_conflict_do_nothing(
                 index_elements=["platform", "platform_user_id"]),
             [{"platform": p, "platform_user_id": u} for p, u in keys],
@@ -257,6 +259,8 @@ def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
     """Rows whose (first, second) is one of `keys`, with `columns`: one query per value of
     `first` (the platform, a handful per batch) and chunk of seconds, `first = :a AND second
     IN (…)`, which every backend answers from the unique index on the pair."""
+    if conn.dialect.name == "postgresql":
+        return _lookup_joined(conn, first, second, columns, keys, *where)
     by_first: dict[Any, set[Any]] = defaultdict(set)
     for a, b in keys:
         by_first[a].add(b)
@@ -269,11 +273,34 @@ def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
     return rows
 
 
+def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
+                   keys: Iterable[tuple[Any, Any]], *where: Any) -> list[Any]:
+    """PostgreSQL: `_lookup` as one query joining the table with the keys, sent as one JSON value
+    (`json_to_recordset`): one statement text whatever the number of keys, so its cached plan is the
+    index's."""
+    pairs = list(keys)
+    if not pairs:
+        return []
+    wanted = recordset(first.table, [{first.key: a, second.key: b} for a, b in pairs])
+    return conn.execute(
+        select(first, second, *columns)
+        .join_from(first.table, wanted, and_(first == wanted.c[first.key],
+                                             second == wanted.c[second.key]))
+        .where(*where)
+    ).all()
+
+
 def _by_things(conn: Connection, query: Any, thing_column: Any,
                slots: Iterable[tuple[int, int, str]]) -> list[Any]:
-    """`query`'s rows for the things of `slots`, by chunks of thing ids (indexed)."""
+    """`query`'s rows for the things of `slots`, by chunks of thing ids (indexed); on PostgreSQL
+    all at once, as `thing = ANY(:array)`."""
+    things_of = sorted({slot[1] for slot in slots})
+    if conn.dialect.name == "postgresql":
+        return conn.execute(query.where(thing_column == any_(
+            bindparam("things", things_of, type_=ARRAY(thing_column.type))))).all() \
+            if things_of else []
     rows: list[Any] = []
-    for chunk in _chunks(sorted({slot[1] for slot in slots})):
+    for chunk in _chunks(things_of):
         rows += conn.execute(query.where(thing_column.in_(chunk))).all()
     return rows
 
