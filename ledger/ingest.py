@@ -12,6 +12,12 @@ caller's transaction. Per event it:
 - applies an unlike to the giver's unsettled flattrs and waiting pledges of that thing made at
   or before the unlike (rule 2), and remembers it, so that a like dated at or before it that
   arrives later is retracted on arrival.
+
+Identities, things and events of a batch are written in key order, so that concurrent workers
+take their row locks in one order; flattrs in the order of their times (their ids break ties
+in settlement), and a rare deadlock between two workers' upserts of the same flattrs rolls one
+batch back for its retry. On PostgreSQL each kind of lookup or insert is one statement for the
+whole batch (`ledger.sql.recordset`).
 """
 
 from __future__ import annotations
@@ -22,8 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, any_, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, and_, or_, select, update
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
@@ -131,7 +136,7 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
     execute_many(conn, events.insert(), [
         {"platform": e.platform, "event_id": e.event_id, "kind": e.kind,
          "outcome": result.outcomes[e.key], "received_at": now}
-        for e in fresh.values()
+        for e in sorted(fresh.values(), key=lambda e: e.key)
     ])
     return result
 
@@ -275,9 +280,9 @@ def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
 
 def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
                    keys: Iterable[tuple[Any, Any]], *where: Any) -> list[Any]:
-    """PostgreSQL: `_lookup` as one query joining the table with the keys, sent as one JSON value
-    (`json_to_recordset`): one statement text whatever the number of keys, so its cached plan is the
-    index's."""
+    """PostgreSQL: `_lookup` as one query joining the table with the keys, sent as one JSON
+    value (`json_to_recordset`): one statement text whatever the number of keys, so its cached
+    plan is the index's (a cached plan of an IN list could be a scan)."""
     pairs = list(keys)
     if not pairs:
         return []
@@ -293,12 +298,17 @@ def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any
 def _by_things(conn: Connection, query: Any, thing_column: Any,
                slots: Iterable[tuple[int, int, str]]) -> list[Any]:
     """`query`'s rows for the things of `slots`, by chunks of thing ids (indexed); on PostgreSQL
-    all at once, as `thing = ANY(:array)`."""
-    things_of = sorted({slot[1] for slot in slots})
+    only those of the slots' (giver, thing) pairs, in one query joined with them."""
     if conn.dialect.name == "postgresql":
-        return conn.execute(query.where(thing_column == any_(
-            bindparam("things", things_of, type_=ARRAY(thing_column.type))))).all() \
-            if things_of else []
+        table = thing_column.table
+        pairs = sorted({slot[:2] for slot in slots})
+        if not pairs:
+            return []
+        wanted = recordset(table, [{"giver_id": g, "thing_id": t} for g, t in pairs])
+        return conn.execute(query.join_from(table, wanted, and_(
+            table.c.giver_id == wanted.c.giver_id, table.c.thing_id == wanted.c.thing_id))
+        ).all()
+    things_of = sorted({slot[1] for slot in slots})
     rows: list[Any] = []
     for chunk in _chunks(things_of):
         rows += conn.execute(query.where(thing_column.in_(chunk))).all()

@@ -59,7 +59,9 @@ def process_batch(engine: Engine, limit: int, config: Mapping[str, Any] | None =
 
 def drain() -> dict[str, int]:
     """Process pending inbox rows batch by batch until none are left, or for a few seconds (then
-    hand over to a fresh job so that other queues get their turn)."""
+    hand over to a fresh job so that other queues get their turn). A first batch that is full
+    queues one more drain job, so that other workers help with a backlog (their claims skip
+    the rows this one holds)."""
     context = current()
     with contextlib.suppress(RedisError):  # the flag expires by itself
         context.redis.delete(WAKE_FLAG)
@@ -75,6 +77,8 @@ def drain() -> dict[str, int]:
         totals["rows"] += rows
         if rows < limit:
             break
+        if totals["rows"] == rows:  # a backlog: an idle worker may take a drain job too
+            wake(context.redis)
         if time.monotonic() > deadline:
             wake(context.redis, force=True)
             break
