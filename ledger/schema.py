@@ -227,6 +227,18 @@ settlement_runs = Table(
     CheckConstraint("(state = 'done') = (finished_at IS NOT NULL)", name="finished"),
 )
 
+# A run's givers in chunks of ids [low, high): each chunk is settled in one transaction by
+# whichever process claims it (FOR UPDATE SKIP LOCKED), so several settle a month at once.
+settlement_chunks = Table(
+    "settlement_chunks",
+    metadata,
+    Column("month", Month, primary_key=True),
+    Column("low", BigInteger, primary_key=True),
+    Column("high", BigInteger, nullable=False),
+    Column("done", Boolean, nullable=False, server_default=false()),
+    CheckConstraint("low < high", name="range"),
+)
+
 settlement_snapshot = Table(
     "settlement_snapshot",
     metadata,

@@ -1,0 +1,30 @@
+"""settlement_chunks: a run's givers in chunks that several processes claim and settle at once
+
+Revision ID: 0018
+Revises: 0012
+Create Date: 2026-12-01 10:45:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "settlement_chunks",
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("low", sa.BigInteger(), nullable=False),
+        sa.Column("high", sa.BigInteger(), nullable=False),
+        sa.Column("done", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.CheckConstraint("low < high", name=op.f("ck_settlement_chunks_range")),
+        sa.PrimaryKeyConstraint("month", "low", name=op.f("pk_settlement_chunks")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("settlement_chunks")
