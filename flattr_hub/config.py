@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "data_dir": "var",
     "database": {"url": ""},
     "redis": {"url": ""},
-    "settlement": {"batch_givers": 5000, "day": 1, "time": "00:10"},
+    "settlement": {"batch_givers": 5000, "day": 1, "time": "00:10", "jobs": 1},
     "hub": {
         "host": "127.0.0.1",
         "port": 8080,

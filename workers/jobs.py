@@ -22,13 +22,13 @@ from sqlalchemy import Engine
 from hub import metrics
 from ledger.ingest import ingest
 from ledger.months import add_months, month_of, month_start
-from ledger.settlement import next_month_to_settle, settle
+from ledger.settlement import next_month_to_settle, settle, settle_chunks
 from ledger.sql import utcnow
 from notifications import delivery
 from notifications import outbox as notify
 from workers import inbox, outbound
 from workers.context import current
-from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, wake
+from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, enqueue_settle_helpers, wake
 
 DRAIN_SECONDS = 5.0
 SETTLE_LOCK = "flattr:lock:settlement"
@@ -135,6 +135,13 @@ def settlement_time(config: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
     return day, (hour, minute)
 
 
+def settle_help(month: str) -> int:
+    """Settle chunks of `month`'s running settlement beside its run (`settlement.jobs`);
+    returns how many this job settled (none once the run is done)."""
+    context = current()
+    return settle_chunks(context.engine, month, context.config)
+
+
 def settle_due(now: datetime | None = None) -> list[str]:
     """Settle the months that are due, under a Redis lock so that only one run goes at a time
     (the ledger's settlement is idempotent besides). Returns the months settled."""
@@ -147,7 +154,9 @@ def settle_due(now: datetime | None = None) -> list[str]:
         months = months_due(context.engine, context.config, now or utcnow())
         for month in months:
             started = time.monotonic()
-            summary = settle(context.engine, month, context.config)
+            summary = settle(context.engine, month, context.config,
+                             planned=lambda m=month: enqueue_settle_helpers(
+                                 context.redis, m, int(context.config["settlement"]["jobs"]) - 1))
             metrics.record_settlement(summary, time.monotonic() - started)
             with context.engine.begin() as conn:
                 deliveries = outbound.emit_settlement(conn, context.config, month)
