@@ -13,7 +13,7 @@ A run is resumable and idempotent:
    progress and a re-run settles the rest. Several processes (`settle`, or workers' helper
    jobs: `settle_chunks`) take chunks at once; each chunk's result depends only on the
    snapshot, so the ledger is the same as after a one-process run. Chunks share receivers'
-   revenue accounts and the fees account: those are locked in id order, late in the chunk.
+   revenue accounts and the fees account: their balance updates take turns, last in a chunk.
 3. Finish: once every chunk is done, the run is marked done. Settling a done month again
    changes nothing.
 Memory is bounded by the chunk size, not the number of users.
@@ -69,6 +69,7 @@ from ledger.schema import (
 from ledger.sql import utcnow
 
 CHUNK_WAIT_SECONDS = 0.2
+SETTLE_ACCOUNTS_LOCK = 0x5E771E  # pg_advisory_xact_lock key of a chunk's balance update
 Fault = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
@@ -393,32 +394,29 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
         .where(fees.c.fee > 0),
     ).order_by(literal_column("k"))))
 
-    paying = select(shares.c.giver_id).where(*in_chunk).distinct().subquery("paying")
-    conn.execute(
-        update(accounts)
-        .where(accounts.c.id == giver.c.funds_account_id, giver.c.month == month,
-               giver.c.user_id == paying.c.giver_id)
-        .values(balance=accounts.c.balance - giver.c.amount)
-    )
-    received = (
-        select(receiver.c.revenue_account_id.label("account"),
-               func.sum(shares.c.net).label("net"))
-        .join_from(shares, receiver, and_(receiver.c.month == month,
-                                          receiver.c.user_id == shares.c.receiver_id))
-        .where(*in_chunk).group_by(receiver.c.revenue_account_id)
-    ).subquery("received")
-    # The accounts other chunks' transactions credit too, locked in order of id, so that
-    # chunks settled at once wait for each other here rather than deadlock.
-    conn.execute(select(accounts.c.id).where(or_(
-        accounts.c.id.in_(select(received.c.account)), accounts.c.id == fees_account))
-        .order_by(accounts.c.id).with_for_update()).all()
-    conn.execute(update(accounts).where(accounts.c.id == received.c.account)
-                 .values(balance=accounts.c.balance + received.c.net))
-    conn.execute(
-        update(accounts).where(accounts.c.id == fees_account)
-        .values(balance=accounts.c.balance + select(func.coalesce(func.sum(shares.c.fee), 0))
-                .where(*in_chunk).scalar_subquery())
-    )
+    _apply_transfers(conn, month, low, high)
+
+
+def _apply_transfers(conn: Connection, month: str, low: int, high: int) -> None:
+    """Move the balances by the chunk's transfers (found by their keys, an index range): one
+    pass and one UPDATE for givers' funds, receivers' revenue and the fees account together.
+    Chunks settled at once share receivers and the fees account, so on PostgreSQL this last
+    step of a chunk holds a transaction lock: they take turns here instead of deadlocking
+    over rows locked in different orders (the rest of a chunk touches only its own rows)."""
+    prefix = f"settle:{month}:"
+    t = transfers.c
+    chunk_keys = (t.idempotency_key >= literal(prefix) + _padded(conn, literal(low)),
+                  t.idempotency_key < literal(prefix) + _padded(conn, literal(high)))
+    moves = union_all(
+        select(t.debit_id.label("account"), (-t.amount).label("delta")).where(*chunk_keys),
+        select(t.credit_id.label("account"), t.amount.label("delta")).where(*chunk_keys),
+    ).subquery("moves")
+    deltas = (select(moves.c.account, func.sum(moves.c.delta).label("delta"))
+              .group_by(moves.c.account).subquery("deltas"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(SETTLE_ACCOUNTS_LOCK)))
+    conn.execute(update(accounts).where(accounts.c.id == deltas.c.account)
+                 .values(balance=accounts.c.balance + deltas.c.delta))
 
 
 def _padded(conn: Connection, column: Any) -> Any:
