@@ -80,7 +80,9 @@ transfers = Table(
     Column("credit_id", Id, nullable=False),
     Column("amount", Money, nullable=False),
     Column("reason", Text, nullable=False),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
+    # byte order ("C") on PostgreSQL: settlement inserts keys by the million, in this order
+    Column("idempotency_key", String(200).with_variant(String(200, collation="C"), "postgresql"),
+           nullable=False, unique=True),
     Column("month", Month, nullable=True),
     Column("created_at", DateTime, nullable=False),
     CheckConstraint("amount > 0", name="amount_positive"),

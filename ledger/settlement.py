@@ -370,8 +370,8 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
     fees_account = system_account(conn, "fees")
     # Zero-padded ids keep the keys of a run in ascending order, so the unique index on
     # idempotency_key grows at its end instead of splitting pages all over.
-    key = (literal(f"settle:{month}:") + _padded(conn, pairs.c.giver_id) + literal(":")
-           + _padded(conn, pairs.c.receiver_id))
+    key = _bytewise(conn, literal(f"settle:{month}:") + _padded(conn, pairs.c.giver_id)
+                    + literal(":") + _padded(conn, pairs.c.receiver_id))
     now = utcnow()
     paired = (pairs.join(giver, and_(giver.c.month == month, giver.c.user_id == pairs.c.giver_id))
               .join(receiver, and_(receiver.c.month == month,
@@ -386,8 +386,8 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
         .select_from(paired).where(pairs.c.net > 0),
         select(giver.c.funds_account_id, literal(fees_account), fees.c.fee,
                literal(f"fees {month}"),
-               (literal(f"settle:{month}:") + _padded(conn, fees.c.giver_id)
-                + literal(":fees")).label("k"),
+               _bytewise(conn, literal(f"settle:{month}:") + _padded(conn, fees.c.giver_id)
+                         + literal(":fees")).label("k"),
                literal(month), literal(now))
         .join_from(fees, giver, and_(giver.c.month == month,
                                      giver.c.user_id == fees.c.giver_id))
@@ -417,6 +417,12 @@ def _apply_transfers(conn: Connection, month: str, low: int, high: int) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(SETTLE_ACCOUNTS_LOCK)))
     conn.execute(update(accounts).where(accounts.c.id == deltas.c.account)
                  .values(balance=accounts.c.balance + deltas.c.delta))
+
+
+def _bytewise(conn: Connection, key: Any) -> Any:
+    """`key` compared byte by byte (sorted like the C-collated idempotency keys on PostgreSQL,
+    without the locale's rules)."""
+    return key.collate("C") if conn.dialect.name == "postgresql" else key
 
 
 def _padded(conn: Connection, column: Any) -> Any:

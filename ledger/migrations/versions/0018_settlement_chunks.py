@@ -1,4 +1,5 @@
-"""settlement_chunks: a run's givers in chunks that several processes claim and settle at once
+"""settlement_chunks: a run's givers in chunks that several processes claim and settle at once;
+transfers.idempotency_key in byte order ("C" collation) on PostgreSQL
 
 Revision ID: 0018
 Revises: 0012
@@ -24,7 +25,12 @@ def upgrade() -> None:
         sa.CheckConstraint("low < high", name=op.f("ck_settlement_chunks_range")),
         sa.PrimaryKeyConstraint("month", "low", name=op.f("pk_settlement_chunks")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("transfers", "idempotency_key",
+                        type_=sa.String(length=200, collation="C"))
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("transfers", "idempotency_key", type_=sa.String(length=200))
     op.drop_table("settlement_chunks")
