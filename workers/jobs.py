@@ -9,9 +9,11 @@ at all (a worker killed mid-batch leaves its rows pending). The ledger's own ded
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +29,7 @@ from ledger.sql import utcnow
 from notifications import delivery
 from notifications import outbox as notify
 from workers import inbox, outbound
-from workers.context import current
+from workers.context import Context, current
 from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, enqueue_settle_helpers, wake
 
 DRAIN_SECONDS = 5.0
@@ -61,12 +63,31 @@ def drain() -> dict[str, int]:
     """Process pending inbox rows batch by batch until none are left, or for a few seconds (then
     hand over to a fresh job so that other queues get their turn). A first batch that is full
     queues one more drain job, so that other workers help with a backlog (their claims skip
-    the rows this one holds)."""
+    the rows this one holds).
+
+    On PostgreSQL, `worker.drain_connections` such loops run at once (threads, a connection
+    each, claims skipping each other's rows): while the database works on one batch, the next
+    is decoded and prepared here. SQLite takes one writer at a time, so one loop."""
     context = current()
     with contextlib.suppress(RedisError):  # the flag expires by itself
         context.redis.delete(WAKE_FLAG)
     limit = int(context.config["worker"]["batch_size"])
     deadline = time.monotonic() + DRAIN_SECONDS
+    lanes = (1 if context.engine.dialect.name == "sqlite"
+             else max(1, int(context.config["worker"]["drain_connections"])))
+    if lanes == 1:
+        return dict(_drain_loop(context, limit, deadline))
+    with ThreadPoolExecutor(lanes) as pool:  # each lane keeps the job's logging context
+        loops = [pool.submit(contextvars.copy_context().run, _drain_loop, context, limit,
+                             deadline) for _ in range(lanes)]
+        totals: Counter[str] = Counter()
+        for loop in loops:
+            totals.update(loop.result())  # keeps zero counts, unlike Counter's +
+    return dict(totals)
+
+
+def _drain_loop(context: Context, limit: int, deadline: float) -> Counter[str]:
+    """Batches until one is not full or the deadline passed; the outcome counts."""
     totals: Counter[str] = Counter()
     while True:
         rows, counts, deliveries, notices = process_batch(context.engine, limit,
@@ -82,7 +103,7 @@ def drain() -> dict[str, int]:
         if time.monotonic() > deadline:
             wake(context.redis, force=True)
             break
-    return dict(totals)
+    return totals
 
 
 def sweep(stale_seconds: float | None = None) -> dict[str, int]:
