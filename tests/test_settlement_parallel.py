@@ -4,14 +4,21 @@ givers at once, and the ledger afterwards is exactly that of a one-process run."
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
+from rq import Queue
 from sqlalchemy import func, select
 
 from ledger.schema import settlement_chunks, settlement_runs
 from ledger.settlement import settle, settle_chunks
 from ledger.verify import verify
+from tests.hub_helpers import seed_github_users
 from tests.ledger_helpers import build_month, dump_ledger
 from tests.test_settlement_faults import AFTER, clean_run
+from tests.test_worker import like
+from workers import inbox, jobs
+
+pytest_plugins = ["tests.hub_fixtures"]
 
 MONTH = "2026-06"
 
@@ -72,3 +79,18 @@ def test_a_helper_before_the_run_is_planned_does_nothing(engine, config):
     assert settle_chunks(engine, MONTH, config) == 0
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(settlement_runs)).scalar() == 0
+
+
+def test_settlement_job_queues_helper_jobs_that_find_the_run_done(worker_context, engine,
+                                                                   hub_config, redis):
+    hub_config["settlement"]["jobs"] = 3
+    seed_github_users(engine, hub_config)
+    inbox.store(engine, [like(n, when="2026-09-10T00:00:00+00:00") for n in range(3)])
+    jobs.drain()
+    assert jobs.settle_due(datetime(2026, 10, 1, 1, 0)) == ["2026-09"]
+    helpers = Queue("settlement", connection=redis).jobs
+    assert [(job.func_name, job.args) for job in helpers] == [
+        ("workers.jobs.settle_help", ("2026-09",))] * 2
+    assert [jobs.settle_help("2026-09") for _ in helpers] == [0, 0]  # run alone: all done
+    with engine.connect() as conn:
+        assert verify(conn) == []
