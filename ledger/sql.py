@@ -20,11 +20,12 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
 
 def execute_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
     """Run the INSERT `stmt` (maybe with ON CONFLICT) for every row in `rows` (all with the same
-    keys). On PostgreSQL the rows travel as one array per column and become one
-    `INSERT … SELECT … FROM unnest(…)`: one statement and one round trip for the batch, where an
-    executemany cost a statement per row. Elsewhere the statement is compiled once and the rows
-    handed to the driver's executemany (SQLAlchemy's own executemany processes every parameter
-    of every row in Python, which was most of a batch's ingestion time)."""
+    keys). On PostgreSQL the rows travel as one JSON value and become one
+    `INSERT … SELECT … FROM json_to_recordset(…)` (`recordset`): one statement and one round
+    trip for the batch, where an executemany cost a statement per row. Elsewhere the statement
+    is compiled once and the rows handed to the driver's executemany (SQLAlchemy's own
+    executemany processes every parameter of every row in Python, which was most of a batch's
+    ingestion time)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
@@ -64,7 +65,8 @@ def recordset(table: Table, rows: list[dict[str, Any]]) -> TableValuedAlias:
     string of an array in Python, which cost more than the statement)."""
     names = list(rows[0])
     data = json.dumps(rows, separators=(",", ":"), default=_json_time)
-    return (func.json_to_recordset(cast(bindparam("recordset", data, type_=Text), JSON))
+    value = bindparam("recordset", data, type_=Text, unique=True)
+    return (func.json_to_recordset(cast(value, JSON))
             .table_valued(*(column(name, table.c[name].type) for name in names))
             .render_derived(name="v", with_types=True))
 
