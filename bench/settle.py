@@ -4,7 +4,7 @@ database.
 
     python bench/settle.py --givers 100000 --flattrs-per-giver 10
     python bench/settle.py --givers 1000000 --flattrs-per-giver 10 \
-        --database-url postgresql://postgres@127.0.0.1:5432/bench
+        --database-url postgresql://postgres@127.0.0.1:5432/bench [--processes 2]
 
 The database named by --database-url is emptied first: point it at a scratch database.
 Creators number givers / 50 (at least 100), with 5 things each; every giver is funded and
@@ -121,17 +121,23 @@ def copy_time(engine: Engine, *, with_indexes: bool) -> float:
     return elapsed
 
 
-def settle_in_child(url: str, batch: int) -> tuple[float, float, str]:
+def settle_in_children(url: str, batch: int, processes: int) -> tuple[float, float, str]:
+    """Run `flattr-hub settle` in `processes` child processes at once (they share the run's
+    chunks); the seconds until all have finished, the largest child's peak RSS, and what the
+    first one printed."""
     env = {**os.environ, "FLATTR_DATABASE_URL": url, "FLATTR_CONFIG": os.devnull,
            "FLATTR_SETTLEMENT__BATCH_GIVERS": str(batch)}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "flattr_hub.cli", "settle", MONTH], env=env,
-                          capture_output=True, text=True, check=False)
+    children = [subprocess.Popen([sys.executable, "-m", "flattr_hub.cli", "settle", MONTH],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(processes)]
+    outputs = [child.communicate() for child in children]
     elapsed = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"settle failed: {done.stderr.strip()}")
+    for child, (_, err) in zip(children, outputs, strict=True):
+        if child.returncode:
+            raise SystemExit(f"settle failed: {err.strip()}")
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return elapsed, peak_mib, done.stdout.strip()
+    return elapsed, peak_mib, outputs[0][0].strip()
 
 
 def main() -> None:
@@ -141,6 +147,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="a scratch database (emptied first); "
                         "default: a temporary SQLite file")
     parser.add_argument("--batch-givers", type=int, default=5000)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="settle processes sharing the run's chunks (1)")
     parser.add_argument("--verify", action="store_true", help="run ledger verify afterwards")
     args = parser.parse_args()
     scratch = tempfile.TemporaryDirectory()
@@ -152,17 +160,19 @@ def main() -> None:
     flattrs = args.givers * args.flattrs_per_giver
     copy = copy_time(engine, with_indexes=False)
     indexed_copy = copy_time(engine, with_indexes=True)
-    elapsed, peak, report = settle_in_child(url, args.batch_givers)
+    elapsed, peak, report = settle_in_children(url, args.batch_givers, args.processes)
     print(f"backend            {engine.dialect.name}")
     print(f"givers x flattrs   {args.givers} x {args.flattrs_per_giver} = {flattrs}")
     print(f"generate month     {generated:.1f} s")
     print(f"copy flattrs once  {copy:.2f} s bare, {indexed_copy:.2f} s with flattrs' indexes "
           "(INSERT … SELECT)")
-    print(f"settle             {elapsed:.2f} s  ({report})")
+    print(f"settle             {elapsed:.2f} s, {args.processes} process(es)  ({report})")
     print(f"throughput         {flattrs / elapsed:,.0f} flattrs/s")
     print(f"settle / copy      {elapsed / copy:.1f}x bare copy, "
           f"{elapsed / indexed_copy:.1f}x indexed copy")
-    print(f"peak RSS (settle)  {peak:.0f} MiB")
+    print(f"peak RSS (settle)  {peak:.0f} MiB (largest process)")
+    print("load average       {:.2f} {:.2f} {:.2f} (1, 5, 15 min; the machine may be shared)"
+          .format(*os.getloadavg()))
     if args.verify:
         from ledger.verify import verify
 

@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "data_dir": "var",
     "database": {"url": ""},
     "redis": {"url": ""},
-    "settlement": {"batch_givers": 5000, "day": 1, "time": "00:10"},
+    "settlement": {"batch_givers": 5000, "day": 1, "time": "00:10", "jobs": 1},
     "hub": {
         "host": "127.0.0.1",
         "port": 8080,
@@ -36,7 +36,8 @@ DEFAULTS: dict[str, Any] = {
         "inbox_batch": 500,
         "inbox_wait_ms": 2,
     },
-    "worker": {"batch_size": 1000, "sweep_seconds": 30, "inbox_keep_hours": 24},
+    "worker": {"batch_size": 1000, "sweep_seconds": 30, "inbox_keep_hours": 24,
+               "drain_connections": 2},
     "pollers": {"tick_seconds": 60, "batch": 20},  # poll scheduler: period, accounts/job
     # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due;
     # allow_private lets endpoints be on private/loopback/link-local addresses (tests, closed

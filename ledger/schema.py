@@ -80,7 +80,9 @@ transfers = Table(
     Column("credit_id", Id, nullable=False),
     Column("amount", Money, nullable=False),
     Column("reason", Text, nullable=False),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
+    # byte order ("C") on PostgreSQL: settlement inserts keys by the million, in this order
+    Column("idempotency_key", String(200).with_variant(String(200, collation="C"), "postgresql"),
+           nullable=False, unique=True),
     Column("month", Month, nullable=True),
     Column("created_at", DateTime, nullable=False),
     CheckConstraint("amount > 0", name="amount_positive"),
@@ -227,6 +229,18 @@ settlement_runs = Table(
     Column("finished_at", DateTime, nullable=True),
     CheckConstraint("state IN ('running', 'done')", name="state"),
     CheckConstraint("(state = 'done') = (finished_at IS NOT NULL)", name="finished"),
+)
+
+# A run's givers in chunks of ids [low, high): each chunk is settled in one transaction by
+# whichever process claims it (FOR UPDATE SKIP LOCKED), so several settle a month at once.
+settlement_chunks = Table(
+    "settlement_chunks",
+    metadata,
+    Column("month", Month, primary_key=True),
+    Column("low", BigInteger, primary_key=True),
+    Column("high", BigInteger, nullable=False),
+    Column("done", Boolean, nullable=False, server_default=false()),
+    CheckConstraint("low < high", name="range"),
 )
 
 settlement_snapshot = Table(

@@ -7,15 +7,21 @@ A run is resumable and idempotent:
 1. Start (one transaction): check the month may be settled, close it on the ledger clock (so
    later events go to the next month, rule 4), materialise subscription flattrs (rule 7), lapse
    old pledges (rule 6), and snapshot every user's budget and funds (the amount A).
-2. Chunks of givers by id (one transaction each): shares, transfers, balances, pledges, and the
-   run's cursor move together, so a crash loses at most the chunk in progress and a re-run
-   continues after the last committed one.
-3. Finish: the run is marked done. Settling a done month again changes nothing.
+2. Chunks of givers by id (`settlement_chunks`, one transaction each): a process claims a
+   chunk (`FOR UPDATE SKIP LOCKED`), and its shares, transfers, balances, pledges, the run's
+   totals and the chunk's `done` move together, so a crash loses at most the chunks in
+   progress and a re-run settles the rest. Several processes (`settle`, or workers' helper
+   jobs: `settle_chunks`) take chunks at once; each chunk's result depends only on the
+   snapshot, so the ledger is the same as after a one-process run. Chunks share receivers'
+   revenue accounts and the fees account: their balance updates take turns, last in a chunk.
+3. Finish: once every chunk is done, the run is marked done. Settling a done month again
+   changes nothing.
 Memory is bounded by the chunk size, not the number of users.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +57,7 @@ from ledger.schema import (
     identities,
     ledger_clock,
     pledges,
+    settlement_chunks,
     settlement_runs,
     settlement_snapshot,
     shares,
@@ -61,6 +68,8 @@ from ledger.schema import (
 )
 from ledger.sql import utcnow
 
+CHUNK_WAIT_SECONDS = 0.2
+SETTLE_ACCOUNTS_LOCK = 0x5E771E  # pg_advisory_xact_lock key of a chunk's balance update
 Fault = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
@@ -78,11 +87,14 @@ class RunSummary:
 
 def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
            progress: Progress | None = None, fault: Fault | None = None,
-           now: datetime | None = None) -> RunSummary:
-    """Settle `month` (or finish an interrupted run of it); see the module docstring.
+           now: datetime | None = None, planned: Callable[[], None] | None = None
+           ) -> RunSummary:
+    """Settle `month` (or finish an interrupted run of it, or join a run another process is
+    making); see the module docstring.
 
-    `progress(done, total)` is told how far the givers are; `fault(point)` is a test hook
-    called at named points, where raising simulates a crash.
+    `progress(done, total)` is told how many of the run's chunks are done; `fault(point)` is
+    a test hook called at named points, where raising simulates a crash; `planned()` is
+    called once the run's chunks exist (to start helpers: `settle_chunks`).
     """
     parse_month(month)
     fault = fault or (lambda _point: None)
@@ -90,31 +102,11 @@ def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
         already_done = _start(conn, month, config, now or utcnow())
     fault("started")
     if not already_done:
-        batch = int(config["settlement"]["batch_givers"])
-        if engine.dialect.name == "postgresql":
-            # Fresh statistics, or the planner takes the just-written snapshot (and the
-            # month's shares) for empty tables and joins them by sequential scans.
-            with engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE settlement_snapshot, shares, flattrs, pledges")
-        with engine.connect() as conn:
-            last = conn.execute(
-                select(func.coalesce(func.max(settlement_snapshot.c.user_id), 0))
-                .where(settlement_snapshot.c.month == month)
-            ).scalar_one()
-        while True:
-            with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # A chunk's sorts (window functions, pair sums, ordered keys) fit here
-                    # instead of spilling to disk.
-                    conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
-                low = _cursor(conn, month)
-                if low > last:
-                    break
-                _settle_chunk(conn, month, low, low + batch, config)
-                fault("chunk_written")
-            fault("chunk_committed")
-            if progress:
-                progress(min(low + batch, last + 1), last + 1)
+        total = _plan(engine, month, int(config["settlement"]["batch_givers"]))
+        if planned:
+            planned()
+        while _settle_chunks(engine, month, config, progress, fault, total):
+            time.sleep(CHUNK_WAIT_SECONDS)  # the last chunks are another process's
         with engine.begin() as conn:
             conn.execute(
                 update(settlement_runs)
@@ -126,6 +118,73 @@ def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
             select(settlement_runs).where(settlement_runs.c.month == month)).one()
     return RunSummary(month, run.state, run.givers, run.flattrs, run.amount, run.fees,
                       already_done)
+
+
+def settle_chunks(engine: Engine, month: str, config: Mapping[str, Any]) -> int:
+    """Help a running settlement of `month`: settle chunks until none is left to claim (the
+    run's own process finishes it). Returns how many chunks this call settled."""
+    with engine.connect() as conn:
+        planned = conn.execute(select(func.count()).select_from(settlement_chunks)
+                               .where(settlement_chunks.c.month == month)).scalar_one()
+    settled: list[int] = []
+    if planned:
+        _settle_chunks(engine, month, config, lambda done, _total: settled.append(done),
+                       lambda _point: None, planned)
+    return len(settled)
+
+
+def _plan(engine: Engine, month: str, batch: int) -> int:
+    """Cut the run's givers (from its cursor on) into chunks of `batch` ids, unless that was
+    done; return the number of chunks. Refreshes the planner's statistics on PostgreSQL."""
+    if engine.dialect.name == "postgresql":
+        # Fresh statistics, or the planner takes the just-written snapshot (and the
+        # month's shares) for empty tables and joins them by sequential scans.
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE settlement_snapshot, shares, flattrs, pledges")
+    with engine.begin() as conn:
+        cursor = _cursor(conn, month)  # locked: one process plans
+        chunks = select(func.count()).select_from(settlement_chunks).where(
+            settlement_chunks.c.month == month)
+        if not conn.execute(chunks).scalar_one():
+            last = conn.execute(
+                select(func.coalesce(func.max(settlement_snapshot.c.user_id), 0))
+                .where(settlement_snapshot.c.month == month)
+            ).scalar_one()
+            conn.execute(insert(settlement_chunks), [
+                {"month": month, "low": low, "high": low + batch}
+                for low in range(cursor, last + 1, batch)] or
+                [{"month": month, "low": cursor, "high": cursor + 1}])
+        return conn.execute(chunks).scalar_one()
+
+
+def _settle_chunks(engine: Engine, month: str, config: Mapping[str, Any],
+                   progress: Progress | None, fault: Fault, total: int) -> bool:
+    """Claim and settle chunks of the run, one transaction each, until none is left to claim;
+    True when some are still being settled by other processes (claimed, not done)."""
+    c = settlement_chunks.c
+    while True:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # A chunk's sorts (window functions, pair sums, ordered keys) fit here
+                # instead of spilling to disk.
+                conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
+            chunk = conn.execute(
+                select(c.low, c.high).where(c.month == month, c.done.is_(False))
+                .order_by(c.low).limit(1).with_for_update(skip_locked=True)).first()
+            if chunk is None:
+                return bool(conn.execute(select(func.count()).select_from(settlement_chunks)
+                                         .where(c.month == month, c.done.is_(False))
+                                         ).scalar_one())
+            _settle_chunk(conn, month, chunk.low, chunk.high, config)
+            conn.execute(update(settlement_chunks).where(c.month == month, c.low == chunk.low)
+                         .values(done=True))
+            fault("chunk_written")
+        fault("chunk_committed")
+        if progress:
+            with engine.connect() as conn:
+                done = conn.execute(select(func.count()).select_from(settlement_chunks)
+                                    .where(c.month == month, c.done.is_(True))).scalar_one()
+            progress(done, total)
 
 
 def next_month_to_settle(conn: Connection) -> str | None:
@@ -199,6 +258,8 @@ def _snapshot(conn: Connection, month: str, min_monthly: int) -> None:
 
 
 def _cursor(conn: Connection, month: str) -> int:
+    """The run's cursor (givers below it were settled before chunks existed), locking the
+    run's row."""
     return conn.execute(
         select(settlement_runs.c.next_giver_id).where(settlement_runs.c.month == month)
         .with_for_update()
@@ -284,7 +345,8 @@ def _settle_chunk(conn: Connection, month: str, low: int, high: int,
     ).one()
     conn.execute(
         update(settlement_runs).where(settlement_runs.c.month == month).values(
-            next_giver_id=high,
+            next_giver_id=case((settlement_runs.c.next_giver_id > high,
+                                settlement_runs.c.next_giver_id), else_=high),
             givers=settlement_runs.c.givers + totals[0],
             flattrs=settlement_runs.c.flattrs + totals[1],
             amount=settlement_runs.c.amount + totals[2],
@@ -308,8 +370,8 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
     fees_account = system_account(conn, "fees")
     # Zero-padded ids keep the keys of a run in ascending order, so the unique index on
     # idempotency_key grows at its end instead of splitting pages all over.
-    key = (literal(f"settle:{month}:") + _padded(conn, pairs.c.giver_id) + literal(":")
-           + _padded(conn, pairs.c.receiver_id))
+    key = _bytewise(conn, literal(f"settle:{month}:") + _padded(conn, pairs.c.giver_id)
+                    + literal(":") + _padded(conn, pairs.c.receiver_id))
     now = utcnow()
     paired = (pairs.join(giver, and_(giver.c.month == month, giver.c.user_id == pairs.c.giver_id))
               .join(receiver, and_(receiver.c.month == month,
@@ -324,35 +386,43 @@ def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
         .select_from(paired).where(pairs.c.net > 0),
         select(giver.c.funds_account_id, literal(fees_account), fees.c.fee,
                literal(f"fees {month}"),
-               (literal(f"settle:{month}:") + _padded(conn, fees.c.giver_id)
-                + literal(":fees")).label("k"),
+               _bytewise(conn, literal(f"settle:{month}:") + _padded(conn, fees.c.giver_id)
+                         + literal(":fees")).label("k"),
                literal(month), literal(now))
         .join_from(fees, giver, and_(giver.c.month == month,
                                      giver.c.user_id == fees.c.giver_id))
         .where(fees.c.fee > 0),
     ).order_by(literal_column("k"))))
 
-    paying = select(shares.c.giver_id).where(*in_chunk).distinct().subquery("paying")
-    conn.execute(
-        update(accounts)
-        .where(accounts.c.id == giver.c.funds_account_id, giver.c.month == month,
-               giver.c.user_id == paying.c.giver_id)
-        .values(balance=accounts.c.balance - giver.c.amount)
-    )
-    received = (
-        select(receiver.c.revenue_account_id.label("account"),
-               func.sum(shares.c.net).label("net"))
-        .join_from(shares, receiver, and_(receiver.c.month == month,
-                                          receiver.c.user_id == shares.c.receiver_id))
-        .where(*in_chunk).group_by(receiver.c.revenue_account_id)
-    ).subquery("received")
-    conn.execute(update(accounts).where(accounts.c.id == received.c.account)
-                 .values(balance=accounts.c.balance + received.c.net))
-    conn.execute(
-        update(accounts).where(accounts.c.id == fees_account)
-        .values(balance=accounts.c.balance + select(func.coalesce(func.sum(shares.c.fee), 0))
-                .where(*in_chunk).scalar_subquery())
-    )
+    _apply_transfers(conn, month, low, high)
+
+
+def _apply_transfers(conn: Connection, month: str, low: int, high: int) -> None:
+    """Move the balances by the chunk's transfers (found by their keys, an index range): one
+    pass and one UPDATE for givers' funds, receivers' revenue and the fees account together.
+    Chunks settled at once share receivers and the fees account, so on PostgreSQL this last
+    step of a chunk holds a transaction lock: they take turns here instead of deadlocking
+    over rows locked in different orders (the rest of a chunk touches only its own rows)."""
+    prefix = f"settle:{month}:"
+    t = transfers.c
+    chunk_keys = (t.idempotency_key >= literal(prefix) + _padded(conn, literal(low)),
+                  t.idempotency_key < literal(prefix) + _padded(conn, literal(high)))
+    moves = union_all(
+        select(t.debit_id.label("account"), (-t.amount).label("delta")).where(*chunk_keys),
+        select(t.credit_id.label("account"), t.amount.label("delta")).where(*chunk_keys),
+    ).subquery("moves")
+    deltas = (select(moves.c.account, func.sum(moves.c.delta).label("delta"))
+              .group_by(moves.c.account).subquery("deltas"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(SETTLE_ACCOUNTS_LOCK)))
+    conn.execute(update(accounts).where(accounts.c.id == deltas.c.account)
+                 .values(balance=accounts.c.balance + deltas.c.delta))
+
+
+def _bytewise(conn: Connection, key: Any) -> Any:
+    """`key` compared byte by byte (sorted like the C-collated idempotency keys on PostgreSQL,
+    without the locale's rules)."""
+    return key.collate("C") if conn.dialect.name == "postgresql" else key
 
 
 def _padded(conn: Connection, column: Any) -> Any:

@@ -25,12 +25,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
     delete,
     func,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledger.events import NormalisedEvent
 from ledger.schema import Id, metadata
@@ -113,7 +116,11 @@ def _load(text: str) -> NormalisedEvent:
 
 
 def mark_processed(conn: Connection, ids: Sequence[int]) -> None:
-    conn.execute(update(inbox).where(inbox.c.id.in_(ids)).values(processed_at=utcnow()))
+    """Mark the claimed rows `ids` processed (on PostgreSQL as `id = ANY(:array)`: one
+    statement text, one bound value, whatever the batch size)."""
+    chosen = (inbox.c.id == any_(bindparam("ids", list(ids), type_=ARRAY(inbox.c.id.type)))
+              if conn.dialect.name == "postgresql" else inbox.c.id.in_(ids))
+    conn.execute(update(inbox).where(chosen).values(processed_at=utcnow()))
 
 
 def oldest_pending(conn: Connection) -> datetime | None:

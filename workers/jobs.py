@@ -11,9 +11,11 @@ and that event is quarantined (`workers.quarantine`), so it never blocks the eve
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,13 +26,13 @@ from sqlalchemy import Engine
 from hub import metrics
 from ledger.ingest import ingest
 from ledger.months import add_months, month_of, month_start
-from ledger.settlement import next_month_to_settle, settle
+from ledger.settlement import next_month_to_settle, settle, settle_chunks
 from ledger.sql import utcnow
 from notifications import delivery
 from notifications import outbox as notify
 from workers import inbox, outbound, quarantine
-from workers.context import current
-from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, wake
+from workers.context import Context, current
+from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, enqueue_settle_helpers, wake
 
 DRAIN_SECONDS = 5.0
 SETTLE_LOCK = "flattr:lock:settlement"
@@ -63,12 +65,33 @@ def process_batch(engine: Engine, limit: int, config: Mapping[str, Any] | None =
 
 def drain() -> dict[str, int]:
     """Process pending inbox rows batch by batch until none are left, or for a few seconds (then
-    hand over to a fresh job so that other queues get their turn)."""
+    hand over to a fresh job so that other queues get their turn). A first batch that is full
+    queues one more drain job, so that other workers help with a backlog (their claims skip
+    the rows this one holds).
+
+    On PostgreSQL, `worker.drain_connections` such loops run at once (threads, a connection
+    each, claims skipping each other's rows): while the database works on one batch, the next
+    is decoded and prepared here. SQLite takes one writer at a time, so one loop."""
     context = current()
     with contextlib.suppress(RedisError):  # the flag expires by itself
         context.redis.delete(WAKE_FLAG)
     limit = int(context.config["worker"]["batch_size"])
     deadline = time.monotonic() + DRAIN_SECONDS
+    lanes = (1 if context.engine.dialect.name == "sqlite"
+             else max(1, int(context.config["worker"]["drain_connections"])))
+    if lanes == 1:
+        return dict(_drain_loop(context, limit, deadline))
+    with ThreadPoolExecutor(lanes) as pool:  # each lane keeps the job's logging context
+        loops = [pool.submit(contextvars.copy_context().run, _drain_loop, context, limit,
+                             deadline) for _ in range(lanes)]
+        totals: Counter[str] = Counter()
+        for loop in loops:
+            totals.update(loop.result())  # keeps zero counts, unlike Counter's +
+    return dict(totals)
+
+
+def _drain_loop(context: Context, limit: int, deadline: float) -> Counter[str]:
+    """Batches until one is not full or the deadline passed; the outcome counts."""
     totals: Counter[str] = Counter()
     size = limit
     while True:
@@ -85,10 +108,12 @@ def drain() -> dict[str, int]:
         totals["rows"] += rows
         if rows < size:
             break
+        if totals["rows"] == rows:  # a backlog: an idle worker may take a drain job too
+            wake(context.redis)
         if time.monotonic() > deadline:
             wake(context.redis, force=True)
             break
-    return dict(totals)
+    return totals
 
 
 def sweep(stale_seconds: float | None = None) -> dict[str, int]:
@@ -141,6 +166,13 @@ def settlement_time(config: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
     return day, (hour, minute)
 
 
+def settle_help(month: str) -> int:
+    """Settle chunks of `month`'s running settlement beside its run (`settlement.jobs`);
+    returns how many this job settled (none once the run is done)."""
+    context = current()
+    return settle_chunks(context.engine, month, context.config)
+
+
 def settle_due(now: datetime | None = None) -> list[str]:
     """Settle the months that are due, under a Redis lock so that only one run goes at a time
     (the ledger's settlement is idempotent besides). Returns the months settled."""
@@ -153,7 +185,9 @@ def settle_due(now: datetime | None = None) -> list[str]:
         months = months_due(context.engine, context.config, now or utcnow())
         for month in months:
             started = time.monotonic()
-            summary = settle(context.engine, month, context.config)
+            summary = settle(context.engine, month, context.config,
+                             planned=lambda m=month: enqueue_settle_helpers(
+                                 context.redis, m, int(context.config["settlement"]["jobs"]) - 1))
             metrics.record_settlement(summary, time.monotonic() - started)
             with context.engine.begin() as conn:
                 deliveries = outbound.emit_settlement(conn, context.config, month)

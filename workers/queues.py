@@ -92,6 +92,18 @@ def wake(redis: Redis, *, force: bool = False) -> bool:
         return False
 
 
+def enqueue_settle_helpers(redis: Redis, month: str, count: int) -> None:
+    """Queue `count` helper jobs that settle chunks of `month`'s running settlement beside the
+    run's own job (on other workers). Redis errors are logged: the run settles alone."""
+    try:
+        for _ in range(count):
+            queue("settlement", redis).enqueue(
+                "workers.jobs.settle_help", month, job_timeout=SETTLE_TIMEOUT, result_ttl=600,
+                description=f"help settle {month}")
+    except RedisError as exc:
+        log.warning("queue_unreachable", queue="settlement", error=exc.__class__.__name__)
+
+
 def enqueue_settlement(redis: Redis) -> None:
     queue("settlement", redis).enqueue(
         "workers.jobs.settle_due", retry=SETTLE_RETRY, job_timeout=SETTLE_TIMEOUT,
