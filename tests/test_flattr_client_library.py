@@ -64,6 +64,7 @@ def hub(hub_config, engine, redis):
         accounts.credit_funds(conn, ana, 2000, "test", "test:ana")
         app = register_app(conn, bo, "Podcast player", CALLBACK)
     with serve(create_app(hub_config, engine, redis)) as base:
+        hub_config["hub"]["base_url"] = base  # the links the answers hold
         yield {"base": base, "app": app, "post": post, "ana": ana}
 
 
