@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# A path that leaves the repository for the workplace's shared folder: ../shared, /work/, or
-# `… / "shared" / …` built with pathlib (other `../` strings are attacks the tests send).
+# A path that leaves the repository for the workplace's shared folder: the parent folder's
+# `shared`, `/work/`, or `… / "shared" / …` built with pathlib (other `../` strings are attacks
+# the tests send).
 OUTSIDE = re.compile(r"\.\./+shared\b|/work/|\"shared\"\s*/")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
