@@ -156,6 +156,20 @@ def deliveries() -> list[tuple[str, bytes, dict[str, str]]]:
     return sent + rng.sample(sent, REDELIVERED)
 
 
+
+def assert_counted_once(engine: Engine, acknowledged: set[str]) -> None:
+    """Every delivery was acknowledged, each is recorded exactly once, one flattr each, and the
+    ledger's self-check holds."""
+    assert acknowledged == {f"fault-{n}" for n in range(EVENTS)}
+    with engine.connect() as conn:
+        recorded = conn.execute(select(events.c.event_id, func.count())
+                                .group_by(events.c.event_id)).all()
+        assert {event_id for event_id, _ in recorded} == acknowledged
+        assert all(n == 1 for _, n in recorded)
+        assert conn.execute(select(func.count()).select_from(flattrs)).scalar() == EVENTS
+        assert verify(conn) == []
+
+
 async def send(port: int, batch: list[tuple[str, bytes, dict[str, str]]],
                acknowledged: set[str], concurrency: int = 8) -> None:
     """Post every delivery; like GitHub's redelivery, retry one that got no 2xx."""
@@ -245,12 +259,5 @@ def test_acknowledged_events_survive_kills_and_an_empty_redis(tmp_path, db_url, 
 
     assert processes.worker_kills == 4
     assert killed_mid_backlog >= 2
-    assert acknowledged == {f"fault-{n}" for n in range(EVENTS)}
-    with engine.connect() as conn:
-        recorded = conn.execute(select(events.c.event_id, func.count())
-                                .group_by(events.c.event_id)).all()
-        assert {event_id for event_id, _ in recorded} == acknowledged
-        assert all(n == 1 for _, n in recorded)
-        assert conn.execute(select(func.count()).select_from(flattrs)).scalar() == EVENTS
-        assert verify(conn) == []
+    assert_counted_once(engine, acknowledged)
     assert time.monotonic() - started < 90
