@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from flattr_hub.links import base_url
 from ledger.schema import users
 from ledger.sql import utcnow
 from members.keys import web_keys
 from members.logins import check_email, sign_up
 from members.schema import logins
-from notifications.optout import base_url
 
 VERIFY_SECONDS = 3 * 24 * 3600
 VERIFY_PATH = "/settings/email/verify"
