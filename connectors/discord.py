@@ -41,16 +41,16 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from base.inputs import parse_int
+from base.tables.connectors import discord_guilds, discord_reactions
 from connectors.base import Headers, PayloadError, Settings, SignatureError, event, field_of
 from connectors.discord_spool import MAX_RETRY_SECONDS, SPOOL_FILE, Reaction, Recorder, Spool
 from connectors.polling import event_id as observation_id
-from connectors.storage import discord_guilds, discord_reactions
-from flattr_hub.inputs import parse_int
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest
 from ledger.schema import events as ledger_events
 from ledger.sql import utcnow
-from workers import inbox
+from pipeline import inbox
 
 API = "https://discord.com/api/v10"
 TOLERANCE = 300

@@ -16,7 +16,7 @@ not expire; one that is refused (revoked) marks the account for relinking. On wh
 requests to one place (a local fake in tests and the benchmark).
 
 Instance names are chosen by members, so Mastodon.py's own requests session is a guarded one
-(`flattr_hub.public_net`): it connects only to public addresses, to the address it checked,
+(`base.public_net`): it connects only to public addresses, to the address it checked,
 and every redirect hop is checked again.
 """
 
@@ -39,6 +39,9 @@ from mastodon import (
 )
 from sqlalchemy import Connection, insert, select, update
 
+from base.public_net import Guard, guarded_session, refusal
+from base.tables.connectors import mastodon_apps
+from base.vault import Vault, vault
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -51,10 +54,7 @@ from connectors.polling import (
     reset_time,
     route,
 )
-from connectors.storage import mastodon_apps
-from flattr_hub.public_net import Guard, guarded_session, refusal
 from ledger.sql import utcnow
-from members.keys import Vault, vault
 
 SCOPES = ["read:favourites", "read:accounts"]  # read:accounts: verify_credentials when linking
 OOB = "urn:ietf:wg:oauth:2.0:oob"

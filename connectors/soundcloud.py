@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from base.vault import Vault, vault
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -31,7 +32,6 @@ from connectors.polling import (
     reset_time,
     route,
 )
-from members.keys import Vault, vault
 
 API = "https://api.soundcloud.com"
 TOKEN_URL = "https://secure.soundcloud.com/oauth/token"

@@ -35,6 +35,7 @@ from typing import Any
 import requests
 import tweepy
 
+from base.vault import Vault, vault
 from connectors.base import (
     Headers,
     PayloadError,
@@ -57,7 +58,6 @@ from connectors.polling import (
     route,
 )
 from ledger.events import NormalisedEvent
-from members.keys import Vault, vault
 
 API = "https://api.twitter.com"
 TOKEN_PATH = "/2/oauth2/token"

@@ -30,11 +30,11 @@ from urllib.parse import urlencode
 import aiohttp
 from sqlalchemy import Connection, delete, insert, select
 
+from base.public_net import Guard, guarded_connector, refusal, unsafe_target
+from base.tables.linking import oauth_pending
+from base.vault import vault
 from connectors import mastodon
-from flattr_hub.public_net import Guard, guarded_connector, refusal, unsafe_target
 from ledger.sql import utcnow
-from members.keys import vault
-from members.linking_schema import oauth_pending
 
 PENDING_MINUTES = 10
 HOST_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

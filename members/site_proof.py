@@ -5,7 +5,7 @@
 Fetching a stranger's site from the hub is done with limits: a timeout per request, a cap on
 the bytes read, at most `MAX_REDIRECTS` redirects (each one checked again), and no private,
 loopback or otherwise non-public address unless `web.site_claim_allow_private` is set: the
-connections go through the hub's one public-address guard (`flattr_hub.public_net`), host
+connections go through the hub's one public-address guard (`base.public_net`), host
 names resolved by the same servers as the TXT look-up, to the address that was checked.
 """
 
@@ -23,7 +23,7 @@ import dns.exception
 import dns.resolver
 from yarl import URL
 
-from flattr_hub.public_net import (
+from base.public_net import (
     Guard,
     Network,
     Unresolved,

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flattr_hub.links import base_url
+from base.links import base_url, claim_url
 from notifications.optout import optout_url
-from workers.outbound import claim_url
 
 PLATFORM_NAMES = {"github": "GitHub", "x": "X", "discord": "Discord", "soundcloud": "SoundCloud",
                   "mastodon": "Mastodon", "web": "the web"}

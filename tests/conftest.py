@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from flattr_hub.config import DEFAULTS
-from ledger.db import make_engine, upgrade
+from base.config import DEFAULTS
+from base.db import upgrade
+from ledger.db import make_engine
 
 PG_URL = os.environ.get("FLATTR_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]

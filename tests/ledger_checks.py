@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from flattr_hub.config import DEFAULTS
+from base.config import DEFAULTS
 from ledger import accounts
 from ledger.schema import accounts as accounts_table
 from ledger.schema import flattrs, metadata, pledges, shares, things

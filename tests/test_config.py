@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from base.config import DEFAULTS, ConfigError, database_url, load_config
 from flattr_hub.cli import main
-from flattr_hub.config import DEFAULTS, ConfigError, database_url, load_config
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 

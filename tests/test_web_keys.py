@@ -8,8 +8,8 @@ import json
 import multiprocessing
 import stat
 
-from flattr_hub.config import DEFAULTS
-from members.keys import NAMES, web_keys
+from base.config import DEFAULTS
+from base.vault import NAMES, web_keys
 
 
 def keys_of(data_dir: str) -> dict[str, bytes]:

@@ -22,12 +22,12 @@ import structlog
 from rq import Retry
 from sqlalchemy import Engine, select, update
 
+from base import metrics
+from base.tables.connectors import poll_accounts
 from connectors.polling import Poller, poll_account
-from connectors.storage import poll_accounts
-from hub import metrics
 from ledger.sql import utcnow
-from workers.context import current
-from workers.queues import queue, wake
+from pipeline.context import current
+from pipeline.queues import queue, wake
 
 # platform -> module defining `poller(config) -> Poller | None` (None while it is off)
 POLLER_MODULES = {"x": "connectors.x", "soundcloud": "connectors.soundcloud",

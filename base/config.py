@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due;
     # allow_private lets endpoints be on private/loopback/link-local addresses (tests, closed
     # deployments); false refuses them at registration and at each delivery (SSRF)
-    # the one door out (flattr_hub.public_net) for every request made on someone's behalf:
+    # the one door out (base.public_net) for every request made on someone's behalf:
     # DNS servers asked ([] = the system's) and their port, networks let through although
     # not public (default none)
     "network": {"nameservers": [], "dns_port": 53, "allow_addresses": []},

@@ -31,9 +31,9 @@ def install(context: Context | None) -> None:
 def current() -> Context:
     global _current
     if _current is None:
-        from flattr_hub.config import database_url, load_config
+        from base.config import database_url, load_config
+        from base.redis_conn import connect
         from ledger.db import make_engine
-        from workers.redis_conn import connect
 
         config = load_config()
         _current = Context(config, make_engine(database_url(config)), connect(config))
