@@ -16,7 +16,7 @@ does it; `hub.metrics` serves them at `GET /metrics`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 
 from prometheus_client import Counter, Histogram
@@ -24,8 +24,9 @@ from prometheus_client import Counter, Histogram
 from ledger.settlement import RunSummary
 
 # Label values come from these sets only, so a stranger posting to /webhooks/<anything> can not
-# grow the number of series.
-PLATFORMS = ("github", "relay", "x", "discord", "soundcloud", "mastodon", "stripe")
+# grow the number of series. The platforms are the registry's (`connectors.registry` names
+# them when it is imported) and Stripe; any other name is counted as "other".
+_platforms: frozenset[str] = frozenset({"stripe"})
 REJECT_REASONS = ("unknown_platform", "signature", "payload", "too_large", "unavailable")
 POLL_STATUSES = ("polled", "baseline", "rate_limited", "relink", "error", "window_full",
                  "skipped")
@@ -58,8 +59,14 @@ OUTBOUND_ATTEMPTS = Counter("flattr_outbound_attempts", "Outbound webhook attemp
 _INGEST_FLATTRS = {"flattred": "counted", "pledge": "pledged", "retracted": "retracted"}
 
 
+def label_platforms(names: Iterable[str]) -> None:
+    """Count these platforms under their own names (the registry's, and Stripe)."""
+    global _platforms
+    _platforms = frozenset({"stripe", *names})
+
+
 def _platform(platform: str) -> str:
-    return platform if platform in PLATFORMS else "other"
+    return platform if platform in _platforms else "other"
 
 
 @cache

@@ -45,8 +45,8 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import Engine, func, select, text
 
-from base.config import load_config
 from base.db import upgrade
+from connectors.registry import load_config
 from hub.simulate import github_headers, github_star
 from ledger import accounts, identities
 from ledger.db import make_engine

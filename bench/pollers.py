@@ -21,7 +21,6 @@ Prints: round time, requests per second, 429s hit, likes recorded. Run:
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import sys
 import tempfile
@@ -36,11 +35,11 @@ from sqlalchemy import Engine, func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from base.config import DEFAULTS
 from base.db import upgrade
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
 from connectors.polling import poll_account
+from connectors.registry import default_config
 from connectors.soundcloud import SoundCloudPoller
 from ledger.db import make_engine
 from ledger.schema import accounts as accounts_table
@@ -129,7 +128,7 @@ def main() -> int:
         upgrade(url)
         engine = make_engine(url)
         fake = FakeSoundCloud(page_size=50, app_per_second=args.rate)
-        config = copy.deepcopy(DEFAULTS)
+        config = default_config()
         config["pollers"]["tick_seconds"] = 1
         config["connectors"]["soundcloud"]["requests_per_minute"] = int(args.rate * 60 * 0.9)
         t0 = time.monotonic()

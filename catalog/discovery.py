@@ -20,7 +20,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from base.public_net import Guard, Unresolved, guarded_connector, unsafe_target
+from base.public_net import Guard, Unresolved
+from base.public_net_aiohttp import guarded_connector, unsafe_target
 from catalog.errors import CatalogError, FetchFailed, InvalidThing
 from catalog.things import parse_submit_url
 from catalog.urls import normalise

@@ -19,9 +19,10 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from base import logs
-from base.config import ConfigError, database_url, load_config
+from base.config import ConfigError, database_url
 from base.db import upgrade
 from base.errors import UserError
+from connectors.registry import load_config
 from ledger.db import make_engine
 from ledger.errors import LedgerError
 

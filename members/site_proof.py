@@ -23,15 +23,8 @@ import dns.exception
 import dns.resolver
 from yarl import URL
 
-from base.public_net import (
-    Guard,
-    Network,
-    Unresolved,
-    guarded_connector,
-    literal_address,
-    networks,
-    unsafe_target,
-)
+from base.public_net import Guard, Network, Unresolved, literal_address, networks
+from base.public_net_aiohttp import guarded_connector, unsafe_target
 
 MAX_REDIRECTS = 3
 META_NAME = "flattr:verification"

@@ -101,7 +101,8 @@ def fail() -> None:
     raise RuntimeError("this job fails")
 
 
-async def test_queue_gauges_are_read_from_redis_at_scrape_time(aiohttp_client, engine, redis):
+async def test_queue_gauges_are_read_from_redis_at_scrape_time(aiohttp_client, engine, redis,
+                                                              worker_context):
     client = await client_for(aiohttp_client, engine, redis)
     queue("settlement", redis).enqueue(fail)
     FlattrWorker([queue("settlement", redis)], connection=redis).work(burst=True)
@@ -152,7 +153,8 @@ async def test_multiprocess_mode_adds_up_other_processes(aiohttp_client, engine,
                                                          tmp_path, monkeypatch):
     folder = tmp_path / "prometheus"
     folder.mkdir()
-    script = ("from base import metrics; metrics.record_ingest({'flattred': 3}); "
+    script = ("import connectors.registry; from base import metrics; "
+              "metrics.record_ingest({'flattred': 3}); "
               "metrics.record_polls('soundcloud', {'rate_limited': 1})")
     for _ in range(2):  # two worker processes
         subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, timeout=60,

@@ -20,14 +20,15 @@ from base.redis_conn import connect
 from base.vault import vault
 from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
+from connectors import registry
 from connectors.polling import add_account, list_accounts
 from flattr_hub.commands import add_command, usage
 from ledger import accounts
 from pipeline.context import Context, install
 from pipeline.queues import wake
-from workers.pollers import POLLER_MODULES, schedule_polls
+from workers.pollers import schedule_polls
 
-PLATFORMS = tuple(POLLER_MODULES)
+PLATFORMS = tuple(p.name for p in registry.polled())
 
 
 def register(commands: Any) -> None:
