@@ -427,16 +427,19 @@ def reset_time(headers: Mapping[str, str], name: str = "x-rate-limit-reset") -> 
 
 def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
                   client_secret: str, refresh_token: str | None,
-                  now: datetime | None = None) -> Tokens | None:
-    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic). None when
-    the grant is refused (the refresh token is used up or revoked)."""
+                  now: datetime | None = None, secret_in_body: bool = False) -> Tokens | None:
+    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic, or in the
+    form with `secret_in_body`). None when the grant is refused (the refresh token is used up
+    or revoked)."""
     if not refresh_token:
         return None
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": client_id}
+    if secret_in_body:
+        form["client_secret"] = client_secret
     try:
-        response = session.post(token_url, data={"grant_type": "refresh_token",
-                                                 "refresh_token": refresh_token,
-                                                 "client_id": client_id},
-                                auth=(client_id, client_secret), timeout=HTTP_TIMEOUT)
+        response = session.post(token_url, data=form, timeout=HTTP_TIMEOUT,
+                                auth=None if secret_in_body else (client_id, client_secret))
     except requests.RequestException as exc:
         raise TransientError(f"token refresh failed: {exc.__class__.__name__}") from None
     if response.status_code in (400, 401, 403):

@@ -93,6 +93,19 @@ DEFAULTS: dict[str, Any] = {
         "mastodon": {"enabled": False, "api_base": "", "poll_seconds": 900, "max_pages": 5,
                      "requests_per_minute": 1200},  # api_base "": each instance itself
         "relay": {"secret": ""},
+        # likes pollers (OAuth 2 linking); api_base and the oauth URLs "" = the platform's own
+        # (config.yaml names them); requests_per_minute paces all accounts together
+        "vimeo": {"client_id": "", "client_secret": "", "api_base": "", "poll_seconds": 900,
+                  "max_pages": 5, "requests_per_minute": 600, "oauth_authorize_url": "",
+                  "oauth_token_url": "", "profile_url": ""},
+        "dailymotion": {"client_id": "", "client_secret": "", "api_base": "",
+                        "poll_seconds": 900, "max_pages": 5, "requests_per_minute": 300,
+                        "oauth_authorize_url": "", "oauth_token_url": "", "profile_url": ""},
+        # YouTube: each poll page costs 1 quota unit of 10,000 a day: at most
+        # requests_per_minute x 1440 x max_pages units a day (8,640)
+        "youtube": {"client_id": "", "client_secret": "", "api_base": "", "poll_seconds": 3600,
+                    "max_pages": 2, "requests_per_minute": 3, "oauth_authorize_url": "",
+                    "oauth_token_url": "", "profile_url": ""},
     },
     # money in (Stripe Checkout; "add funds" takes min_monthly..max_funding) and out (the
     # SEPA account payouts are paid from, the debtor of exported batches)

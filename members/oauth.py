@@ -12,7 +12,8 @@ never leaves the server; the state is also kept in the browser's encrypted sessi
 layer, so a callback URL that was started in another browser is refused.
 
 Identity ids are the ones the connectors use: X, Discord and GitHub numeric user ids,
-SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`.
+SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`, Vimeo numeric user ids
+(from the profile's `uri`, `/users/<id>`), Dailymotion user ids, YouTube channel ids.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import aiohttp
 from sqlalchemy import Connection, delete, insert, select
 
 from connectors import mastodon
+from connectors import vimeo as vimeo_connector
 from flattr_hub.public_net import Guard, guarded_connector, refusal, unsafe_target
 from ledger.sql import utcnow
 from members.keys import vault
@@ -40,7 +42,7 @@ PENDING_MINUTES = 10
 HOST_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
-Path = tuple[str, ...]
+Path = tuple[str | int, ...]  # keys of objects, indexes of lists
 
 
 class OAuthError(Exception):
@@ -72,6 +74,7 @@ class Provider:
     config_keys: tuple[str, str, str] = ("oauth_authorize_url", "oauth_token_url", "profile_url")
     identity: Callable[[str, str], str] = field(default=lambda user_id, _instance: user_id)
     per_instance: bool = False  # Mastodon: endpoints and app credentials per instance
+    authorize_params: tuple[tuple[str, str], ...] = ()  # added to the authorize URL
 
 
 PROVIDERS: dict[str, Provider] = {p.platform: p for p in (
@@ -101,6 +104,24 @@ PROVIDERS: dict[str, Provider] = {p.platform: p for p in (
              client_auth="post", user_id=("acct",), username=("username",),
              remote_id=("id",), polled=True, per_instance=True,
              identity=mastodon.qualified),
+    # Vimeo's tokens do not expire (no refresh token); it wants the client as HTTP Basic
+    Provider("vimeo", "Vimeo", "https://api.vimeo.com/oauth/authorize",
+             "https://api.vimeo.com/oauth/access_token", "https://api.vimeo.com/me",
+             ("public",), pkce=False, client_auth="basic", user_id=("uri",),
+             username=("name",), polled=True, identity=vimeo_connector.user_id),
+    Provider("dailymotion", "Dailymotion", "https://www.dailymotion.com/oauth/authorize",
+             "https://api.dailymotion.com/oauth/token",
+             "https://api.dailymotion.com/me?fields=id,username,screenname", (), pkce=False,
+             client_auth="post", user_id=("id",), username=("username",), polled=True),
+    # Google gives a refresh token only to `access_type=offline`, and again (after the user
+    # unlinked and links anew) only with `prompt=consent`
+    Provider("youtube", "YouTube", "https://accounts.google.com/o/oauth2/v2/auth",
+             "https://oauth2.googleapis.com/token",
+             "https://www.googleapis.com/youtube/v3/channels?mine=true&part=id,snippet",
+             ("https://www.googleapis.com/auth/youtube.readonly",), pkce=True,
+             client_auth="post", user_id=("items", 0, "id"),
+             username=("items", 0, "snippet", "title"), polled=True,
+             authorize_params=(("access_type", "offline"), ("prompt", "consent"))),
 )}
 
 
@@ -173,6 +194,7 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
         query["scope"] = " ".join(found.scopes)
     if verifier:
         query.update(code_challenge=challenge(verifier), code_challenge_method="S256")
+    query.update(found.authorize_params)
     return f"{_endpoints(config, found, instance)[0]}?{urlencode(query)}", state
 
 
@@ -209,9 +231,13 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
     user_id = _at(profile, found.user_id)
+    try:
+        platform_user_id = found.identity(user_id, pending.instance)
+    except ValueError:
+        raise OAuthError("The platform's profile answer lacks the account id.", 502) from None
     expires = tokens.get("expires_in")
     return Proof(
-        platform=found.platform, platform_user_id=found.identity(user_id, pending.instance),
+        platform=found.platform, platform_user_id=platform_user_id,
         username=_at(profile, found.username),
         remote_id=_at(profile, found.remote_id or found.user_id), instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
@@ -315,7 +341,10 @@ async def _json(request: Any, found: Provider) -> dict[str, Any]:
 def _at(document: Mapping[str, Any], path: Path) -> str:
     node: Any = document
     for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and len(node) > key else None
+        else:
+            node = node.get(key) if isinstance(node, Mapping) else None
     if node is None or isinstance(node, Mapping | list) or str(node) == "":
         raise OAuthError("The platform's profile answer lacks the account id.", 502)
     return str(node)

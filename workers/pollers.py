@@ -31,7 +31,8 @@ from workers.queues import queue, wake
 
 # platform -> module defining `poller(config) -> Poller | None` (None while it is off)
 POLLER_MODULES = {"x": "connectors.x", "soundcloud": "connectors.soundcloud",
-                  "mastodon": "connectors.mastodon"}
+                  "mastodon": "connectors.mastodon", "vimeo": "connectors.vimeo",
+                  "dailymotion": "connectors.dailymotion", "youtube": "connectors.youtube"}
 LEASE = timedelta(minutes=10)
 POLL_TIMEOUT = 600
 
