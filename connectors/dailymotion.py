@@ -40,7 +40,7 @@ from connectors.polling import (
     oauth_refresh,
     route,
 )
-from flattr_hub.public_net import Guard, guarded_session
+from flattr_hub.public_net import Guard, UnsafeTarget, guarded_session
 from ledger.sql import utcnow
 from members.keys import Vault, vault
 
@@ -81,7 +81,7 @@ class DailymotionPoller:
                     response = session.get(f"{API}/me/likes", timeout=HTTP_TIMEOUT, params={
                         "fields": FIELDS, "page": made, "limit": PAGE},
                         headers={"Authorization": f"Bearer {account.access_token}"})
-                except requests.RequestException as exc:
+                except (requests.RequestException, UnsafeTarget) as exc:
                     raise TransientError(
                         f"Dailymotion unreachable: {exc.__class__.__name__}") from None
                 if response.status_code == 401:
