@@ -56,7 +56,7 @@ class FakeVimeo(FakePlatform):
                            if following is not None else None,
                            "previous": f"/me/likes?page={page - 1}" if page > 1 else None},
                 "data": videos}
-        start, used = self.windows[request.headers["Authorization"]]
+        used = self.windows[request.headers["Authorization"]][1]
         return web.json_response(body, headers={
             "X-RateLimit-Limit": str(self.window_requests),
             "X-RateLimit-Remaining": str(max(0, self.window_requests - used))})
