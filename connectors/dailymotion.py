@@ -96,8 +96,10 @@ class DailymotionPoller:
                     raise TransientError("Dailymotion answered something that is not JSON") \
                         from None
                 items += parse_items(account, page_list(page, "list", "Dailymotion"), video)
-                if page.get("has_more") is not True:
+                if page.get("has_more") is False:
                     return Snapshot(items, complete=True, requests=made)
+                if page.get("has_more") is not True:
+                    break  # not a boolean: the list may go on, so unlike nothing
         return Snapshot(items, complete=False, requests=made)
 
     def refresh(self, account: Account) -> Tokens | None:

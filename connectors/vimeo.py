@@ -92,8 +92,12 @@ class VimeoPoller:
             except ValueError:
                 raise TransientError("Vimeo answered something that is not JSON") from None
             items += parse_items(account, page_list(page, "data", "Vimeo"), video)
-            if not isinstance(page.get("paging"), Mapping) or not page["paging"].get("next"):
+            paging = page.get("paging")
+            following = paging.get("next", "") if isinstance(paging, Mapping) else ""
+            if following is None:
                 return Snapshot(items, complete=True, requests=made)
+            if not isinstance(following, str) or not following:
+                break  # no paging as documented: the list may go on, so unlike nothing
             if response.headers.get("X-RateLimit-Remaining", "").strip() == "0":
                 break
         return Snapshot(items, complete=False, requests=made)

@@ -135,6 +135,20 @@ def test_hostile_items_are_skipped_and_logged(engine, config, fake_dm, worker_co
     assert (thing.content_id, thing.title) == ("x000008", None)
 
 
+def test_a_has_more_that_is_not_a_boolean_unlikes_nothing(engine, config, fake_dm) -> None:
+    account = link(engine, config)
+    fake_dm.page_size = 100
+    dp = dm_poller(fake_dm)
+    polling.poll_account(engine, dp, account)
+    fake_dm.likes[ME].clear()
+    for has_more in ("false", "yes", 0, []):
+        fake_dm.has_more = has_more
+        outcome = polling.poll_account(engine, dp, account)
+        assert (outcome.status, outcome.unlikes) == ("polled", 0)
+    fake_dm.has_more = False
+    assert polling.poll_account(engine, dp, account).unlikes == 2
+
+
 def test_429_waits_for_retry_after(engine, config, fake_dm) -> None:
     account = link(engine, config)
     fake_dm.window_requests = 0

@@ -132,6 +132,19 @@ def test_a_page_that_is_not_vimeos_shape_backs_off(engine, config, fake_vimeo) -
     assert (state.failures, state.baseline_done) == (3, False)
 
 
+def test_a_page_without_documented_paging_unlikes_nothing(engine, config, fake_vimeo) -> None:
+    account = link(engine, config)
+    fake_vimeo.page_size = 100
+    vp = vimeo_poller(fake_vimeo)
+    polling.poll_account(engine, vp, account)
+    for paging in ({}, {"next": 2}, "none"):
+        fake_vimeo.answer = {"data": [], "paging": paging} if paging != {} else {"data": []}
+        outcome = polling.poll_account(engine, vp, account)
+        assert (outcome.status, outcome.unlikes) == ("polled", 0)
+    fake_vimeo.answer = {"data": [], "paging": {"next": None}}
+    assert polling.poll_account(engine, vp, account).unlikes == 2  # documented: the end
+
+
 def test_429_waits_for_the_iso_reset_time(engine, config, fake_vimeo) -> None:
     account = link(engine, config)
     fake_vimeo.window_requests = 0

@@ -63,6 +63,8 @@ class FakeVimeo(FakePlatform):
 
 
 class FakeDailymotion(FakePlatform):
+    has_more: Any = None  # answered instead of the true value when not None (hostile tests)
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/me/likes", self.liked_videos)
@@ -84,7 +86,8 @@ class FakeDailymotion(FakePlatform):
         videos, following = self.page(user, (page - 1) * size, size)
         return web.json_response({
             "page": page, "limit": size, "explicit": False,
-            "total": len(self.likes.get(user, [])), "has_more": following is not None,
+            "total": len(self.likes.get(user, [])),
+            "has_more": following is not None if self.has_more is None else self.has_more,
             "list": [{f: v.get(f) for f in fields} if isinstance(v, dict) else v
                      for v in videos]})
 
