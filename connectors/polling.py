@@ -448,7 +448,12 @@ def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
         raise RateLimited(reset_time(response.headers))
     if not response.ok:
         raise TransientError(f"token refresh answered {response.status_code}")
-    body = response.json()
-    expires = body.get("expires_in")
-    moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
-    return Tokens(str(body["access_token"]), body.get("refresh_token"), moment)
+    try:
+        body = response.json()
+        expires = body.get("expires_in")
+        moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
+        refresh = body.get("refresh_token")
+        return Tokens(str(body["access_token"]), refresh if isinstance(refresh, str) else None,
+                      moment)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        raise TransientError("token refresh answered something that is not a token") from None

@@ -58,7 +58,6 @@ from connectors.polling import (
 from members.keys import Vault, vault
 
 TOKEN_URL = "https://oauth2.googleapis.com/token"
-SCOPE = "https://www.googleapis.com/auth/youtube.readonly"
 PAGE = 50  # videos.list's largest maxResults
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 CHANNEL_ID = re.compile(r"UC[A-Za-z0-9_-]{22}")
@@ -116,6 +115,8 @@ class YouTubePoller:
             raise refused(exc, made) from None
         except (httplib2.HttpLib2Error, TransportError, OSError) as exc:
             raise TransientError(f"YouTube unreachable: {exc.__class__.__name__}") from None
+        except ValueError:
+            raise TransientError("YouTube answered something that is not JSON") from None
         finally:
             http.http.close()
         return Snapshot(items, complete=False, requests=made)

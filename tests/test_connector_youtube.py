@@ -127,6 +127,14 @@ def test_hostile_items_are_skipped_and_logged(engine, config, fake_yt, worker_co
     assert flattred_thing(engine).content_id == "vid00000003"
 
 
+def test_answers_that_are_not_a_page_back_off(engine, config, fake_yt) -> None:
+    account = link(engine, config)
+    for answer in ("{not json", "[1, 2]", '"text"', '{"items": {"id": "x"}}'):
+        fake_yt.answer = answer
+        assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "error"
+    assert row(engine, account).failures == 4
+
+
 def test_quota_exceeded_waits_until_midnight_pacific(engine, config, fake_yt) -> None:
     account = link(engine, config)
     fake_yt.quota = 0

@@ -101,6 +101,7 @@ class FakeDailymotion(FakePlatform):
 class FakeYouTube(FakePlatform):
     quota: int = 10_000
     used_units: int = 0
+    answer: str | None = None  # a raw body answered instead of the page (hostile tests)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -124,6 +125,8 @@ class FakeYouTube(FakePlatform):
         self.stats["requests"] += 1
         if query.get("myRating") != "like" or query.get("part") != "snippet":
             return google_error(400, "invalidParameter", "myRating=like&part=snippet wanted")
+        if self.answer is not None:
+            return web.Response(text=self.answer, content_type="application/json")
         size = min(50, int(query.get("maxResults", 5)), self.page_size)
         offset = int(query.get("pageToken", "CAA")[3:] or 0)
         videos, following = self.page(user, offset, size)
