@@ -18,7 +18,6 @@ Run: `python bench/video_pollers.py [--only throughput|quota] [--accounts 1000]`
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import sys
 import tempfile
@@ -34,17 +33,18 @@ from sqlalchemy import Engine, func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.db import upgrade
+from base.tables.connectors import poll_accounts, poll_seen
+from base.vault import Vault
 from connectors.dailymotion import DailymotionPoller
 from connectors.polling import poll_account
-from connectors.storage import poll_accounts, poll_seen
+from connectors.registry import default_config
 from connectors.vimeo import VimeoPoller
 from connectors.youtube import YouTubePoller
-from flattr_hub.config import DEFAULTS
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from ledger.schema import accounts as accounts_table
 from ledger.schema import identities, users
 from ledger.sql import utcnow
-from members.keys import Vault
 from tests.fakes.platforms import FakePlatform
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import (
@@ -139,7 +139,7 @@ def throughput(url: str, accounts: int, workers: int, changed: float) -> None:
 
 def quota_day(url: str, accounts: int, likes: int) -> None:
     engine = make_engine(url)
-    config = copy.deepcopy(DEFAULTS)
+    config = default_config()
     section = config["connectors"]["youtube"]
     fake = FakeYouTube(page_size=50)
     seed(engine, "youtube", fake, accounts, likes, 0)

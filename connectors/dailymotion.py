@@ -1,5 +1,5 @@
 """Dailymotion: a poller of each linked user's liked videos, with requests through the one door
-out (`flattr_hub.public_net.guarded_session`).
+out (`base.public_net.guarded_session`).
 
 `GET /me/likes?fields=id,title,url,owner&page=N&limit=100` with the user's bearer token (the
 Graph API's list answer: `{"page", "limit", "has_more", "list": [...]}`), page after page while
@@ -27,7 +27,10 @@ from typing import Any
 
 import requests
 
+from base.public_net import Guard, UnsafeTarget, guarded_session
+from base.vault import Vault, vault
 from connectors.liked_items import ident, page_list, parse_items, site_url, title
+from connectors.platform import OAuthProvider, Platform
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -40,9 +43,7 @@ from connectors.polling import (
     oauth_refresh,
     route,
 )
-from flattr_hub.public_net import Guard, UnsafeTarget, guarded_session
 from ledger.sql import utcnow
-from members.keys import Vault, vault
 
 API = "https://api.dailymotion.com"
 TOKEN_URL = "https://api.dailymotion.com/oauth/token"
@@ -77,10 +78,11 @@ class DailymotionPoller:
         with self.session() as session:
             while made < min(budget, self.max_pages):
                 made += 1
+                query: dict[str, str | int] = {"fields": FIELDS, "page": made, "limit": PAGE}
+                bearer = {"Authorization": f"Bearer {account.access_token}"}
                 try:
-                    response = session.get(f"{API}/me/likes", timeout=HTTP_TIMEOUT, params={
-                        "fields": FIELDS, "page": made, "limit": PAGE},
-                        headers={"Authorization": f"Bearer {account.access_token}"})
+                    response = session.get(f"{API}/me/likes", timeout=HTTP_TIMEOUT, params=query,
+                                           headers=bearer)
                 except (requests.RequestException, UnsafeTarget) as exc:
                     raise TransientError(
                         f"Dailymotion unreachable: {exc.__class__.__name__}") from None
@@ -133,3 +135,31 @@ def poller(config: Mapping[str, Any]) -> DailymotionPoller | None:
                              section["api_base"], section["oauth_token_url"],
                              int(section["poll_seconds"]), int(section["max_pages"]),
                              vault=vault(config), guard=Guard.from_config(config))
+
+
+@dataclass(frozen=True)
+class DailymotionSettings:
+    """`connectors.dailymotion`: linking and the poller are on with `client_id` (a public API
+    key)."""
+
+    client_id: str = ""
+    client_secret: str = ""
+    api_base: str = ""  # "" = https://api.dailymotion.com
+    poll_seconds: int = 900
+    max_pages: int = 5  # pages of 100 likes read per poll
+    requests_per_minute: int = 300  # all accounts together; no read limit is published
+    # linking: "" = www.dailymotion.com/oauth/authorize, api.dailymotion.com/oauth/token (the
+    # poller refreshes there too), api.dailymotion.com/me
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    profile_url: str = ""
+
+
+PLATFORM = Platform(
+    name="dailymotion", display_name="Dailymotion", settings=DailymotionSettings,
+    poller=poller,
+    linking=OAuthProvider(
+        "https://www.dailymotion.com/oauth/authorize", TOKEN_URL,
+        f"{API}/me?fields=id,username,screenname", (), pkce=False, client_auth="post",
+        user_id=("id",), username=("username",)),
+)

@@ -22,13 +22,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-import vimeo
-from vimeo.exceptions import APIRateLimitExceededFailure
 
+from base.vault import Vault, vault
 from connectors.liked_items import ident, page_list, parse_items, site_url, title
+from connectors.platform import OAuthProvider, Platform
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -40,7 +40,9 @@ from connectors.polling import (
     TransientError,
     reset_time,
 )
-from members.keys import Vault, vault
+
+if TYPE_CHECKING:
+    import vimeo
 
 API = "https://api.vimeo.com"
 PAGE = 100  # Vimeo's largest per_page
@@ -63,12 +65,16 @@ class VimeoPoller:
     vault: Vault = field(kw_only=True, repr=False)
 
     def client(self, token: str) -> vimeo.VimeoClient:
+        import vimeo
+
         client = vimeo.VimeoClient(token=token)
         if self.api_base:
             client.API_ROOT = self.api_base.rstrip("/")
         return client
 
     def fetch(self, account: Account, budget: int) -> Snapshot:
+        from vimeo.exceptions import APIRateLimitExceededFailure
+
         client = self.client(account.access_token)
         seen: list[requests.Response] = []
         items: list[Item] = []
@@ -145,3 +151,29 @@ def poller(config: Mapping[str, Any]) -> VimeoPoller | None:
     return VimeoPoller(section["client_id"], section["client_secret"], section["api_base"],
                        int(section["poll_seconds"]), int(section["max_pages"]),
                        vault=vault(config))
+
+
+@dataclass(frozen=True)
+class VimeoSettings:
+    """`connectors.vimeo`: linking and the poller are on with `client_id`."""
+
+    client_id: str = ""
+    client_secret: str = ""
+    api_base: str = ""  # "" = https://api.vimeo.com
+    poll_seconds: int = 900
+    max_pages: int = 5  # pages of 100 likes read per poll
+    requests_per_minute: int = 600  # all accounts together; Vimeo's limits are per user
+    # linking: "" = api.vimeo.com/oauth/authorize, /oauth/access_token, /me
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    profile_url: str = ""
+
+
+PLATFORM = Platform(
+    name="vimeo", display_name="Vimeo", settings=VimeoSettings, poller=poller,
+    # Vimeo wants the client as HTTP Basic; its tokens do not expire (no refresh token)
+    linking=OAuthProvider(
+        f"{API}/oauth/authorize", f"{API}/oauth/access_token", f"{API}/me", ("public",),
+        pkce=False, client_auth="basic", user_id=("uri",), username=("name",),
+        identity=user_id),
+)

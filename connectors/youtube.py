@@ -32,18 +32,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import google_auth_httplib2
-import httplib2
 import requests
-from google.auth.exceptions import RefreshError, TransportError
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import Resource, build
-from googleapiclient.errors import HttpError
 
+from base.vault import Vault, vault
 from connectors.liked_items import at, ident, page_list, parse_items, title
+from connectors.platform import OAuthProvider, Platform
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -55,7 +51,11 @@ from connectors.polling import (
     TransientError,
     oauth_refresh,
 )
-from members.keys import Vault, vault
+
+if TYPE_CHECKING:
+    import google_auth_httplib2
+    from googleapiclient.discovery import Resource
+    from googleapiclient.errors import HttpError
 
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 PAGE = 50  # videos.list's largest maxResults
@@ -85,6 +85,9 @@ class YouTubePoller:
         several times a poll's other costs). Its own transport is never used: every request
         is sent with the account's `authorized` one."""
         if self._service is None:
+            import httplib2
+            from googleapiclient.discovery import build
+
             options = {"api_endpoint": self.api_base.rstrip("/") + "/"} if self.api_base \
                 else None
             self._service = build("youtube", "v3", http=httplib2.Http(timeout=HTTP_TIMEOUT),
@@ -93,6 +96,10 @@ class YouTubePoller:
         return self._service
 
     def fetch(self, account: Account, budget: int) -> Snapshot:
+        import httplib2
+        from google.auth.exceptions import RefreshError, TransportError
+        from googleapiclient.errors import HttpError
+
         videos = self.service().videos()
         http = authorized(account.access_token)
         items: list[Item] = []
@@ -130,6 +137,10 @@ class YouTubePoller:
 def authorized(token: str) -> google_auth_httplib2.AuthorizedHttp:
     """A transport sending `token` as google-auth credentials that cannot refresh themselves
     (a 401 surfaces as RefreshError; the shared poller logic refreshes)."""
+    import google_auth_httplib2
+    import httplib2
+    from google.oauth2.credentials import Credentials
+
     return google_auth_httplib2.AuthorizedHttp(Credentials(token=token),
                                                http=httplib2.Http(timeout=HTTP_TIMEOUT))
 
@@ -183,3 +194,35 @@ def poller(config: Mapping[str, Any]) -> YouTubePoller | None:
     return YouTubePoller(section["client_id"], section["client_secret"], section["api_base"],
                          section["oauth_token_url"], int(section["poll_seconds"]),
                          int(section["max_pages"]), vault=vault(config))
+
+
+@dataclass(frozen=True)
+class YouTubeSettings:
+    """`connectors.youtube`: linking and the poller are on with `client_id` (a Google Cloud
+    OAuth client). Each poll page costs 1 quota unit of 10,000 a day: at most
+    requests_per_minute * 1440 * max_pages units a day (8,640)."""
+
+    client_id: str = ""
+    client_secret: str = ""
+    api_base: str = ""  # "" = https://youtube.googleapis.com/
+    poll_seconds: int = 3600
+    max_pages: int = 2  # pages of 50 likes read per poll
+    requests_per_minute: int = 3  # polls a minute, all accounts together
+    # linking: "" = accounts.google.com/o/oauth2/v2/auth, oauth2.googleapis.com/token (the
+    # poller refreshes there too), the channels?mine=true profile
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    profile_url: str = ""
+
+
+PLATFORM = Platform(
+    name="youtube", display_name="YouTube", settings=YouTubeSettings, poller=poller,
+    # Google gives a refresh token only to `access_type=offline`, and again (after the member
+    # unlinked and links anew) only with `prompt=consent`
+    linking=OAuthProvider(
+        "https://accounts.google.com/o/oauth2/v2/auth", TOKEN_URL,
+        "https://www.googleapis.com/youtube/v3/channels?mine=true&part=id,snippet",
+        ("https://www.googleapis.com/auth/youtube.readonly",), pkce=True, client_auth="post",
+        user_id=("items", 0, "id"), username=("items", 0, "snippet", "title"),
+        authorize_params=(("access_type", "offline"), ("prompt", "consent"))),
+)

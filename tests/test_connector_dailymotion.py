@@ -11,15 +11,15 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from base.public_net import Guard, GuardedAdapter
+from base.tables.connectors import poll_accounts
+from base.vault import Vault
 from connectors import polling
 from connectors.dailymotion import API, DailymotionPoller, poller
 from connectors.polling import RouteAdapter
-from connectors.storage import poll_accounts
-from flattr_hub.public_net import Guard, GuardedAdapter
 from ledger import accounts
 from ledger.schema import flattrs, identities, things
 from ledger.sql import utcnow
-from members.keys import Vault
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeDailymotion, dailymotion_video

@@ -10,12 +10,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from base.tables.connectors import poll_accounts, poll_seen
+from base.vault import Vault
 from connectors import polling
-from connectors.storage import poll_accounts, poll_seen
 from connectors.vimeo import VimeoPoller, poller, rate_reset
 from ledger import accounts
 from ledger.schema import flattrs, identities, things
-from members.keys import Vault
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeVimeo, vimeo_video

@@ -4,12 +4,12 @@ each platform's pace, likes and unlikes taking the inbox → `events` queue → 
 
 from sqlalchemy import func, select, update
 
+from base.tables.connectors import poll_accounts
+from base.vault import vault
 from connectors import polling
-from connectors.storage import poll_accounts
 from ledger import accounts
 from ledger.schema import flattrs
 from ledger.sql import utcnow
-from members.keys import vault
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import (
     FakeDailymotion,
