@@ -88,11 +88,13 @@ class Item:
 
 @dataclass(slots=True)
 class Snapshot:
-    """The likes read in one poll; `complete` when the list was read to its end."""
+    """The likes read in one poll; `complete` when the list was read to its end;
+    `newest_first` when the platform lists likes by the time they were given, newest first."""
 
     items: list[Item]
     complete: bool
     requests: int
+    newest_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,22 @@ def diff(seen: Mapping[str, Item], snapshot: Snapshot) -> tuple[list[Item], list
     new = [item for cid, item in current.items() if cid not in seen]
     gone = [item for cid, item in seen.items() if cid not in current] if snapshot.complete else []
     return new, gone
+
+
+def in_view(seen: Mapping[str, Item], snapshot: Snapshot,
+            new: list[Item]) -> tuple[list[Item], list[Item]]:
+    """(new likes, older likes that came into view) of the `new` items. In a list ordered
+    newest first, an unseen item below one seen before was liked before it: it was beyond the
+    pages read until an unlike higher up moved it into them. It is stored as seen, and is no
+    like now."""
+    if not snapshot.newest_first:
+        return new, []
+    first = next((n for n, item in enumerate(snapshot.items) if item.content_id in seen), None)
+    if first is None:
+        return new, []
+    above = {item.content_id for item in snapshot.items[:first]}
+    return ([item for item in new if item.content_id in above],
+            [item for item in new if item.content_id not in above])
 
 
 def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
@@ -341,12 +359,13 @@ def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
     with engine.begin() as conn:
         seen = _seen(conn, account.id)
         checked = Snapshot(valid_items(account, snapshot, now), snapshot.complete,
-                           snapshot.requests)
+                           snapshot.requests, snapshot.newest_first)
         new, gone = diff(seen, checked)
-        if new:
+        new, older = in_view(seen, checked, new)
+        if new or older:
             conn.execute(insert(poll_seen), [
                 {"account_id": account.id, "content_id": i.content_id, "owner_id": i.owner_id,
-                 "url": i.url, "title": i.title, "first_seen_at": now} for i in new])
+                 "url": i.url, "title": i.title, "first_seen_at": now} for i in new + older])
         for chunk in range(0, len(gone), 500):
             conn.execute(delete(poll_seen).where(
                 poll_seen.c.account_id == account.id,

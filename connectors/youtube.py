@@ -6,7 +6,9 @@ for at most `max_pages` pages; snapshots are diffed (`connectors.polling`). A vi
 identified by its `id`, its owner by `snippet.channelId` (the same form as a linked account's
 identity, the `id` of `channels?mine=true`); the thing's URL is
 `https://www.youtube.com/watch?v=<id>`, its title `snippet.title`. Ids that are not of
-YouTube's form are skipped and logged.
+YouTube's form are skipped and logged. The list is the *Liked videos* playlist's order, most
+recently liked first, so an unseen video below one seen before is an older like that an unlike
+moved into the pages read, not a new one (`Snapshot.newest_first`).
 
 Quota: every `videos.list` costs 1 unit of the project's daily quota (10,000 by default),
 whatever the page size. The scheduler hands out at most `requests_per_minute` polls a minute
@@ -113,7 +115,7 @@ class YouTubePoller:
                 items += parse_items(account, page_list(page, "items", "YouTube"), video)
                 token = page.get("nextPageToken")
                 if token is None:
-                    return Snapshot(items, complete=True, requests=made)
+                    return Snapshot(items, complete=True, requests=made, newest_first=True)
                 if not isinstance(token, str) or not 0 < len(token) <= 256:
                     break  # a page token not of YouTube's form: read no further
         except RefreshError:
@@ -126,7 +128,7 @@ class YouTubePoller:
             raise TransientError("YouTube answered something that is not JSON") from None
         finally:
             http.http.close()
-        return Snapshot(items, complete=False, requests=made)
+        return Snapshot(items, complete=False, requests=made, newest_first=True)
 
     def refresh(self, account: Account) -> Tokens | None:
         with requests.Session() as session:

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from base.tables.connectors import poll_accounts
+from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
 from connectors import polling
 from connectors.youtube import YouTubePoller, poller, quota_reset
@@ -91,15 +91,24 @@ def test_like_flattr_unlike_retraction_through_pages(engine, config, fake_yt,
     assert fake_yt.used_units == 2 + 3 + 2  # one unit per videos.list page
 
 
-def test_a_list_longer_than_max_pages_is_read_in_part_and_retracts_nothing(
+def test_a_partial_read_retracts_nothing_and_older_likes_coming_into_view_are_no_likes(
         engine, config, fake_yt) -> None:
     account = link(engine, config)
     yp = yt_poller(fake_yt)  # max_pages 2: the default, within the daily quota
     fake_yt.likes[ME] += [youtube_video(9, CREATOR), youtube_video(10, CREATOR)]
     assert polling.poll_account(engine, yp, account).requests == 2  # 2 of 4 pages
-    fake_yt.likes[ME].pop(0)
+    fake_yt.likes[ME].pop(0)  # an unlike: video 9, liked long ago, moves into view
     outcome = polling.poll_account(engine, yp, account)
-    assert (outcome.requests, outcome.unlikes) == (2, 0)
+    assert (outcome.requests, outcome.likes, outcome.unlikes) == (2, 0, 0)
+    with engine.connect() as conn:
+        assert "vid00000009" in set(conn.execute(select(poll_seen.c.content_id).where(
+            poll_seen.c.account_id == account)).scalars())
+    fake_yt.likes[ME].insert(0, youtube_video(11, CREATOR))  # a new like: on top
+    assert polling.poll_account(engine, yp, account).likes == 1
+    fake_yt.likes[ME][1:] = []  # unlikes down to one: the list is read whole again
+    fake_yt.likes[ME].append(youtube_video(10, CREATOR))  # never seen, below a seen one
+    outcome = polling.poll_account(engine, yp, account)
+    assert (outcome.likes, outcome.unlikes) == (0, 3)
 
 
 def test_hostile_items_are_skipped_and_logged(engine, config, fake_yt, worker_context) -> None:
