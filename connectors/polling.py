@@ -88,11 +88,13 @@ class Item:
 
 @dataclass(slots=True)
 class Snapshot:
-    """The likes read in one poll; `complete` when the list was read to its end."""
+    """The likes read in one poll; `complete` when the list was read to its end;
+    `newest_first` when the platform lists likes by the time they were given, newest first."""
 
     items: list[Item]
     complete: bool
     requests: int
+    newest_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,22 @@ def diff(seen: Mapping[str, Item], snapshot: Snapshot) -> tuple[list[Item], list
     new = [item for cid, item in current.items() if cid not in seen]
     gone = [item for cid, item in seen.items() if cid not in current] if snapshot.complete else []
     return new, gone
+
+
+def in_view(seen: Mapping[str, Item], snapshot: Snapshot,
+            new: list[Item]) -> tuple[list[Item], list[Item]]:
+    """(new likes, older likes that came into view) of the `new` items. In a list ordered
+    newest first, an unseen item below one seen before was liked before it: it was beyond the
+    pages read until an unlike higher up moved it into them. It is stored as seen, and is no
+    like now."""
+    if not snapshot.newest_first:
+        return new, []
+    first = next((n for n, item in enumerate(snapshot.items) if item.content_id in seen), None)
+    if first is None:
+        return new, []
+    above = {item.content_id for item in snapshot.items[:first]}
+    return ([item for item in new if item.content_id in above],
+            [item for item in new if item.content_id not in above])
 
 
 def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
@@ -351,12 +369,13 @@ def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
     with engine.begin() as conn:
         seen = _seen(conn, account.id)
         checked = Snapshot(valid_items(account, snapshot, now), snapshot.complete,
-                           snapshot.requests)
+                           snapshot.requests, snapshot.newest_first)
         new, gone = diff(seen, checked)
-        if new:
+        new, older = in_view(seen, checked, new)
+        if new or older:
             conn.execute(insert(poll_seen), [
                 {"account_id": account.id, "content_id": i.content_id, "owner_id": i.owner_id,
-                 "url": i.url, "title": i.title, "first_seen_at": now} for i in new])
+                 "url": i.url, "title": i.title, "first_seen_at": now} for i in new + older])
         for chunk in range(0, len(gone), 500):
             conn.execute(delete(poll_seen).where(
                 poll_seen.c.account_id == account.id,
@@ -442,16 +461,19 @@ def reset_time(headers: Mapping[str, str], name: str = "x-rate-limit-reset") -> 
 
 def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
                   client_secret: str, refresh_token: str | None,
-                  now: datetime | None = None) -> Tokens | None:
-    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic). None when
-    the grant is refused (the refresh token is used up or revoked)."""
+                  now: datetime | None = None, secret_in_body: bool = False) -> Tokens | None:
+    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic, or in the
+    form with `secret_in_body`). None when the grant is refused (the refresh token is used up
+    or revoked)."""
     if not refresh_token:
         return None
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": client_id}
+    if secret_in_body:
+        form["client_secret"] = client_secret
     try:
-        response = session.post(token_url, data={"grant_type": "refresh_token",
-                                                 "refresh_token": refresh_token,
-                                                 "client_id": client_id},
-                                auth=(client_id, client_secret), timeout=HTTP_TIMEOUT)
+        response = session.post(token_url, data=form, timeout=HTTP_TIMEOUT,
+                                auth=None if secret_in_body else (client_id, client_secret))
     except requests.RequestException as exc:
         raise TransientError(f"token refresh failed: {exc.__class__.__name__}") from None
     if response.status_code in (400, 401, 403):
@@ -460,7 +482,12 @@ def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
         raise RateLimited(reset_time(response.headers))
     if not response.ok:
         raise TransientError(f"token refresh answered {response.status_code}")
-    body = response.json()
-    expires = body.get("expires_in")
-    moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
-    return Tokens(str(body["access_token"]), body.get("refresh_token"), moment)
+    try:
+        body = response.json()
+        expires = body.get("expires_in")
+        moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
+        refresh = body.get("refresh_token")
+        return Tokens(str(body["access_token"]), refresh if isinstance(refresh, str) else None,
+                      moment)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        raise TransientError("token refresh answered something that is not a token") from None

@@ -52,8 +52,8 @@ def register(commands: Any) -> None:
                        "FLATTR_LINK_REFRESH_TOKEN or standard input)", _link)
     link.add_argument("name", help="hub user name")
     link.add_argument("platform", choices=PLATFORMS)
-    link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, or "
-                      "Mastodon user@host")
+    link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, Mastodon "
+                      "user@host, Vimeo or Dailymotion user id, or YouTube channel id")
     link.add_argument("--remote-id", help="the id the API uses, when it differs (Mastodon: "
                       "the account id on its instance)")
     link.add_argument("--instance", default="", help="Mastodon instance, e.g. mastodon.social")
