@@ -376,6 +376,7 @@ def make_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
             await super().close()
             await report(StatusWriter.disconnected)
 
+    discord.VoiceClient.warn_dave = False  # the bot never joins voice: no warning about it
     client = Bot(intents=intents)
 
     async def stored(found: list[NormalisedEvent]) -> None:

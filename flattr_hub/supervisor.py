@@ -122,7 +122,8 @@ class StreamSupervisor:
             if quick >= self.max_restarts:
                 self.gave_up[stream.name] = reason
                 log.error("stream_gave_up", stream=stream.name, restarts=quick)
-                self.say(f"{stream.label} gave up after {quick} restarts: {reason}")
+                self.say(f"{stream.label} gave up after {quick} restart"
+                         f"{'' if quick == 1 else 's'}: {reason}")
                 return
             wait = min(MAX_WAIT_SECONDS, self.first_wait * 2 ** quick)
             quick += 1

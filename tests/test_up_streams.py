@@ -23,6 +23,9 @@ import psutil
 import pytest
 from sqlalchemy import select
 
+from connectors.streams import STREAMS, configured_streams
+from flattr_hub.cli import COMMANDS
+from flattr_hub.commands.service import available_streams
 from ledger.schema import flattrs
 from tests.discord_helpers import people
 from tests.fakes.discord_gateway import TOKEN, fake_gateway
@@ -120,7 +123,7 @@ def command_lines(processes: list[psutil.Process]) -> list[str]:
 
 
 async def test_up_runs_the_discord_bot_which_records_a_reaction_and_stops_with_the_rest(
-        aiohttp_server, engine, hub_config, up_env, tmp_path, running) -> None:
+        aiohttp_server, engine, hub_config, redis, up_env, tmp_path, running) -> None:
     made = people(engine, hub_config)
     identified: list[dict[str, Any]] = []
     server = await aiohttp_server(fake_gateway(identified, ["discord-reaction-add.json"]))
@@ -151,6 +154,7 @@ async def test_up_runs_the_discord_bot_which_records_a_reaction_and_stops_with_t
     assert "Traceback" not in "".join(up.err)
     _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == []
+    assert redis.hget("flattr:stream:discord", "connected") == b"0"  # the bot closed cleanly
 
 
 async def test_a_bot_that_keeps_failing_is_restarted_with_backoff_then_given_up(
@@ -191,3 +195,27 @@ async def test_a_bot_that_keeps_failing_is_restarted_with_backoff_then_given_up(
     assert len(gave_up()) == 1
     _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == []
+
+
+async def test_the_bot_runs_on_its_own_and_a_refused_token_is_one_line(
+        aiohttp_server, up_env, tmp_path) -> None:
+    server = await aiohttp_server(fake_gateway([], token="another-token"))
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "flattr_hub.cli", "discord-bot"], cwd=tmp_path,
+        env={**up_env, **gateway_env(server)}, capture_output=True, text=True,
+        timeout=WAIT_SECONDS)
+    assert done.returncode == 2
+    assert done.stderr == ("flattr-hub: error: Discord refused the bot token "
+                           "(connectors.discord.bot_token)\n")
+
+
+def test_streams_are_data_and_bluesky_runs_once_its_command_exists(config, monkeypatch) -> None:
+    assert [s.name for s in STREAMS] == ["discord", "bluesky"]
+    assert available_streams(config) == []
+    config["connectors"]["discord"]["bot_token"] = TOKEN
+    config["connectors"]["bluesky"] = {"enabled": True}
+    assert [s.name for s in configured_streams(config)] == ["discord", "bluesky"]
+    assert [s.name for s in available_streams(config)] == ["discord"]
+    monkeypatch.setitem(COMMANDS, "bluesky-stream", "flattr_hub.commands.connectors")
+    assert [s.command for s in available_streams(config)] == [("discord-bot",),
+                                                               ("bluesky-stream",)]
