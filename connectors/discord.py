@@ -26,6 +26,7 @@ while the database is down is retried, then spooled to a file and replayed in or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -325,7 +326,6 @@ def make_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
     removal could be stored out of order: one worker thread records them in dispatch order.
     While the database is down they wait in the spool (`<data_dir>/discord-reactions.spool`),
     replayed on a timer with backoff and when the bot starts."""
-    import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     import discord
@@ -374,7 +374,6 @@ def make_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
                 if task is not None:
                     task.cancel()
             await super().close()
-            await report(StatusWriter.disconnected)
 
     discord.VoiceClient.warn_dave = False  # the bot never joins voice: no warning about it
     client = Bot(intents=intents)
@@ -447,5 +446,9 @@ async def run_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
     client = make_bot(engine, config, on_recorded, status)
     if started is not None:
         started(client)
-    async with client:
-        await client.start(str(section["bot_token"]))
+    try:
+        async with client:
+            await client.start(str(section["bot_token"]))
+    finally:
+        if status is not None:  # here, not in close(): nothing waits for close() to finish
+            await asyncio.to_thread(status.disconnected)

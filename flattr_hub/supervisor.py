@@ -90,12 +90,11 @@ class StreamSupervisor:
         self.max_restarts = max(0, int(settings["max_restarts"]))
         self.stable_seconds = float(settings["stable_seconds"])
         self.config_args = list(config_args)
-        self.env = dict(env, PYTHONUNBUFFERED="1")
+        self.env = env  # read at each start: `up` completes it once the hub listens
         self.say = say
         self.runs: dict[str, Run] = {}
-        self.gave_up: dict[str, str] = {}
         self._stopping = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # the loop keeps only weak references
 
     def start(self, stop: asyncio.Event) -> None:
         """Start every stream, each supervised by a task on the running loop."""
@@ -109,23 +108,23 @@ class StreamSupervisor:
     async def _supervise(self, stream: Stream, stop: asyncio.Event) -> None:
         quick = 0
         while not (stop.is_set() or self._stopping):
-            run = self.runs[stream.name] = Run(self._argv(stream), self.env)
+            run = self.runs[stream.name] = Run(self._argv(stream),
+                                               dict(self.env, PYTHONUNBUFFERED="1"))
             while run.process.poll() is None:
                 if stop.is_set():
                     return  # `stop()` ends it with the rest
                 await asyncio.sleep(POLL_SECONDS)
             if stop.is_set() or self._stopping:
                 return
-            reason = run.reason()
+            reason = await asyncio.to_thread(run.reason)
             if time.monotonic() - run.started >= self.stable_seconds:
                 quick = 0
             if quick >= self.max_restarts:
-                self.gave_up[stream.name] = reason
                 log.error("stream_gave_up", stream=stream.name, restarts=quick)
                 self.say(f"{stream.label} gave up after {quick} restart"
                          f"{'' if quick == 1 else 's'}: {reason}")
                 return
-            wait = min(MAX_WAIT_SECONDS, self.first_wait * 2 ** quick)
+            wait = min(MAX_WAIT_SECONDS, self.first_wait * 2 ** min(quick, 16))
             quick += 1
             log.warning("stream_restart", stream=stream.name, restart=quick,
                         wait_seconds=wait, status=run.process.returncode)
