@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import structlog
 
-from connectors.streams import Stream
+from connectors.streams import StreamListener
 
 MAX_WAIT_SECONDS = 60.0
 STOP_SECONDS = 20
@@ -81,7 +81,7 @@ class Run:
 class StreamSupervisor:
     """Runs `streams` as supervised children of the calling process until `stop`."""
 
-    def __init__(self, streams: Sequence[Stream], config: Mapping[str, Any],
+    def __init__(self, streams: Sequence[StreamListener], config: Mapping[str, Any],
                  config_args: Sequence[str], env: Mapping[str, str],
                  say: Callable[[str], None]) -> None:
         settings = config["streams"]
@@ -102,10 +102,10 @@ class StreamSupervisor:
         self._tasks = [loop.create_task(self._supervise(stream, stop))
                        for stream in self.streams]
 
-    def _argv(self, stream: Stream) -> list[str]:
+    def _argv(self, stream: StreamListener) -> list[str]:
         return [sys.executable, "-m", "flattr_hub.cli", *stream.command, *self.config_args]
 
-    async def _supervise(self, stream: Stream, stop: asyncio.Event) -> None:
+    async def _supervise(self, stream: StreamListener, stop: asyncio.Event) -> None:
         quick = 0
         while not (stop.is_set() or self._stopping):
             run = self.runs[stream.name] = Run(self._argv(stream),

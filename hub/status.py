@@ -11,13 +11,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.streams import stream_states
-from workers import inbox, quarantine
+from pipeline import inbox, quarantine
 
 
 def health(engine: Engine, redis: Redis,
            config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """`database` and `queue` are "ok" or "down"; `pending` counts inbox rows not yet recorded,
-    `quarantined` the events the worker set aside for an operator (`workers.quarantine`).
+    `quarantined` the events the worker set aside for an operator (`pipeline.quarantine`).
     The hub accepts events while the queue is down (the inbox is durable); not without the
     database. With `config`, `streams` has each configured stream connector's `connected`
     (null when Redis does not answer), `last_event_at`, `lag_seconds` and `updated_at`; one

@@ -14,17 +14,18 @@ from aiohttp import web
 from nacl.signing import SigningKey
 from sqlalchemy import select
 
+from base.tables.connectors import discord_reactions
 from connectors import discord as dc
 from connectors import stream_status
-from connectors.storage import discord_reactions
 from connectors.stream_status import StatusWriter
 from hub.app import create_app
 from ledger.schema import flattrs, things
+from pipeline import inbox
 from tests.discord_helpers import MAREN, MESSAGE, PJOTR, people
 from tests.fakes.discord_gateway import fake_gateway
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
-from workers import inbox, jobs
+from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
 

@@ -23,9 +23,10 @@ import psutil
 import pytest
 from sqlalchemy import select
 
-from connectors.streams import STREAMS, configured_streams
+from connectors import registry
+from connectors.platform import Platform, Stream, key_set
+from connectors.streams import StreamListener, configured_streams
 from flattr_hub.cli import COMMANDS
-from flattr_hub.commands.service import available_streams
 from ledger.schema import flattrs
 from tests.discord_helpers import people
 from tests.fakes.discord_gateway import TOKEN, fake_gateway
@@ -209,13 +210,17 @@ async def test_the_bot_runs_on_its_own_and_a_refused_token_is_one_line(
                            "(connectors.discord.bot_token)\n")
 
 
-def test_streams_are_data_and_bluesky_runs_once_its_command_exists(config, monkeypatch) -> None:
-    assert [s.name for s in STREAMS] == ["discord", "bluesky"]
-    assert available_streams(config) == []
+def test_a_stream_listener_is_one_descriptor_entry(config, monkeypatch) -> None:
+    assert configured_streams(config) == []
     config["connectors"]["discord"]["bot_token"] = TOKEN
+    assert configured_streams(config) == [
+        StreamListener("discord", "discord bot", ("discord-bot",))]
+    for platform in registry.PLATFORMS:
+        if platform.stream is not None:
+            assert platform.stream.command[0] in COMMANDS, platform.name
+    bluesky = Platform(name="bluesky", display_name="Bluesky", settings=dict,
+                       stream=Stream(("bluesky-stream",), key_set("enabled")))
+    monkeypatch.setattr(registry, "PLATFORMS", (*registry.PLATFORMS, bluesky))
     config["connectors"]["bluesky"] = {"enabled": True}
-    assert [s.name for s in configured_streams(config)] == ["discord", "bluesky"]
-    assert [s.name for s in available_streams(config)] == ["discord"]
-    monkeypatch.setitem(COMMANDS, "bluesky-stream", "flattr_hub.commands.connectors")
-    assert [s.command for s in available_streams(config)] == [("discord-bot",),
-                                                               ("bluesky-stream",)]
+    assert [(s.name, s.label) for s in configured_streams(config)] == [
+        ("discord", "discord bot"), ("bluesky", "bluesky stream")]

@@ -17,19 +17,18 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.streams import Stream, configured_streams
-from flattr_hub.cli import COMMANDS
+from base.config import database_url
+from base.errors import UserError
+from base.links import listened, require_base_url
+from base.redis_conn import connect, release_embedded, socket_url
+from connectors.streams import configured_streams
 from flattr_hub.commands import add_command, port
-from flattr_hub.config import database_url
-from flattr_hub.errors import UserError
-from flattr_hub.links import listened, require_base_url
 from flattr_hub.server_group import ServerGroup, stop_with_parent
 from flattr_hub.supervisor import StreamSupervisor
 from hub import demo
 from hub.app import create_app
 from hub.server import run, serve
-from workers.context import Context
-from workers.redis_conn import connect, release_embedded, socket_url
+from pipeline.context import Context
 from workers.schedule import run_scheduler
 from workers.worker import run_worker
 
@@ -162,7 +161,7 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     config_args = _config_args(args)
     group = ServerGroup(args.processes, host, config_args, env)
     children: dict[str, subprocess.Popen[bytes]] = {}
-    streams = StreamSupervisor(available_streams(config), config, config_args, env,
+    streams = StreamSupervisor(configured_streams(config), config, config_args, env,
                                lambda line: print(line, file=sys.stderr, flush=True))
     failed: list[str] = []
     tasks: list[asyncio.Task[None]] = []
@@ -213,12 +212,6 @@ async def _watch(children: Mapping[str, subprocess.Popen[bytes]], stop: asyncio.
                 stop.set()
                 return
         await asyncio.sleep(0.5)
-
-
-def available_streams(config: Mapping[str, Any]) -> list[Stream]:
-    """The configured streams whose command this installation has (a stream's command may
-    land after its entry in `connectors.streams`)."""
-    return [stream for stream in configured_streams(config) if stream.command[0] in COMMANDS]
 
 
 def _seed_demo(context: Context) -> None:
