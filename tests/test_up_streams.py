@@ -27,6 +27,7 @@ from connectors import registry
 from connectors.platform import Platform, Stream, key_set
 from connectors.streams import StreamListener, configured_streams
 from flattr_hub.cli import COMMANDS
+from flattr_hub.supervisor import StreamSupervisor
 from ledger.schema import flattrs
 from tests.discord_helpers import people
 from tests.fakes.discord_gateway import TOKEN, fake_gateway
@@ -224,3 +225,35 @@ def test_a_stream_listener_is_one_descriptor_entry(config, monkeypatch) -> None:
     config["connectors"]["bluesky"] = {"enabled": True}
     assert [(s.name, s.label) for s in configured_streams(config)] == [
         ("discord", "discord bot"), ("bluesky", "bluesky stream")]
+
+
+async def test_only_quick_failures_count_towards_giving_up(config) -> None:
+    """A run that lasted `stable_seconds` starts the count again: with 0 every run did, so a
+    listener that keeps stopping is restarted for ever; with 60 it is given up."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLATTR_")}
+    listener = StreamListener("nothing", "nothing listener", ("no-such-command",))
+
+    async def supervise(stable_seconds: int, runs_wanted: int) -> tuple[int, list[str]]:
+        config["streams"].update(restart_ms=10, max_restarts=1, stable_seconds=stable_seconds)
+        said: list[str] = []
+        supervisor = StreamSupervisor([listener], config, [], env, said.append)
+        stop = asyncio.Event()
+        supervisor.start(stop)
+        seen: list[Any] = []
+        for _ in range(WAIT_SECONDS * 10):
+            run = supervisor.runs.get("nothing")
+            if run is not None and (not seen or seen[-1] is not run):
+                seen.append(run)
+            if said or len(seen) >= runs_wanted:
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        supervisor.stop()
+        return len(seen), said
+
+    runs, said = await supervise(0, runs_wanted=3)
+    assert (runs, said) == (3, [])
+    runs, [line] = await supervise(60, runs_wanted=10)
+    assert runs == 2
+    assert line.startswith("nothing listener gave up after 1 restart: ")
+    assert "invalid choice: 'no-such-command'" in line
