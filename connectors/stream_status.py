@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 KEY = "flattr:stream:{}"
 STALE_HEARTBEATS = 3
@@ -68,7 +69,7 @@ class StatusWriter:
         lag = max(0.0, (now - occurred_at).total_seconds())
         self._write({"last_event_at": now.isoformat(), "lag_seconds": f"{lag:.3f}"}, now)
 
-    def _write(self, fields: dict[str, str], now: datetime | None = None) -> None:
+    def _write(self, fields: dict[EncodableT, EncodableT], now: datetime | None = None) -> None:
         mapping = {**fields, "updated_at": (now or _now()).isoformat()}
         try:
             self.redis.hset(key(self.name), mapping=mapping)
@@ -101,7 +102,7 @@ class StreamState:
 def read(redis: Redis, name: str, heartbeat: float, now: datetime | None = None) -> StreamState:
     """The state of stream `name` (raises RedisError when Redis does not answer). Fields that
     are missing or malformed read as unknown (None), never as an error."""
-    raw = {k.decode(): v.decode(errors="replace") for k, v in redis.hgetall(key(name)).items()}
+    raw = {_text(k): _text(v) for k, v in redis.hgetall(key(name)).items()}
     updated = _time(raw.get("updated_at"))
     fresh = updated is not None and (now or _now()) - updated <= timedelta(
         seconds=heartbeat * STALE_HEARTBEATS)
@@ -128,3 +129,8 @@ def _float(text: str | None) -> float | None:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def _text(value: bytes | str) -> str:
+    """A hash field or value as text (Redis answers bytes unless told to decode)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

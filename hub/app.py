@@ -54,7 +54,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
     app = web.Application(client_max_size=int(hub["max_body_bytes"]),
                           middlewares=[request_ids, json_errors])
     app[INTAKE] = Intake(config, enabled_connectors(config), committer)
-    app[CHECK] = partial(health, engine, redis, config)
+    app[CHECK] = lambda: health(engine, redis, config)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         committer.start()
