@@ -93,6 +93,13 @@ DEFAULTS: dict[str, Any] = {
         "mastodon": {"enabled": False, "api_base": "", "poll_seconds": 900, "max_pages": 5,
                      "requests_per_minute": 1200},  # api_base "": each instance itself
         "relay": {"secret": ""},
+        # Bluesky: the Jetstream consumer (`bluesky-stream`) and linking by a code in the profile
+        "bluesky": {"enabled": False,
+                    "jetstream_url": "wss://jetstream2.us-east.bsky.network/subscribe",
+                    "max_wanted_dids": 10000, "compress": False, "replay_seconds": 5,
+                    "batch_size": 500, "flush_ms": 200, "cursor_seconds": 1,
+                    "reload_seconds": 10, "reconnect_seconds": 1, "max_reconnect_seconds": 60,
+                    "appview_url": "https://public.api.bsky.app", "timeout_seconds": 10},
     },
     # money in (Stripe Checkout; "add funds" takes min_monthly..max_funding) and out (the
     # SEPA account payouts are paid from, the debtor of exported batches)

@@ -11,7 +11,8 @@ from ledger.schema import metadata
 TABLE_MODULES = ("workers.inbox", "connectors.storage", "workers.outbound_schema",
                  "members.schema", "notifications.schema", "members.site_schema",
                  "catalog.schema", "ledger.money_schema", "members.apps_schema",
-                 "members.linking_schema", "workers.quarantine")
+                 "members.linking_schema", "workers.quarantine",
+                 "connectors.bluesky_schema")
 
 
 def test_migrations_match_the_declared_tables(engine):
