@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +21,7 @@ from sqlalchemy import func, select
 
 from connectors import bluesky, jetstream
 from connectors.bluesky_schema import bluesky_likes
+from flattr_hub.cli import main
 from hub.app import create_app
 from ledger import accounts, identities
 from ledger.schema import flattrs, things
@@ -346,3 +352,63 @@ async def test_the_pages_are_off_unless_bluesky_is_enabled(web_client, bsky_conf
     bsky_config["connectors"]["bluesky"]["enabled"] = False
     await sign_up(web_client, "ana")
     assert (await web_client.get("/bluesky")).status == 404
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+@pytest.fixture
+def cli_env(db_url, tmp_path, monkeypatch, stream, redis_url) -> dict[str, str]:
+    for name in [n for n in os.environ if n.startswith("FLATTR_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    values = {"FLATTR_DATABASE_URL": db_url, "FLATTR_DATA_DIR": str(tmp_path / "var"),
+              "FLATTR_REDIS_URL": redis_url, "FLATTR_CONNECTORS__BLUESKY__ENABLED": "true",
+              "FLATTR_CONNECTORS__BLUESKY__JETSTREAM_URL": stream.url,
+              "FLATTR_CONNECTORS__BLUESKY__FLUSH_MS": "20"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def test_an_operator_links_an_account_by_its_did(cli_env, engine, capsys, monkeypatch) -> None:
+    with engine.begin() as conn:
+        uid = accounts.create_user(conn, "ana")
+    assert main(["bluesky", "link", "ana", ALICE]) == 0
+    assert f"linked Bluesky account {ALICE}" in capsys.readouterr().out
+    assert linked_to(engine, ALICE) == uid
+    assert main(["bluesky", "link", "nobody", BOB]) == 2
+    assert main(["bluesky", "link", "ana", "not a did"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 2 and linked_to(engine, BOB) is None
+    monkeypatch.setenv("FLATTR_CONNECTORS__BLUESKY__ENABLED", "false")
+    assert main(["bluesky-stream"]) == 2
+    assert "connectors.bluesky.enabled is false" in capsys.readouterr().err
+
+
+def test_the_stream_command_stops_cleanly_on_sigterm(cli_env, engine, stream, redis,
+                                                     hub_config) -> None:
+    members(engine, hub_config)
+    process = subprocess.Popen([sys.executable, "-m", "flattr_hub.cli", "bluesky-stream"],
+                               env={**os.environ, **cli_env}, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(1500):
+            if stream.connected() or process.poll() is not None:
+                break
+            time.sleep(0.02)
+        assert stream.connected() == 1
+        stream.publish(like(ALICE, tid(1), post_uri(BOB, 1), stream.now(), 1))
+        for _ in range(500):
+            if inbox_count(engine):
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, out
+    assert "Bluesky stream stopped" in out
+    assert inbox_count(engine) == 1
+    assert cursor(engine) == stream.history[-1]["time_us"]
+    assert redis.hget(jetstream.STATUS_KEY, "connected") == b"0"

@@ -172,8 +172,8 @@ class FakeJetstream:
             self.subscribers.append(subscriber)
             for message in backlog:
                 if subscriber.wants(message):
-                    await socket.send(self._encode(subscriber, message), text=False
-                                      if subscriber.compress else True)
+                    await socket.send(self._encode(subscriber, message),
+                                      text=not subscriber.compress)
                     self.sent += 1
             while data := await subscriber.queue.get():
                 await socket.send(data, text=not subscriber.compress)
