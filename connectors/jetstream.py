@@ -49,6 +49,7 @@ from ledger.events import NormalisedEvent
 DICTIONARY = Path(__file__).with_name("jetstream_zstd.dict")
 STATUS_KEY = "flattr:stream:bluesky"
 PREFIX = b'{"did":"'
+SERVER_MAX_DIDS = 10_000  # Jetstream refuses a longer wantedDids
 MAX_MESSAGE = 1 << 20
 DATABASE_ERRORS = (sa.OperationalError, sa.InterfaceError, sa.DisconnectionError,
                    sa.TimeoutError)
@@ -72,7 +73,8 @@ class StreamSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
         section = config["connectors"]["bluesky"]
-        return cls(str(section["jetstream_url"]), int(section["max_wanted_dids"]),
+        return cls(str(section["jetstream_url"]),
+                   min(SERVER_MAX_DIDS, int(section["max_wanted_dids"])),
                    bool(section["compress"]), float(section["replay_seconds"]),
                    int(section["batch_size"]), int(section["flush_ms"]),
                    float(section["cursor_seconds"]), float(section["reload_seconds"]),
@@ -98,6 +100,7 @@ class Consumer:
         self.last_time_us: int | None = None  # of the last message handled and decoded
         self.last_skipped: bytes | None = None  # a later message skipped without decoding it
         self.saved_at = time.monotonic()
+        self.saved: int | None = None  # the cursor last saved
         self.seen = 0
         self.kept = 0
         self.malformed = 0
@@ -154,7 +157,7 @@ class Consumer:
         now = time.monotonic()
         if self.pending:
             return now - self.first_pending >= self.settings.flush_ms / 1000
-        return (self.cursor() is not None
+        return (self.cursor() not in (None, self.saved)
                 and now - self.saved_at >= self.settings.cursor_seconds)
 
     def cursor(self) -> int | None:
@@ -175,14 +178,14 @@ class Consumer:
         self.pending = []
         with self.engine.begin() as conn:
             events = bluesky.store(conn, ops, cursor)
-        self.saved_at = time.monotonic()
+        self.saved_at, self.saved = time.monotonic(), cursor
         return events
 
     def reset(self) -> int | None:
         """Forget what was not stored; the saved cursor to resume from."""
         self.pending, self.last_skipped = [], None
         with self.engine.connect() as conn:
-            self.last_time_us = bluesky.load_cursor(conn)
+            self.last_time_us = self.saved = bluesky.load_cursor(conn)
         return self.last_time_us
 
     def reload(self) -> bool:
@@ -269,7 +272,7 @@ async def _session(consumer: Consumer, url: str, stop: asyncio.Event,
         # A store is not cancelled halfway (its transaction runs in a thread anyway): the
         # session waits for it before the last flush.
         async with lock:
-            if consumer.pending or consumer.cursor() is not None:
+            if consumer.pending or consumer.cursor() not in (None, consumer.saved):
                 stores[:] = [job for job in stores if not job.done()]
                 stores.append(asyncio.ensure_future(store()))
                 await asyncio.shield(stores[-1])
