@@ -235,13 +235,13 @@ async def run(engine: Engine, config: Mapping[str, Any], stop: asyncio.Event,
     consumer = Consumer(engine, settings)
     backoff = settings.reconnect_seconds
     while not stop.is_set():
-        cursor = await asyncio.to_thread(consumer.reset)
-        await asyncio.to_thread(consumer.reload)
         try:
+            cursor = await asyncio.to_thread(consumer.reset)
+            await asyncio.to_thread(consumer.reload)
             await _session(consumer, subscribe_url(settings, cursor), stop, on_stored, status)
             backoff = settings.reconnect_seconds
         except DATABASE_ERRORS as exc:
-            log.warning("bluesky_store_failed", error=exc.__class__.__name__)
+            log.warning("bluesky_database_failed", error=exc.__class__.__name__)
         except (OSError, TimeoutError, WebSocketException) as exc:
             log.warning("jetstream_disconnected", error=exc.__class__.__name__)
         if status is not None:

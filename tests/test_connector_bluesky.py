@@ -28,6 +28,7 @@ from ledger.schema import flattrs, things
 from ledger.schema import identities as identities_table
 from tests.fakes.dns_server import FakeDNS
 from tests.fakes.jetstream import FakeJetstream, did, like, post_uri, tid, unlike
+from tests.test_discord_spool import outage
 from tests.web_helpers import post_form, sign_up
 from workers import inbox, jobs
 
@@ -258,6 +259,27 @@ async def test_the_consumer_reconnects_after_the_server_drops_it(
     stream.publish(like(ALICE, tid(2), post_uri(BOB, 2), stream.now(), 2))
     await until(lambda: inbox_count(engine) >= 2)
     await running.close()
+    assert (await asyncio.to_thread(jobs.drain))["flattred"] == 2
+
+
+async def test_while_the_database_is_down_nothing_is_lost(
+        engine, bsky_config, stream, worker_context, db_url, tmp_path) -> None:
+    bsky_config["connectors"]["bluesky"]["replay_seconds"] = 600
+    members(engine, bsky_config)
+    running = Running(engine, bsky_config)
+    await until(lambda: stream.connected() == 1)
+    stream.publish(like(ALICE, tid(1), post_uri(BOB, 1), stream.now(), 1))
+    await until(lambda: inbox_count(engine) == 1)
+    await running.close()
+    async with outage(db_url, tmp_path) as (down, restore):
+        running = Running(down, bsky_config)
+        stream.publish(like(ALICE, tid(2), post_uri(BOB, 2), stream.now(), 2))
+        await asyncio.sleep(0.5)  # down for a while: the consumer keeps trying
+        assert stream.connected() == 0 and not running.task.done()
+        await restore()
+        await until(lambda: cursor(engine) == stream.history[-1]["time_us"])
+        await running.close()
+    assert inbox_count(engine) == 3  # the first like came again: a duplicate the ledger skips
     assert (await asyncio.to_thread(jobs.drain))["flattred"] == 2
 
 
