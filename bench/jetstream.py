@@ -23,7 +23,6 @@ alone (every message skipped: nobody linked). Run:
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import os
 import random
@@ -39,10 +38,11 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.db import upgrade
 from connectors.jetstream import DICTIONARY, Consumer, StreamSettings
-from flattr_hub.config import DEFAULTS
+from connectors.registry import default_config
 from ledger import accounts
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from ledger.schema import identities
 from tests.fakes.jetstream import did, like, post_uri, tid
 
@@ -83,7 +83,7 @@ def main() -> None:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
         upgrade(url)
         engine = make_engine(url)
-        config = copy.deepcopy(DEFAULTS)
+        config = default_config()
         config["connectors"]["bluesky"]["compress"] = args.compress
         with engine.begin() as conn:
             uid = accounts.create_user(conn, "bench")

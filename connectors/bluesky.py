@@ -33,13 +33,14 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, tuple_, update
 
-from connectors.bluesky_schema import bluesky_likes, stream_cursors
+from base.tables.bluesky import bluesky_likes, stream_cursors
+from connectors.platform import Platform, Stream, key_set
 from ledger.events import NormalisedEvent, check_event
 from ledger.schema import identities
 from ledger.sql import dialect_insert, utcnow
-from workers import inbox
+from pipeline import inbox
 
-PLATFORM = "bluesky"
+PLATFORM_NAME = "bluesky"
 STREAM = "bluesky"
 LIKE = "app.bsky.feed.like"
 POST = "app.bsky.feed.post"
@@ -133,7 +134,7 @@ def event_of(op: LikeOp, subject_uri: str) -> NormalisedEvent:
     like = op.operation == "create"
     made = NormalisedEvent(
         event_id=_event_id(like_uri(op.did, op.rkey), op.cid if like else f"delete@{op.rev}"),
-        platform=PLATFORM, kind="like" if like else "unlike", actor_id=op.did,
+        platform=PLATFORM_NAME, kind="like" if like else "unlike", actor_id=op.did,
         content_id=subject_uri, owner_id=(post_of(subject_uri) or ("",))[0],
         occurred_at=moment(op.time_us), url=post_url(subject_uri))
     check_event(made)
@@ -205,10 +206,36 @@ def save_cursor(conn: Connection, time_us: int, stream: str = STREAM) -> None:
 def linked_dids(conn: Connection) -> set[str]:
     """The DIDs of the Bluesky accounts linked to members: the likes the consumer keeps."""
     return set(conn.execute(select(identities.c.platform_user_id).where(
-        identities.c.platform == PLATFORM, identities.c.linked_user_id.is_not(None))).scalars())
+        identities.c.platform == PLATFORM_NAME,
+        identities.c.linked_user_id.is_not(None))).scalars())
 
 
 def remembered(conn: Connection, did: str) -> list[Any]:
     """The likes of `did` that are remembered (for tests and operators)."""
     return list(conn.execute(select(bluesky_likes).where(bluesky_likes.c.did == did)
                              .order_by(bluesky_likes.c.rkey)))
+
+
+@dataclass(frozen=True)
+class BlueskySettings:
+    """`connectors.bluesky`: linking and the Jetstream consumer are on with `enabled`."""
+
+    enabled: bool = False
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    max_wanted_dids: int = 10000  # Jetstream's own cap; more linked: every like, filtered here
+    compress: bool = False  # zstd frames with Jetstream's dictionary
+    replay_seconds: int = 5  # a restart resumes this long before the saved cursor
+    batch_size: int = 500  # likes stored per transaction at most
+    flush_ms: int = 200  # a like waits at most this long before it is stored
+    cursor_seconds: int = 1  # the cursor alone is saved this often while messages come
+    reload_seconds: int = 10  # linked accounts are read again this often
+    reconnect_seconds: int = 1  # first pause before reconnecting (doubles) ...
+    max_reconnect_seconds: int = 60  # ... up to this
+    appview_url: str = "https://public.api.bsky.app"  # app.bsky.actor.getProfile (linking)
+    timeout_seconds: int = 10  # the AppView must answer within this
+
+
+PLATFORM = Platform(
+    name=PLATFORM_NAME, display_name="Bluesky", settings=BlueskySettings,
+    stream=Stream(command=("bluesky-stream",), enabled=key_set("enabled")),
+)

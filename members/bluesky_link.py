@@ -27,9 +27,10 @@ import structlog
 from sqlalchemy import Connection, Engine, select, update
 from yarl import URL
 
-from connectors.bluesky import DID, PLATFORM
-from connectors.bluesky_schema import bluesky_claims
-from flattr_hub.public_net import guarded_connector
+from base.public_net_aiohttp import guarded_connector
+from base.tables.bluesky import bluesky_claims
+from connectors.bluesky import DID
+from connectors.bluesky import PLATFORM_NAME as PLATFORM
 from ledger import identities
 from ledger.errors import LedgerError, NotFound
 from ledger.schema import identities as identities_table

@@ -22,14 +22,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
+from base.tables.connectors import poll_accounts
+from base.vault import vault
 from catalog.things import PLATFORM as BUTTON_PLATFORM
 from connectors.polling import add_account
-from connectors.storage import poll_accounts
 from ledger.errors import NotFound
 from ledger.identities import identity_id, link
 from ledger.schema import identities, users
 from members.contests import contests, open_contest
-from members.keys import vault
 from members.logins import ensure_login, sign_up_linked
 from members.oauth import PROVIDERS, OAuthError, Proof, credentials, prove, take
 from notifications.outbox import identity_claimed

@@ -19,18 +19,19 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
+from base.tables.bluesky import bluesky_likes
 from connectors import bluesky, jetstream
-from connectors.bluesky_schema import bluesky_likes
 from flattr_hub.cli import main
 from hub.app import create_app
 from ledger import accounts, identities
 from ledger.schema import flattrs, things
 from ledger.schema import identities as identities_table
+from pipeline import inbox
 from tests.fakes.dns_server import FakeDNS
 from tests.fakes.jetstream import FakeJetstream, did, like, post_uri, tid, unlike
 from tests.test_discord_spool import outage
 from tests.web_helpers import post_form, sign_up
-from workers import inbox, jobs
+from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
 

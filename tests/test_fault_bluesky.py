@@ -18,8 +18,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from base.tables.bluesky import bluesky_likes
 from connectors import bluesky
-from connectors.bluesky_schema import bluesky_likes
 from ledger import accounts, identities
 from ledger.schema import events, flattrs, things
 from ledger.schema import identities as identities_table

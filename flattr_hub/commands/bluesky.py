@@ -9,14 +9,14 @@ import asyncio
 import signal
 from typing import Any
 
+from base.errors import UserError
+from base.redis_conn import connect
 from connectors import jetstream
 from flattr_hub.commands import add_command, usage
-from flattr_hub.errors import UserError
 from ledger import accounts
 from ledger.errors import LedgerError
 from members.bluesky_link import account_did, link_account
-from workers.queues import wake
-from workers.redis_conn import connect
+from pipeline.queues import wake
 
 
 def register(commands: Any) -> None:

@@ -15,19 +15,20 @@ import os
 import sys
 from typing import Any
 
+from base.errors import UserError
+from base.redis_conn import connect
+from base.vault import vault
 from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
+from connectors import registry
 from connectors.polling import add_account, list_accounts
 from flattr_hub.commands import add_command, usage
-from flattr_hub.errors import UserError
 from ledger import accounts
-from members.keys import vault
-from workers.context import Context, install
-from workers.pollers import POLLER_MODULES, schedule_polls
-from workers.queues import wake
-from workers.redis_conn import connect
+from pipeline.context import Context, install
+from pipeline.queues import wake
+from workers.pollers import schedule_polls
 
-PLATFORMS = tuple(POLLER_MODULES)
+PLATFORMS = tuple(p.name for p in registry.polled())
 
 
 def register(commands: Any) -> None:
