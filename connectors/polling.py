@@ -302,13 +302,7 @@ def poll_account(engine: Engine, poller: Poller, account_id: int,
                 seconds=poller.window_seconds))
         return PollOutcome(account.id, "window_full")
     try:
-        try:
-            snapshot = poller.fetch(account, budget)
-        except TokenExpired:
-            account = _refresh(engine, poller, account)
-            if account is None:
-                return PollOutcome(account_id, "relink")
-            snapshot = poller.fetch(account, budget)
+        fetched = _fetch(engine, poller, account, budget)
     except TokenExpired:
         _relink(engine, account.id, "the platform refused the refreshed token")
         return PollOutcome(account.id, "relink")
@@ -332,7 +326,23 @@ def poll_account(engine: Engine, poller: Poller, account_id: int,
         log.warning("poll_failed", platform=poller.platform, account=account.id,
                     error=str(exc)[:200], failures=failures)
         return PollOutcome(account.id, "error")
+    if fetched is None:
+        return PollOutcome(account_id, "relink")
+    account, snapshot = fetched
     return record(engine, poller, account, snapshot, now, start, used)
+
+
+def _fetch(engine: Engine, poller: Poller, account: Account,
+           budget: int) -> tuple[Account, Snapshot] | None:
+    """`poller.fetch`, with the account as it is after the fetch: when the platform says the
+    token expired, refreshed once and fetched again; None when it could not be refreshed."""
+    try:
+        return account, poller.fetch(account, budget)
+    except TokenExpired:
+        refreshed = _refresh(engine, poller, account)
+        if refreshed is None:
+            return None
+        return refreshed, poller.fetch(refreshed, budget)
 
 
 def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
@@ -401,12 +411,17 @@ class RouteAdapter(HTTPAdapter):
         parts = urlsplit(target.rstrip("/"))
         self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True,
+             cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
         parts = urlsplit(request.url or "")
         request.url = urlunsplit((self._scheme, self._netloc, self._prefix + parts.path,
                                   parts.query, parts.fragment))
-        kwargs.setdefault("timeout", HTTP_TIMEOUT)
-        return super().send(request, **kwargs)
+        # requests.Session passes timeout=None when the library gave none: never wait forever
+        return super().send(request, stream, HTTP_TIMEOUT if timeout is None else timeout,
+                            verify, cert, proxies)
 
 
 def route(session: requests.Session, origin: str, target: str) -> requests.Session:

@@ -16,9 +16,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
@@ -35,6 +35,15 @@ from members.oauth import PROVIDERS, OAuthError, Proof, credentials, prove, take
 from notifications.outbox import identity_claimed
 
 NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Run(Protocol):
+    """Runs `fn(conn, *args, **kwargs)` in one transaction (`hub.web.session.call`)."""
+
+    async def __call__(self, fn: Callable[Concatenate[Connection, P], T], /,
+                       *args: P.args, **kwargs: P.kwargs) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class Completed:
     attached: Attached
 
 
-async def complete(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any],
+async def complete(run: Run, config: Mapping[str, Any],
                    platform: str, state: str, code: str, error: str,
                    member_id: int | None) -> Completed:
     """Finish the authorisation `state` that came back with `code` (or `error`):

@@ -171,7 +171,7 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
     user_id = _at(profile, found.oauth.user_id)
-    expires = tokens.get("expires_in")
+    expires = str(tokens.get("expires_in"))
     return Proof(
         platform=found.platform,
         platform_user_id=found.oauth.identity(user_id, pending.instance),
@@ -179,7 +179,7 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
         remote_id=_at(profile, found.oauth.remote_id or found.oauth.user_id),
         instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
-        expires_at=utcnow() + timedelta(seconds=int(expires)) if str(expires).isdigit()
+        expires_at=utcnow() + timedelta(seconds=int(expires)) if expires.isdigit()
         else None)
 
 
