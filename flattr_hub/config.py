@@ -92,6 +92,13 @@ DEFAULTS: dict[str, Any] = {
                    "oauth_authorize_url": "", "oauth_token_url": "", "profile_url": ""},
         "mastodon": {"enabled": False, "api_base": "", "poll_seconds": 900, "max_pages": 5,
                      "requests_per_minute": 1200},  # api_base "": each instance itself
+        # favourites poller and OAuth 1.0a linking; "" = https://api.flickr.com and
+        # www.flickr.com/services/oauth/{request_token,authorize,access_token}
+        "flickr": {"api_key": "", "api_secret": "", "api_base": "",
+                   "oauth_request_token_url": "", "oauth_authorize_url": "",
+                   "oauth_access_token_url": "", "poll_seconds": 900,
+                   "full_listing_seconds": 21600, "max_pages": 5, "per_page": 500,
+                   "window_requests": 60, "window_seconds": 3600, "requests_per_minute": 50},
         "relay": {"secret": ""},
     },
     # money in (Stripe Checkout; "add funds" takes min_monthly..max_funding) and out (the

@@ -65,7 +65,7 @@ from workers import monitor, quarantine
 
 # Label values come from these sets only, so a stranger posting to /webhooks/<anything> can not
 # grow the number of series.
-PLATFORMS = ("github", "relay", "x", "discord", "soundcloud", "mastodon", "stripe")
+PLATFORMS = ("github", "relay", "x", "discord", "soundcloud", "mastodon", "flickr", "stripe")
 REJECT_REASONS = ("unknown_platform", "signature", "payload", "too_large", "unavailable")
 POLL_STATUSES = ("polled", "baseline", "rate_limited", "relink", "error", "window_full",
                  "skipped")

@@ -12,7 +12,11 @@ never leaves the server; the state is also kept in the browser's encrypted sessi
 layer, so a callback URL that was started in another browser is refused.
 
 Identity ids are the ones the connectors use: X, Discord and GitHub numeric user ids,
-SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`.
+SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`, Flickr NSIDs.
+
+Flickr offers OAuth 1.0a only: its provider is listed here (label, config, identity paths in
+the access-token answer) and its request-token → authorize → access-token flow is
+`members.oauth1`.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ class Provider:
     config_keys: tuple[str, str, str] = ("oauth_authorize_url", "oauth_token_url", "profile_url")
     identity: Callable[[str, str], str] = field(default=lambda user_id, _instance: user_id)
     per_instance: bool = False  # Mastodon: endpoints and app credentials per instance
+    protocol: str = "oauth2"  # "oauth1": Flickr, see members.oauth1
+    client_key: str = "client_id"  # the config key that turns linking on
 
 
 PROVIDERS: dict[str, Provider] = {p.platform: p for p in (
@@ -101,6 +107,15 @@ PROVIDERS: dict[str, Provider] = {p.platform: p for p in (
              client_auth="post", user_id=("acct",), username=("username",),
              remote_id=("id",), polled=True, per_instance=True,
              identity=mastodon.qualified),
+    # OAuth 1.0a (members.oauth1): the "profile" slot is the request-token URL; the identity
+    # comes in the access-token answer itself
+    Provider("flickr", "Flickr", "https://www.flickr.com/services/oauth/authorize",
+             "https://www.flickr.com/services/oauth/access_token",
+             "https://www.flickr.com/services/oauth/request_token", (), pkce=False,
+             client_auth="oauth1", user_id=("user_nsid",), username=("username",),
+             polled=True, protocol="oauth1", client_key="api_key",
+             config_keys=("oauth_authorize_url", "oauth_access_token_url",
+                          "oauth_request_token_url")),
 )}
 
 
@@ -129,15 +144,16 @@ class Proof:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: datetime | None
+    token_secret: str | None = field(default=None, repr=False)  # OAuth 1.0a
 
 
 def enabled(config: Mapping[str, Any]) -> list[Provider]:
-    """The providers people can link and log in with: those whose `client_id` is configured,
-    and Mastodon when `connectors.mastodon.enabled`."""
+    """The providers people can link and log in with: those whose `client_id` (Flickr:
+    `api_key`) is configured, and Mastodon when `connectors.mastodon.enabled`."""
     sections = config["connectors"]
     return [p for p in PROVIDERS.values()
             if (sections["mastodon"].get("enabled") if p.per_instance
-                else sections[p.platform].get("client_id"))]
+                else sections[p.platform].get(p.client_key))]
 
 
 def provider(config: Mapping[str, Any], platform: str) -> Provider:
@@ -158,14 +174,10 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
     found = provider(config, platform)
     if found.per_instance:
         instance = _instance(instance)
-    state, now = secrets.token_urlsafe(32), utcnow()
+    state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64) if found.pkce else None
-    conn.execute(delete(oauth_pending).where(oauth_pending.c.expires_at < now))
-    conn.execute(insert(oauth_pending).values(
-        state_hash=state_hash(state), purpose=purpose, platform=platform, instance=instance,
-        user_id=user_id, code_verifier=verifier and vault(config).seal(verifier),
-        redirect_uri=redirect_uri, created_at=now,
-        expires_at=now + timedelta(minutes=PENDING_MINUTES)))
+    store_pending(conn, config, state, purpose, platform, instance, user_id, verifier,
+                  redirect_uri)
     client_id, _ = _client(conn, config, found, instance, redirect_uri)
     query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
              "state": state}
@@ -173,7 +185,21 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
         query["scope"] = " ".join(found.scopes)
     if verifier:
         query.update(code_challenge=challenge(verifier), code_challenge_method="S256")
-    return f"{_endpoints(config, found, instance)[0]}?{urlencode(query)}", state
+    return f"{endpoints(config, found, instance)[0]}?{urlencode(query)}", state
+
+
+def store_pending(conn: Connection, config: Mapping[str, Any], state: str, purpose: str,
+                  platform: str, instance: str, user_id: int | None, verifier: str | None,
+                  redirect_uri: str) -> None:
+    """Store a pending authorisation under the hash of `state`, `verifier` (the PKCE code
+    verifier, or an OAuth 1.0a request token secret) sealed; drop the expired ones."""
+    now = utcnow()
+    conn.execute(delete(oauth_pending).where(oauth_pending.c.expires_at < now))
+    conn.execute(insert(oauth_pending).values(
+        state_hash=state_hash(state), purpose=purpose, platform=platform, instance=instance,
+        user_id=user_id, code_verifier=verifier and vault(config).seal(verifier),
+        redirect_uri=redirect_uri, created_at=now,
+        expires_at=now + timedelta(minutes=PENDING_MINUTES)))
 
 
 def take(conn: Connection, config: Mapping[str, Any], platform: str,
@@ -203,17 +229,18 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
                 code: str) -> Proof:
     """Trade `code` for tokens and read the profile they open."""
     found = PROVIDERS[pending.platform]
-    _, token_url, profile_url = _endpoints(config, found, pending.instance)
+    _, token_url, profile_url = endpoints(config, found, pending.instance)
     async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT,
                                      connector=_connector(config, found)) as http:
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
-    user_id = _at(profile, found.user_id)
+    user_id = value_at(profile, found.user_id)
     expires = tokens.get("expires_in")
     return Proof(
         platform=found.platform, platform_user_id=found.identity(user_id, pending.instance),
-        username=_at(profile, found.username),
-        remote_id=_at(profile, found.remote_id or found.user_id), instance=pending.instance,
+        username=value_at(profile, found.username),
+        remote_id=value_at(profile, found.remote_id or found.user_id),
+        instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
         expires_at=utcnow() + timedelta(seconds=int(expires)) if str(expires).isdigit()
         else None)
@@ -242,8 +269,9 @@ def _instance(instance: str) -> str:
     return mastodon.instance_url(host)
 
 
-def _endpoints(config: Mapping[str, Any], found: Provider,
-               instance: str) -> tuple[str, str, str]:
+def endpoints(config: Mapping[str, Any], found: Provider,
+              instance: str) -> tuple[str, str, str]:
+    """(authorize, token, profile) URLs of `found`: configured ones first, else its own."""
     section = config["connectors"][found.platform]
     defaults = (found.authorize_url, found.token_url, found.profile_url)
     if found.per_instance:
@@ -312,7 +340,8 @@ async def _json(request: Any, found: Provider) -> dict[str, Any]:
     return body
 
 
-def _at(document: Mapping[str, Any], path: Path) -> str:
+def value_at(document: Mapping[str, Any], path: Path) -> str:
+    """The non-empty scalar at `path` in `document` as text; OAuthError (502) if there is none."""
     node: Any = document
     for key in path:
         node = node.get(key) if isinstance(node, Mapping) else None

@@ -12,7 +12,7 @@ from notifications.optout import optout_url
 from workers.outbound import claim_url
 
 PLATFORM_NAMES = {"github": "GitHub", "x": "X", "discord": "Discord", "soundcloud": "SoundCloud",
-                  "mastodon": "Mastodon", "web": "the web"}
+                  "mastodon": "Mastodon", "flickr": "Flickr", "web": "the web"}
 
 
 @dataclass(frozen=True)

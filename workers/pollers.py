@@ -31,7 +31,7 @@ from workers.queues import queue, wake
 
 # platform -> module defining `poller(config) -> Poller | None` (None while it is off)
 POLLER_MODULES = {"x": "connectors.x", "soundcloud": "connectors.soundcloud",
-                  "mastodon": "connectors.mastodon"}
+                  "mastodon": "connectors.mastodon", "flickr": "connectors.flickr"}
 LEASE = timedelta(minutes=10)
 POLL_TIMEOUT = 600
 
