@@ -27,8 +27,9 @@ from ledger.verify import verify
 from members.keys import Vault, vault
 from tests.fakes.flickr import API_KEY, API_SECRET, FakeFlickr, fixture_faves, photo
 from tests.fakes.server import serve
+from tests.test_pollers import run_cli
 from tests.web_helpers import post_form, sign_up
-from workers import jobs
+from workers import jobs, pollers
 
 pytest_plugins = ["tests.hub_fixtures"]
 VAULT = Vault(Fernet.generate_key())
@@ -311,3 +312,33 @@ async def test_linking_is_off_without_an_api_key(hub_client) -> None:
     await sign_up(hub_client, "ana")
     reply = await post_form(hub_client, "/accounts/link/flickr", {}, token_from="/accounts")
     assert reply.status == 404
+
+
+def test_cli_links_a_flickr_account_with_its_token_secret(monkeypatch, capsys, db_url, tmp_path,
+                                                          engine, config) -> None:
+    with engine.begin() as conn:
+        accounts.create_user(conn, "ana")
+    code, _, err = run_cli(monkeypatch, capsys, db_url, tmp_path, "connectors", "link", "ana",
+                           "flickr", ME, env={"FLATTR_LINK_ACCESS_TOKEN": TOKEN})
+    assert code == 2 and "FLATTR_LINK_TOKEN_SECRET" in err and err.count("\n") == 1
+    code, out, _ = run_cli(monkeypatch, capsys, db_url, tmp_path, "connectors", "link", "ana",
+                           "flickr", ME, stdin=f"{TOKEN}\n{SECRET}\n")
+    assert code == 0 and TOKEN not in out and SECRET not in out
+    with engine.connect() as conn:
+        stored = conn.execute(select(poll_accounts)).one()
+    assert (vault(config).open(stored.access_token), vault(config).open(stored.token_secret),
+            stored.refresh_token) == (TOKEN, SECRET, None)
+
+
+def test_poll_jobs_are_paced_under_the_keys_hourly_limit(engine, hub_config, fake,
+                                                        worker_context) -> None:
+    hub_config["connectors"]["flickr"].update(api_key=API_KEY, api_secret=API_SECRET,
+                                              api_base=fake.url, full_listing_seconds=0)
+    assert "flickr" in pollers.enabled_platforms(hub_config)
+    assert pollers.per_tick(hub_config, "flickr") * 60 < 3600  # a minute's polls, an hour
+    with engine.begin() as conn:
+        uid = accounts.create_user(conn, "pjotr")
+        account = polling.add_account(conn, uid, "flickr", ME, vault=vault(hub_config),
+                                      access_token=TOKEN, token_secret=SECRET)
+    assert pollers.poll_batch("flickr", [account]) == {
+        "baseline": 1, "likes": 0, "unlikes": 0, "requests": 1}
