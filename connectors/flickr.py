@@ -64,8 +64,10 @@ EARLIEST_FAVE = datetime(2004, 1, 1)  # before Flickr existed: not a real `date_
 TOKEN_GONE = {98, 99}  # "Invalid auth token", "Insufficient permissions"
 
 log = structlog.get_logger(__name__)
-# flickrapi logs every refused answer's whole body at ERROR: text from outside, not for our logs
+# flickrapi logs every refused answer's whole body at ERROR: text from outside, not for our logs;
+# oauthlib logs the signed parameters (the member's token) at DEBUG
 logging.getLogger("flickrapi").setLevel(logging.CRITICAL)
+logging.getLogger("oauthlib").setLevel(logging.INFO)
 
 
 @dataclass

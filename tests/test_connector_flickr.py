@@ -287,6 +287,10 @@ async def test_a_forged_verifier_or_a_replayed_callback_links_nothing(
         client, served_fake, engine) -> None:
     await sign_up(client, "ana")
     back = await authorize(client, "/accounts/link/flickr")
+    [(request_token, grant)] = served_fake.pending.items()
+    with engine.connect() as conn:
+        pending = repr(conn.execute(text("SELECT * FROM oauth_pending")).all())
+    assert grant["secret"] not in pending and request_token not in pending  # sealed, hashed
     forged = await client.get(back.update_query(oauth_verifier="guessed").path_qs,
                               allow_redirects=False)
     assert forged.status == 400 and "did not accept" in await forged.text()
