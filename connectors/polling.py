@@ -5,8 +5,10 @@ A platform poller is a small object (see `Poller`) whose `fetch` reads one snaps
 account's likes within a request budget and raises `RateLimited`, `TokenExpired` or
 `TransientError`; everything else is here:
 
-- **Diff.** A liked item not seen before is a like, dated and identified by the time it was
-  first seen; an item seen before that is missing from a *complete* snapshot is an unlike.
+- **Diff.** A liked item not seen before is a like, identified by the time it was first seen
+  and dated by it too, unless the platform says when the like happened (`Item.liked_at`:
+  Flickr's `date_faved`); an item seen before that is missing from a *complete* snapshot is
+  an unlike.
   The event id is deterministic: `(platform, actor, content, kind, first-seen time)`, so
   replaying one observation is deduplicated while a like after an unlike is a new event.
   The first poll of an account records a baseline and emits nothing (the platforms say
@@ -16,12 +18,11 @@ account's likes within a request budget and raises `RateLimited`, `TokenExpired`
 - **Limits.** A per-account request window (`window_requests` per `window_seconds`) is kept
   in the account row; on 429 the account waits until the platform's reset time.
 - **Tokens** are stored sealed with the token vault (`members.keys.Vault`, which each poller
-  carries) and opened only to make a request; an OAuth 1.0a platform's (Flickr's) token secret
-  too (`token_secret`). An expired or rejected token is refreshed once
-  (the new refresh token is stored at once: SoundCloud's and X's are single-use); if that fails
-  the account is marked `relink` and is not polled again until the user links it anew; so is
-  one whose stored tokens the vault cannot open (`web.token_key` changed). Errors back off
-  exponentially.
+  carries) and opened only to make a request, and so is an OAuth 1.0a platform's (Flickr's)
+  token secret. An expired or rejected token is refreshed once (the new refresh token is
+  stored at once: SoundCloud's and X's are single-use); if that fails the account is marked
+  `relink` and is not polled again until the user links it anew; so is one whose stored
+  tokens the vault cannot open (`web.token_key` changed). Errors back off exponentially.
 """
 
 from __future__ import annotations
