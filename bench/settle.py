@@ -26,7 +26,8 @@ from sqlalchemy import Engine, MetaData
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.db import make_engine, upgrade
+from base.db import upgrade
+from ledger.db import make_engine
 
 MONTH = "2026-06"
 THINGS_PER_CREATOR = 5

@@ -6,7 +6,7 @@ The page is fetched asynchronously (no thread is held while a site is slow) with
 for the whole fetch, redirects included, a cap on the bytes read and on redirects; every hop's
 host must resolve to public addresses only, unless `catalog.discovery_allow_private` is on
 (tests, intranets), and the connection goes to the address that was checked (the hub's one
-door out, `flattr_hub.public_net`), so a DNS answer that changes in between (rebinding) gains
+door out, `base.public_net`), so a DNS answer that changes in between (rebinding) gains
 nothing.
 """
 
@@ -20,10 +20,11 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from base.public_net import Guard, Unresolved
+from base.public_net_aiohttp import guarded_connector, unsafe_target
 from catalog.errors import CatalogError, FetchFailed, InvalidThing
 from catalog.things import parse_submit_url
 from catalog.urls import normalise
-from flattr_hub.public_net import Guard, Unresolved, guarded_connector, unsafe_target
 
 USER_AGENT = "FlattrHub-discovery/1.0"
 ACCEPT = ("text/html, application/xhtml+xml, application/atom+xml, application/rss+xml, "

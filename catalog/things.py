@@ -7,7 +7,7 @@ while nobody has claimed the site its flattrs are pledges for that identity; the
 submitted it is recorded in `thing_details.submitted_by` as its submitter only. Things of
 platform "flattr" (content id a URL, owner ("flattr", user name)) were registered before that
 rule and keep their owner. Their details (description, category, language, tags, hidden,
-updated_at) live in `thing_details` / `thing_tags` (catalog.schema), keyed by things.id.
+updated_at) live in `thing_details` / `thing_tags` (base.tables.catalog), keyed by things.id.
 Things of other platforms (GitHub repositories, tweets…) have no details; `get_thing`,
 `lookup_url` (by the URL they show) and `search` still show them, and a member may flattr them
 here too: every flattr goes through ledger.ingest, so the money rules hold the same.
@@ -34,8 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import Connection, Integer, and_, delete, exists, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from base.tables.catalog import thing_details, thing_tags
 from catalog.errors import Conflict, Forbidden, InvalidThing, NotFound
-from catalog.schema import thing_details, thing_tags
 from catalog.urls import normalise, site_of
 from catalog.vocab import CATEGORIES, CATEGORY_IDS, LANGUAGE_IDS
 from ledger.events import NormalisedEvent

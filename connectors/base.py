@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from flattr_hub.inputs import loads_json
+from base.inputs import loads_json
 from ledger.events import NormalisedEvent
 
 Headers = Mapping[str, str]
@@ -165,7 +165,7 @@ class WebhookConnector:
 
 
 def parse_json(body: bytes) -> Any:
-    """The JSON body (bounded in depth; see `flattr_hub.inputs.loads_json`), or PayloadError."""
+    """The JSON body (bounded in depth; see `base.inputs.loads_json`), or PayloadError."""
     try:
         return loads_json(body)
     except ValueError as exc:

@@ -41,16 +41,17 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from base.inputs import parse_int
+from base.tables.connectors import discord_guilds, discord_reactions
 from connectors.base import Headers, PayloadError, Settings, SignatureError, event, field_of
 from connectors.discord_spool import MAX_RETRY_SECONDS, SPOOL_FILE, Reaction, Recorder, Spool
+from connectors.platform import OAuthProvider, Platform, Stream, key_set
 from connectors.polling import event_id as observation_id
-from connectors.storage import discord_guilds, discord_reactions
-from flattr_hub.inputs import parse_int
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest
 from ledger.schema import events as ledger_events
 from ledger.sql import utcnow
-from workers import inbox
+from pipeline import inbox
 
 API = "https://discord.com/api/v10"
 TOLERANCE = 300
@@ -417,3 +418,32 @@ async def run_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
         started(client)
     async with client:
         await client.start(str(section["bot_token"]))
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    """`connectors.discord`: interactions are on with `public_key`, the gateway bot with
+    `bot_token`, linking with `client_id`."""
+
+    public_key: str = ""
+    bot_token: str = ""
+    application_id: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    emoji: tuple[str, ...] = ("💸", "flattr")
+    api_base: str = ""  # "" = https://discord.com/api/v10
+    gateway_url: str = ""  # "" = wss://gateway.discord.gg/
+    oauth_authorize_url: str = ""  # "" = https://discord.com/oauth2/authorize
+    oauth_token_url: str = ""  # "" = https://discord.com/api/oauth2/token
+    profile_url: str = ""  # "" = https://discord.com/api/users/@me
+    retry_seconds: int = 1  # the bot's first wait before storing a reaction again
+
+
+PLATFORM = Platform(
+    name="discord", display_name="Discord", settings=DiscordSettings,
+    linking=OAuthProvider(
+        "https://discord.com/oauth2/authorize", "https://discord.com/api/oauth2/token",
+        "https://discord.com/api/users/@me", ("identify",), pkce=False, client_auth="post",
+        user_id=("id",), username=("username",)),
+    stream=Stream(command=("discord-bot",), enabled=key_set("bot_token")),
+)

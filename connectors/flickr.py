@@ -33,14 +33,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import flickrapi
 import requests
 import structlog
-from flickrapi.auth import FlickrAccessToken
-from flickrapi.exceptions import FlickrError
 
+from base.vault import Vault, vault
+from connectors.platform import OAuthProvider, Platform, key_set
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -52,7 +51,9 @@ from connectors.polling import (
     TransientError,
 )
 from ledger.sql import utcnow
-from members.keys import Vault, vault
+
+if TYPE_CHECKING:
+    import flickrapi
 
 API = "https://api.flickr.com"
 REST_PATH = "/services/rest/"
@@ -87,6 +88,9 @@ class FlickrPoller:
     def client(self, account: Account) -> tuple[flickrapi.FlickrAPI, list[requests.Response]]:
         """A `flickrapi` client signing with the account's token, and the list its HTTP
         answers are kept in (the library reports a refused answer without its status)."""
+        import flickrapi
+        from flickrapi.auth import FlickrAccessToken
+
         token = FlickrAccessToken(account.access_token, account.token_secret or "", "read")
         api = flickrapi.FlickrAPI(self.api_key, self.api_secret, token=token,
                                   format="parsed-json", store_token=False, timeout=HTTP_TIMEOUT)
@@ -146,6 +150,8 @@ class FlickrPoller:
 def _call(api: flickrapi.FlickrAPI, answers: list[requests.Response], made: int,
           **params: Any) -> Any:
     """One signed `flickr.favorites.getList`; Flickr's refusals as the poller's errors."""
+    from flickrapi.exceptions import FlickrError
+
     try:
         return api.favorites.getList(**params)
     except FlickrError as exc:
@@ -230,3 +236,38 @@ def poller(config: Mapping[str, Any]) -> FlickrPoller | None:
                         int(section["max_pages"]), int(section["per_page"]),
                         int(section["window_requests"]), int(section["window_seconds"]),
                         vault=vault(config))
+
+
+@dataclass(frozen=True)
+class FlickrSettings:
+    """`connectors.flickr`: the poller and linking are on with `api_key`."""
+
+    api_key: str = ""
+    api_secret: str = ""
+    api_base: str = ""  # "" = https://api.flickr.com
+    # linking (OAuth 1.0a): "" = https://www.flickr.com/services/oauth/…
+    oauth_request_token_url: str = ""
+    oauth_authorize_url: str = ""
+    oauth_access_token_url: str = ""
+    poll_seconds: int = 900
+    full_listing_seconds: int = 21600  # 0: every poll reads the whole list
+    max_pages: int = 5
+    per_page: int = 500
+    window_requests: int = 60
+    window_seconds: int = 3600
+    requests_per_minute: int = 50  # all accounts; Flickr allows 3,600 an hour per key
+
+
+PLATFORM = Platform(
+    name="flickr", display_name="Flickr", settings=FlickrSettings, poller=poller,
+    # OAuth 1.0a (members.oauth1): authorize, access token, request token; the identity is in
+    # the access token's answer
+    linking=OAuthProvider(
+        "https://www.flickr.com/services/oauth/authorize",
+        "https://www.flickr.com/services/oauth/access_token",
+        "https://www.flickr.com/services/oauth/request_token", (), pkce=False,
+        client_auth="oauth1", user_id=("user_nsid",), username=("username",),
+        config_keys=("oauth_authorize_url", "oauth_access_token_url",
+                     "oauth_request_token_url"),
+        enabled=key_set("api_key"), protocol="oauth1"),
+)

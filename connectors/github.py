@@ -6,6 +6,7 @@ the raw body either way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,6 +20,7 @@ from connectors.base import (
     field_of,
     parse_json,
 )
+from connectors.platform import OAuthProvider, Platform
 from ledger.events import NormalisedEvent
 
 KINDS = {"created": "like", "deleted": "unlike"}
@@ -75,4 +77,27 @@ CONNECTOR = WebhookConnector(
     parse=parse,
     config_keys=("webhook_secret",),
     delivery_header="X-GitHub-Delivery",
+)
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    """`connectors.github`: the webhook is on with `webhook_secret`, linking with
+    `client_id`."""
+
+    webhook_secret: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    # linking: "" = github.com/login/oauth/authorize, …/access_token, api.github.com/user
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    profile_url: str = ""
+
+
+PLATFORM = Platform(
+    name="github", display_name="GitHub", settings=GitHubSettings, webhook=CONNECTOR,
+    linking=OAuthProvider(
+        "https://github.com/login/oauth/authorize",
+        "https://github.com/login/oauth/access_token", "https://api.github.com/user", (),
+        pkce=False, client_auth="post", user_id=("id",), username=("login",)),
 )

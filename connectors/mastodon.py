@@ -15,8 +15,11 @@ not expire; one that is refused (revoked) marks the account for relinking. On wh
 `connectors.mastodon.enabled` is true; `connectors.mastodon.api_base` sends every instance's
 requests to one place (a local fake in tests and the benchmark).
 
+Mastodon.py is imported where it is used: every command reads this module's descriptor (for the
+settings), and most never poll.
+
 Instance names are chosen by members, so Mastodon.py's own requests session is a guarded one
-(`flattr_hub.public_net`): it connects only to public addresses, to the address it checked,
+(`base.public_net`): it connects only to public addresses, to the address it checked,
 and every redirect hop is checked again.
 """
 
@@ -26,19 +29,15 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mastodon import (
-    Mastodon,
-    MastodonAPIError,
-    MastodonNetworkError,
-    MastodonRatelimitError,
-    MastodonServerError,
-    MastodonUnauthorizedError,
-)
 from sqlalchemy import Connection, insert, select, update
 
+from base.public_net import Guard, guarded_session, refusal
+from base.tables.connectors import mastodon_apps
+from base.vault import Vault, vault
+from connectors.platform import OAuthProvider, Platform, key_set
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -51,10 +50,10 @@ from connectors.polling import (
     reset_time,
     route,
 )
-from connectors.storage import mastodon_apps
-from flattr_hub.public_net import Guard, guarded_session, refusal
 from ledger.sql import utcnow
-from members.keys import Vault, vault
+
+if TYPE_CHECKING:
+    from mastodon import Mastodon
 
 SCOPES = ["read:favourites", "read:accounts"]  # read:accounts: verify_credentials when linking
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -88,6 +87,8 @@ class MastodonPoller:
     guard: Guard = field(kw_only=True, default=Guard())
 
     def client(self, account: Account) -> Mastodon:
+        from mastodon import Mastodon
+
         base = instance_url(account.instance)
         session = route(guarded_session(self.guard), base, self.api_base)
         return Mastodon(access_token=account.access_token, api_base_url=base, session=session,
@@ -95,6 +96,14 @@ class MastodonPoller:
                         version_check_mode="none")
 
     def fetch(self, account: Account, budget: int) -> Snapshot:
+        from mastodon import (
+            MastodonAPIError,
+            MastodonNetworkError,
+            MastodonRatelimitError,
+            MastodonServerError,
+            MastodonUnauthorizedError,
+        )
+
         client = self.client(account)
         items: list[Item] = []
         made = 1
@@ -167,6 +176,8 @@ def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
     session = route(guarded_session(Guard.from_config(config)), instance_url(host),
                     config["connectors"]["mastodon"].get("api_base", ""))
     with session:
+        from mastodon import Mastodon
+
         client_id, client_secret = Mastodon.create_app(
             "Flattr Hub", scopes=SCOPES, redirect_uris=uris,
             api_base_url=instance_url(host), session=session, request_timeout=HTTP_TIMEOUT)
@@ -178,3 +189,25 @@ def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
         conn.execute(update(mastodon_apps).where(mastodon_apps.c.instance == host)
                      .values(**values))
     return client_id, client_secret
+
+
+@dataclass(frozen=True)
+class MastodonSettings:
+    """`connectors.mastodon`: linking and the poller are on with `enabled`."""
+
+    enabled: bool = False
+    api_base: str = ""  # "" = each instance itself
+    poll_seconds: int = 900
+    max_pages: int = 5
+    requests_per_minute: int = 1200
+
+
+PLATFORM = Platform(
+    name="mastodon", display_name="Mastodon", settings=MastodonSettings, poller=poller,
+    # paths on each instance; `acct` is local (no host) for the instance's own accounts
+    linking=OAuthProvider(
+        "/oauth/authorize", "/oauth/token", "/api/v1/accounts/verify_credentials",
+        tuple(SCOPES), pkce=False, client_auth="post", user_id=("acct",),
+        username=("username",), remote_id=("id",), per_instance=True, identity=qualified,
+        enabled=key_set("enabled")),
+)

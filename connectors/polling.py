@@ -17,7 +17,7 @@ account's likes within a request budget and raises `RateLimited`, `TokenExpired`
   transaction; the queue is woken after it commits.
 - **Limits.** A per-account request window (`window_requests` per `window_seconds`) is kept
   in the account row; on 429 the account waits until the platform's reset time.
-- **Tokens** are stored sealed with the token vault (`members.keys.Vault`, which each poller
+- **Tokens** are stored sealed with the token vault (`base.vault.Vault`, which each poller
   carries) and opened only to make a request, and so is an OAuth 1.0a platform's (Flickr's)
   token secret. An expired or rejected token is refreshed once (the new refresh token is
   stored at once: SoundCloud's and X's are single-use); if that fails the account is marked
@@ -41,13 +41,13 @@ import structlog
 from requests.adapters import HTTPAdapter
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from connectors.storage import poll_accounts, poll_seen
+from base.tables.connectors import poll_accounts, poll_seen
+from base.vault import Vault
 from ledger import identities
 from ledger.events import NormalisedEvent, check_event
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
-from members.keys import Vault
-from workers import inbox
+from pipeline import inbox
 
 log = structlog.get_logger(__name__)
 # Client libraries log request headers (bearer tokens) at DEBUG: keep them quieter.

@@ -1,20 +1,46 @@
-"""The webhook connectors the hub knows, by URL name. A connector module joins by being listed
-here and defining `CONNECTOR`."""
+"""The platforms the hub knows: one line each. A platform joins by being listed here (its module
+defines `PLATFORM`, a `connectors.platform.Platform`) and by its section in `config.yaml`; every
+list of platforms elsewhere is derived from `PLATFORMS`."""
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any
 
+from base import config, metrics
+from connectors import discord, flickr, github, mastodon, relay, soundcloud, x
 from connectors.base import WebhookConnector
+from connectors.platform import Platform
 
-MODULES = ("connectors.github", "connectors.relay", "connectors.x")
+PLATFORMS: tuple[Platform, ...] = (
+    github.PLATFORM,
+    relay.PLATFORM,
+    x.PLATFORM,
+    discord.PLATFORM,
+    soundcloud.PLATFORM,
+    mastodon.PLATFORM,
+    flickr.PLATFORM,
+)
+BY_NAME: Mapping[str, Platform] = {platform.name: platform for platform in PLATFORMS}
+metrics.label_platforms(BY_NAME)
+
+
+def settings_defaults() -> dict[str, dict[str, Any]]:
+    """`{name: {key: default}}`: the `connectors` section of the configuration."""
+    return {p.name: _plain(dataclasses.asdict(p.settings())) for p in PLATFORMS}
+
+
+def display_name(name: str) -> str:
+    """How pages and notices name the platform `name` (the name itself when unknown)."""
+    found = BY_NAME.get(name)
+    return found.display_name if found else name
 
 
 def all_connectors() -> dict[str, WebhookConnector]:
-    connectors = (importlib.import_module(name).CONNECTOR for name in MODULES)
-    return {connector.name: connector for connector in connectors}
+    """The webhook connectors by URL name, configured or not."""
+    return {p.name: p.webhook for p in PLATFORMS if p.webhook is not None}
 
 
 def enabled_connectors(config: Mapping[str, Any]) -> dict[str, WebhookConnector]:
@@ -24,3 +50,36 @@ def enabled_connectors(config: Mapping[str, Any]) -> dict[str, WebhookConnector]
     for connector in enabled.values():
         connector.check(config)
     return enabled
+
+
+def polled() -> tuple[Platform, ...]:
+    """The platforms with a poller."""
+    return tuple(p for p in PLATFORMS if p.poller is not None)
+
+
+def linkable() -> tuple[Platform, ...]:
+    """The platforms whose accounts people link with OAuth."""
+    return tuple(p for p in PLATFORMS if p.linking is not None)
+
+
+def streams(config: Mapping[str, Any]) -> tuple[Platform, ...]:
+    """The platforms whose long-lived listener is configured on."""
+    return tuple(p for p in PLATFORMS
+                 if p.stream is not None and p.stream.enabled(p.section(config)))
+
+
+def _plain(defaults: dict[str, Any]) -> dict[str, Any]:
+    """Tuples (immutable dataclass defaults) as the lists the configuration holds."""
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in defaults.items()}
+
+
+def default_config() -> dict[str, Any]:
+    """The whole configuration with every key at its default."""
+    return config.defaults(settings_defaults())
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The effective configuration (`base.config.load_config`) with every platform's section."""
+    return config.load_config(path, environ, connectors=settings_defaults())

@@ -6,9 +6,11 @@ SoundCloud relays use it, since SoundCloud has no webhooks. The body's `type` (o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import Headers, PayloadError, StandardWebhooks, WebhookConnector, event
+from connectors.platform import Platform
 from ledger.events import NormalisedEvent
 
 FIELDS = ("platform", "actor_id", "content_id", "owner_id", "occurred_at", "url", "title")
@@ -31,3 +33,13 @@ CONNECTOR = WebhookConnector(
     config_keys=("secret",),
     delivery_header="webhook-id",
 )
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """`connectors.relay`: the webhook is on with `secret` (a Standard Webhooks `whsec_`)."""
+
+    secret: str = ""
+
+
+PLATFORM = Platform(name="relay", display_name="Relay", settings=RelaySettings, webhook=CONNECTOR)

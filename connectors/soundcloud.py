@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from base.vault import Vault, vault
+from connectors.platform import OAuthProvider, Platform
 from connectors.polling import (
     HTTP_TIMEOUT,
     Account,
@@ -31,7 +33,6 @@ from connectors.polling import (
     reset_time,
     route,
 )
-from members.keys import Vault, vault
 
 API = "https://api.soundcloud.com"
 TOKEN_URL = "https://secure.soundcloud.com/oauth/token"
@@ -103,3 +104,34 @@ def poller(config: Mapping[str, Any]) -> SoundCloudPoller | None:
     return SoundCloudPoller(section["client_id"], section["client_secret"], section["api_base"],
                             section["token_url"], int(section["poll_seconds"]),
                             int(section["max_pages"]), vault=vault(config))
+
+
+@dataclass(frozen=True)
+class SoundCloudSettings:
+    """`connectors.soundcloud`: linking and the poller are on with `client_id`."""
+
+    client_id: str = ""
+    client_secret: str = ""
+    # poller: "" = https://api.soundcloud.com / secure.soundcloud.com
+    api_base: str = ""
+    token_url: str = ""
+    poll_seconds: int = 900
+    max_pages: int = 5
+    requests_per_minute: int = 600
+    # linking (OAuth 2.1 + PKCE; tokens at token_url): "" = secure.soundcloud.com/authorize,
+    # api.soundcloud.com/me
+    oauth_authorize_url: str = ""
+    profile_url: str = ""
+
+
+PLATFORM = Platform(
+    name="soundcloud", display_name="SoundCloud", settings=SoundCloudSettings, poller=poller,
+    # The token URL is the poller's `token_url` (one key for both grants); the identity is the
+    # user's URN, as the poller sees likes' owners.
+    linking=OAuthProvider(
+        "https://secure.soundcloud.com/authorize", "https://secure.soundcloud.com/oauth/token",
+        "https://api.soundcloud.com/me", (), pkce=True, client_auth="post", user_id=("id",),
+        username=("permalink",), profile_scheme="OAuth",
+        config_keys=("oauth_authorize_url", "token_url", "profile_url"),
+        identity=lambda user_id, _instance: f"soundcloud:users:{user_id}"),
+)

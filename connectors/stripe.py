@@ -1,9 +1,11 @@
-"""Stripe, money in: Checkout Sessions to add funds, and the webhook that credits them.
+"""Stripe, money in: Checkout Sessions to add funds, and the verification of the webhook that
+credits them.
 
-This lives with the connectors because, like them, it verifies a platform's signed webhook on
-the raw bytes and turns the platform's payload into the hub's own terms (a `ProviderPayment`).
-Unlike them it does not go through the inbox queue: money is credited in the request, and
-Stripe gets its 2xx only after the credit is committed (else it retries, for up to 3 days).
+Like the other connectors it verifies a platform's signed webhook on the raw bytes and turns the
+platform's payload into the hub's own terms (a `ProviderPayment`); the HTTP handler is
+`hub.platform_routes`. Unlike them it does not go through the inbox queue: money is credited in
+the request, and Stripe gets its 2xx only after the credit is committed (else it retries, for
+up to 3 days).
 
 - `POST /webhooks/stripe`: `Stripe-Signature` checked by `stripe.Webhook.construct_event`
   (tolerance 300 s); a bad or stale signature is 400 and changes nothing. Funds are credited
@@ -20,20 +22,14 @@ Stripe gets its 2xx only after the credit is committed (else it retries, for up 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import stripe
 import structlog
-from aiohttp import web
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import PayloadError, SignatureError
-from hub import metrics
-from hub.intake import Rejected
-from ledger.payments import ProviderPayment, record_payment
+from ledger.payments import ProviderPayment
 
 PLATFORM = "stripe"
 INT64_MAX = 2**63 - 1
@@ -133,51 +129,6 @@ def create_checkout(settings: Mapping[str, Any], *, amount: int, currency: str, 
     if not session.url:
         raise CheckoutUnavailable("the payment provider gave no payment page; try again later")
     return str(session.url)
-
-
-def webhook_handler(config: Mapping[str, Any],
-                    engine: Engine) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The `POST /webhooks/stripe` handler (404 while `payments.stripe.webhook_secret` is
-    unset)."""
-    currency = str(config["currency"])
-    maximum = int(config["payments"]["max_funding"])
-
-    def record(payment: ProviderPayment) -> str:
-        with engine.begin() as conn:
-            return record_payment(conn, payment, currency, maximum)
-
-    async def handle(request: web.Request) -> web.Response:
-        metrics.webhook_received(PLATFORM)
-        if not webhook_enabled(config):
-            metrics.webhook_rejected(PLATFORM, "unknown_platform")
-            raise Rejected(404, "not_found", "no webhook connector is enabled for this platform")
-        body = await request.read()
-        try:
-            payment = parse_event(settings_of(config), body, request.headers.get(
-                "Stripe-Signature"))
-        except SignatureError as exc:
-            log.info("webhook_rejected", platform=PLATFORM, reason=str(exc))
-            metrics.webhook_rejected(PLATFORM, "signature")
-            raise Rejected(400, "invalid_signature", str(exc)) from None
-        except PayloadError as exc:
-            metrics.webhook_rejected(PLATFORM, "payload")
-            raise Rejected(400, "invalid_request", str(exc)) from None
-        metrics.webhook_verified(PLATFORM)
-        if payment is None:
-            return web.json_response({"received": True, "result": "ignored"})
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(None, record, payment)
-        except SQLAlchemyError as exc:
-            log.error("payment_unrecorded", platform=PLATFORM, error=exc.__class__.__name__)
-            metrics.webhook_rejected(PLATFORM, "unavailable")
-            raise Rejected(503, "temporarily_unavailable",
-                           "the payment could not be recorded; retry later") from None
-        log_event = log.warning if result == "unmatched" else log.info
-        log_event("stripe_payment", result=result, session_id=payment.payment_id,
-                  event_id=payment.event_id, amount=payment.amount)
-        return web.json_response({"received": True, "result": result})
-
-    return handle
 
 
 def _signature_problem(message: str) -> str:

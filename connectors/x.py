@@ -18,6 +18,9 @@ user_auth=False)`, page by page within the per-user window (75 requests / 15 min
 `https://api.twitter.com` elsewhere (a local fake) through a transport adapter mounted on the
 client's own session.
 
+tweepy is imported where it is used: every command reads this module's descriptor (for the
+settings), and most never poll.
+
 X's developer terms have at times forbidden paying for or rewarding post actions: this
 connector is off unless configured, and the operator carries that risk.
 """
@@ -30,11 +33,11 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-import tweepy
 
+from base.vault import Vault, vault
 from connectors.base import (
     Headers,
     PayloadError,
@@ -44,6 +47,7 @@ from connectors.base import (
     event,
     field_of,
 )
+from connectors.platform import OAuthProvider, Platform
 from connectors.polling import (
     Account,
     Item,
@@ -57,7 +61,9 @@ from connectors.polling import (
     route,
 )
 from ledger.events import NormalisedEvent
-from members.keys import Vault, vault
+
+if TYPE_CHECKING:
+    import tweepy
 
 API = "https://api.twitter.com"
 TOKEN_PATH = "/2/oauth2/token"
@@ -175,11 +181,15 @@ class XPoller:
                    vault=vault(config))
 
     def client(self, token: str) -> tweepy.Client:
+        import tweepy
+
         client = tweepy.Client(bearer_token=token, wait_on_rate_limit=False)
         route(client.session, API, self.api_base)
         return client
 
     def fetch(self, account: Account, budget: int) -> Snapshot:
+        import tweepy
+
         client = self.client(account.access_token)
         items: list[Item] = []
         token: str | None = None
@@ -226,3 +236,35 @@ def _reset(exc: tweepy.TooManyRequests) -> datetime | None:
 def poller(config: Mapping[str, Any]) -> XPoller | None:
     """The X poller, or None while `connectors.x.client_id` is not set."""
     return XPoller.from_config(config) if config["connectors"]["x"].get("client_id") else None
+
+
+@dataclass(frozen=True)
+class XSettings:
+    """`connectors.x`: the webhook is on with `consumer_secret`, linking and the poller with
+    `client_id`."""
+
+    consumer_secret: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    # poller: API base ("" = https://api.twitter.com), per-user window, pages per poll
+    api_base: str = ""
+    poll_seconds: int = 900
+    window_requests: int = 75
+    window_seconds: int = 900
+    max_pages: int = 5
+    requests_per_minute: int = 3000
+    # linking (OAuth 2.0 + PKCE): "" = twitter.com/i/oauth2/authorize,
+    # api.twitter.com/2/oauth2/token, api.twitter.com/2/users/me
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    profile_url: str = ""
+
+
+PLATFORM = Platform(
+    name="x", display_name="X", settings=XSettings, webhook=CONNECTOR, poller=poller,
+    linking=OAuthProvider(
+        "https://twitter.com/i/oauth2/authorize", "https://api.twitter.com/2/oauth2/token",
+        "https://api.twitter.com/2/users/me",
+        ("tweet.read", "users.read", "like.read", "offline.access"), pkce=True,
+        client_auth="basic", user_id=("data", "id"), username=("data", "username")),
+)

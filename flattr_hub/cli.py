@@ -18,10 +18,12 @@ from typing import Any, NoReturn
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
-from flattr_hub import logs
-from flattr_hub.config import ConfigError, database_url, load_config
-from flattr_hub.errors import UserError
-from ledger.db import make_engine, upgrade
+from base import logs
+from base.config import ConfigError, database_url
+from base.db import upgrade
+from base.errors import UserError
+from connectors.registry import load_config
+from ledger.db import make_engine
 from ledger.errors import LedgerError
 
 COMMANDS = {

@@ -7,11 +7,12 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from base.config import data_dir
+from base.db import upgrade
 from flattr_hub.commands import add_command
 from flattr_hub.commands.ledger import print_statement
-from flattr_hub.config import data_dir
 from ledger import accounts, identities
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from ledger.errors import NotFound
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest

@@ -6,7 +6,7 @@ calling `Intake.receive`, and writing JSON. Every error answer is JSON
 `{"error": ..., "error_description": ...}`, unknown paths and methods included (a browser asking
 for a page gets the same as an HTML page); client mistakes never get a 5xx. Platform-specific
 routes (X's CRC check, Discord interactions) come from
-`connectors.http`.
+`hub.platform_routes`.
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ from aiohttp import web
 from redis import Redis
 from sqlalchemy import Engine
 
-from connectors.http import add_platform_routes
 from connectors.registry import enabled_connectors
 from hub import metrics, security_headers
 from hub.committer import GroupCommit
 from hub.inbox_writer import InboxWriter
 from hub.intake import Intake, Rejected
+from hub.platform_routes import add_platform_routes
 from hub.request_id import REQUEST_ID, request_ids
 from hub.status import health
 from hub.web import install as install_web
 from hub.web.errors import error_page, wants_html
-from workers import inbox
-from workers.queues import wake
+from pipeline import inbox
+from pipeline.queues import wake
 
 INTAKE = web.AppKey("intake", Intake)
 CHECK = web.AppKey("check", Callable[[], dict[str, str | int]])

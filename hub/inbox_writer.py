@@ -16,7 +16,7 @@ from contextlib import suppress
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from workers import inbox
+from pipeline import inbox
 
 
 class InboxWriter:

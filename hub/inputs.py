@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from flattr_hub.inputs import INT64_MAX, parse_int
+from base.inputs import INT64_MAX, parse_int
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})

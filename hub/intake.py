@@ -13,10 +13,10 @@ from typing import Any
 
 import structlog
 
+from base import metrics
 from connectors.base import Headers, PayloadError, SignatureError, WebhookConnector
-from hub import metrics
 from hub.committer import GroupCommit
-from workers.inbox import Entry
+from pipeline.inbox import Entry
 
 log = structlog.get_logger(__name__)
 

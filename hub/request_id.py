@@ -2,7 +2,7 @@
 (a proxy's or the sender's) or made up, bound to structlog's context for every line logged while
 it is handled, and returned in the `X-Request-ID` response header. Webhook events carry it into
 the inbox and the worker logs it with the batch; jobs enqueued while it is bound carry it in
-their meta (`workers.queues`)."""
+their meta (`pipeline.queues`)."""
 
 from __future__ import annotations
 

@@ -7,12 +7,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from workers import inbox, quarantine
+from pipeline import inbox, quarantine
 
 
 def health(engine: Engine, redis: Redis) -> dict[str, str | int]:
     """`database` and `queue` are "ok" or "down"; `pending` counts inbox rows not yet recorded,
-    `quarantined` the events the worker set aside for an operator (`workers.quarantine`).
+    `quarantined` the events the worker set aside for an operator (`pipeline.quarantine`).
     The hub accepts events while the queue is down (the inbox is durable); not without the
     database."""
     report: dict[str, str | int] = {"status": "ok"}

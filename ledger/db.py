@@ -1,15 +1,12 @@
-"""Database engines and migrations: SQLite (WAL) as the embedded default, PostgreSQL at scale."""
+"""Database engines: SQLite (WAL) as the embedded default, PostgreSQL at scale. The schema's
+migrations live in `base.migrations` (they cover every table, not only the ledger's)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-
-MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def make_engine(url: str) -> Engine:
@@ -39,15 +36,3 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def alembic_config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
-
-
-def upgrade(url: str) -> None:
-    """Bring the database at `url` to the newest schema (idempotent)."""
-    command.upgrade(alembic_config(url), "head")

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Row, delete, select, update
 
+from base.tables.apps import oauth_apps, oauth_codes, oauth_tokens
 from ledger.sql import utcnow
-from members.apps_schema import oauth_apps, oauth_codes, oauth_tokens
 
 SCOPES = ("flattr", "thing", "extendedread", "email")
 CODE_SECONDS = 600

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from connectors.storage import poll_accounts
+from base.tables.connectors import poll_accounts
+from base.tables.linking import claim_contests
 from ledger.errors import LedgerError, NotFound
 from ledger.schema import identities, settlement_runs, users
 from ledger.sql import utcnow
-from members.linking_schema import claim_contests
 from notifications.outbox import identity_claimed
 
 

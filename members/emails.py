@@ -5,7 +5,7 @@ gets the same answer whether or not the address is someone else's (no enumeratio
 login can hold an address verified, without regard to case (a unique index on lower(email)
 among verified addresses): when the address is free, the link to confirm it is e-mailed to
 it; when another member holds it verified, that member is told instead, and the claim can
-never be confirmed. Notices use `members.schema.verified_email` only.
+never be confirmed. Notices use `base.tables.members.verified_email` only.
 
 The link carries `<user id>.<expiry>.<HMAC-SHA256>` keyed with `web.token_key` over the user
 id, the expiry and the address in lower case, so it confirms only the address it was sent to,
@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from flattr_hub.links import base_url
+from base.links import base_url
+from base.tables.members import logins
+from base.vault import web_keys
 from ledger.schema import users
 from ledger.sql import utcnow
-from members.keys import web_keys
 from members.logins import check_email, sign_up
-from members.schema import logins
 
 VERIFY_SECONDS = 3 * 24 * 3600
 VERIFY_PATH = "/settings/email/verify"

@@ -25,15 +25,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
+from base.tables.connectors import poll_accounts
+from base.vault import vault
 from catalog.things import PLATFORM as BUTTON_PLATFORM
 from connectors.polling import add_account
-from connectors.storage import poll_accounts
 from ledger.errors import NotFound
 from ledger.identities import identity_id, link
 from ledger.schema import identities, users
 from members import oauth1
 from members.contests import contests, open_contest
-from members.keys import vault
 from members.logins import ensure_login, sign_up_linked
 from members.oauth import (
     PROVIDERS,
@@ -73,7 +73,7 @@ async def start(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any], p
                 instance: str = "") -> tuple[str, str]:
     """Begin linking (or logging in with) `platform`: (the platform's authorize URL, the state
     its callback brings back). `run(fn, *args)` runs `fn(conn, *args)` in a transaction."""
-    if provider(config, platform).protocol == "oauth1":
+    if provider(config, platform).oauth.protocol == "oauth1":
         return await oauth1.begin(run, config, platform, purpose, user_id, redirect_uri)
     return await run(begin, config, platform, purpose, user_id, redirect_uri, instance)
 
@@ -90,7 +90,7 @@ async def complete(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any]
                          f"({(error or 'no code')[:40]}); nothing was changed.")
     if pending.purpose == "link" and pending.user_id != member_id:
         raise OAuthError("This link was started by another session. Log in and start again.")
-    if PROVIDERS[platform].protocol == "oauth1":
+    if PROVIDERS[platform].oauth.protocol == "oauth1":
         proof = await oauth1.prove(config, pending, state, code)
     else:
         proof = await prove(config, pending, await run(credentials, config, pending), code)

@@ -13,11 +13,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, select, update
 
+from base.tables.members import logins, web_sessions
 from ledger.accounts import create_user
 from ledger.errors import LedgerError
 from ledger.schema import users
 from ledger.sql import utcnow
-from members.schema import logins, web_sessions
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
 MIN_PASSWORD = 10

@@ -14,9 +14,8 @@ layer, so a callback URL that was started in another browser is refused.
 Identity ids are the ones the connectors use: X, Discord and GitHub numeric user ids,
 SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`, Flickr NSIDs.
 
-Flickr offers OAuth 1.0a only: its provider is listed here (label, config, identity paths in
-the access-token answer) and its request-token → authorize → access-token flow is
-`members.oauth1`.
+Flickr offers OAuth 1.0a only (its provider's `protocol`): its request-token → authorize →
+access-token flow is `members.oauth1`, which shares the pending authorisations kept here.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,17 +33,18 @@ from urllib.parse import urlencode
 import aiohttp
 from sqlalchemy import Connection, delete, insert, select
 
-from connectors import mastodon
-from flattr_hub.public_net import Guard, guarded_connector, refusal, unsafe_target
+from base.public_net import Guard, refusal
+from base.public_net_aiohttp import guarded_connector, unsafe_target
+from base.tables.linking import oauth_pending
+from base.vault import vault
+from connectors import mastodon, registry
+from connectors.platform import OAuthProvider, ProfilePath
 from ledger.sql import utcnow
-from members.keys import vault
-from members.linking_schema import oauth_pending
 
 PENDING_MINUTES = 10
 HOST_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
-Path = tuple[str, ...]
 
 
 class OAuthError(Exception):
@@ -57,66 +57,19 @@ class OAuthError(Exception):
 
 @dataclass(frozen=True)
 class Provider:
-    """One platform's OAuth 2 facts. Endpoints are the platform's own; the config keys named
-    here (under `connectors.<platform>`) override them when set (a local fake in tests)."""
+    """A platform people link with OAuth: its name and label, whether its tokens are stored for
+    its poller, and its OAuth facts (`connectors.platform.OAuthProvider`, from its
+    descriptor)."""
 
     platform: str
     label: str
-    authorize_url: str
-    token_url: str
-    profile_url: str
-    scopes: tuple[str, ...]
-    pkce: bool
-    client_auth: str  # "basic": HTTP Basic; "post": client_id and client_secret in the body
-    user_id: Path  # where the profile JSON holds the platform user id ...
-    username: Path  # ... the user name ...
-    remote_id: Path | None = None  # ... and the id the poller calls the API with, if another
-    polled: bool = False  # the tokens are stored for the platform's poller
-    profile_scheme: str = "Bearer"
-    config_keys: tuple[str, str, str] = ("oauth_authorize_url", "oauth_token_url", "profile_url")
-    identity: Callable[[str, str], str] = field(default=lambda user_id, _instance: user_id)
-    per_instance: bool = False  # Mastodon: endpoints and app credentials per instance
-    protocol: str = "oauth2"  # "oauth1": Flickr, see members.oauth1
-    client_key: str = "client_id"  # the config key that turns linking on
+    polled: bool
+    oauth: OAuthProvider
 
 
-PROVIDERS: dict[str, Provider] = {p.platform: p for p in (
-    Provider("x", "X", "https://twitter.com/i/oauth2/authorize",
-             "https://api.twitter.com/2/oauth2/token", "https://api.twitter.com/2/users/me",
-             ("tweet.read", "users.read", "like.read", "offline.access"), pkce=True,
-             client_auth="basic", user_id=("data", "id"), username=("data", "username"),
-             polled=True),
-    Provider("discord", "Discord", "https://discord.com/oauth2/authorize",
-             "https://discord.com/api/oauth2/token", "https://discord.com/api/users/@me",
-             ("identify",), pkce=False, client_auth="post", user_id=("id",),
-             username=("username",)),
-    # SoundCloud's token URL is the poller's `token_url` (one key for both grants); the
-    # identity is the user's URN, as the poller sees likes' owners
-    Provider("soundcloud", "SoundCloud", "https://secure.soundcloud.com/authorize",
-             "https://secure.soundcloud.com/oauth/token", "https://api.soundcloud.com/me",
-             (), pkce=True, client_auth="post", user_id=("id",), username=("permalink",),
-             polled=True, profile_scheme="OAuth",
-             config_keys=("oauth_authorize_url", "token_url", "profile_url"),
-             identity=lambda user_id, _instance: f"soundcloud:users:{user_id}"),
-    Provider("github", "GitHub", "https://github.com/login/oauth/authorize",
-             "https://github.com/login/oauth/access_token", "https://api.github.com/user",
-             (), pkce=False, client_auth="post", user_id=("id",), username=("login",)),
-    # paths on each instance; `acct` is local (no host) for the instance's own accounts
-    Provider("mastodon", "Mastodon", "/oauth/authorize", "/oauth/token",
-             "/api/v1/accounts/verify_credentials", tuple(mastodon.SCOPES), pkce=False,
-             client_auth="post", user_id=("acct",), username=("username",),
-             remote_id=("id",), polled=True, per_instance=True,
-             identity=mastodon.qualified),
-    # OAuth 1.0a (members.oauth1): the "profile" slot is the request-token URL; the identity
-    # comes in the access-token answer itself
-    Provider("flickr", "Flickr", "https://www.flickr.com/services/oauth/authorize",
-             "https://www.flickr.com/services/oauth/access_token",
-             "https://www.flickr.com/services/oauth/request_token", (), pkce=False,
-             client_auth="oauth1", user_id=("user_nsid",), username=("username",),
-             polled=True, protocol="oauth1", client_key="api_key",
-             config_keys=("oauth_authorize_url", "oauth_access_token_url",
-                          "oauth_request_token_url")),
-)}
+PROVIDERS: dict[str, Provider] = {
+    p.name: Provider(p.name, p.display_name, p.poller is not None, p.linking)
+    for p in registry.linkable() if p.linking is not None}
 
 
 @dataclass(frozen=True)
@@ -148,12 +101,9 @@ class Proof:
 
 
 def enabled(config: Mapping[str, Any]) -> list[Provider]:
-    """The providers people can link and log in with: those whose `client_id` (Flickr:
-    `api_key`) is configured, and Mastodon when `connectors.mastodon.enabled`."""
-    sections = config["connectors"]
-    return [p for p in PROVIDERS.values()
-            if (sections["mastodon"].get("enabled") if p.per_instance
-                else sections[p.platform].get(p.client_key))]
+    """The providers people can link and log in with: those switched on by their settings
+    (`client_id` configured; Mastodon: `connectors.mastodon.enabled`)."""
+    return [p for p in PROVIDERS.values() if p.oauth.enabled(config["connectors"][p.platform])]
 
 
 def provider(config: Mapping[str, Any], platform: str) -> Provider:
@@ -172,17 +122,17 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
           user_id: int | None, redirect_uri: str, instance: str = "") -> tuple[str, str]:
     """Store a pending authorisation; return (the platform's authorize URL, the state)."""
     found = provider(config, platform)
-    if found.per_instance:
+    if found.oauth.per_instance:
         instance = _instance(instance)
     state = secrets.token_urlsafe(32)
-    verifier = secrets.token_urlsafe(64) if found.pkce else None
+    verifier = secrets.token_urlsafe(64) if found.oauth.pkce else None
     store_pending(conn, config, state, purpose, platform, instance, user_id, verifier,
                   redirect_uri)
     client_id, _ = _client(conn, config, found, instance, redirect_uri)
     query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
              "state": state}
-    if found.scopes:
-        query["scope"] = " ".join(found.scopes)
+    if found.oauth.scopes:
+        query["scope"] = " ".join(found.oauth.scopes)
     if verifier:
         query.update(code_challenge=challenge(verifier), code_challenge_method="S256")
     return f"{endpoints(config, found, instance)[0]}?{urlencode(query)}", state
@@ -234,12 +184,13 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
                                      connector=_connector(config, found)) as http:
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
-    user_id = value_at(profile, found.user_id)
+    user_id = value_at(profile, found.oauth.user_id)
     expires = tokens.get("expires_in")
     return Proof(
-        platform=found.platform, platform_user_id=found.identity(user_id, pending.instance),
-        username=value_at(profile, found.username),
-        remote_id=value_at(profile, found.remote_id or found.user_id),
+        platform=found.platform,
+        platform_user_id=found.oauth.identity(user_id, pending.instance),
+        username=value_at(profile, found.oauth.username),
+        remote_id=value_at(profile, found.oauth.remote_id or found.oauth.user_id),
         instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
         expires_at=utcnow() + timedelta(seconds=int(expires)) if str(expires).isdigit()
@@ -249,7 +200,7 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
 def _connector(config: Mapping[str, Any], found: Provider) -> aiohttp.TCPConnector | None:
     """The public-address guard's connector for a member-chosen instance (unless `api_base`
     sends its requests to a configured place); None: aiohttp's own, for fixed endpoints."""
-    if found.per_instance and not config["connectors"][found.platform].get("api_base"):
+    if found.oauth.per_instance and not config["connectors"][found.platform].get("api_base"):
         return guarded_connector(Guard.from_config(config))
     return None
 
@@ -273,19 +224,19 @@ def endpoints(config: Mapping[str, Any], found: Provider,
               instance: str) -> tuple[str, str, str]:
     """(authorize, token, profile) URLs of `found`: configured ones first, else its own."""
     section = config["connectors"][found.platform]
-    defaults = (found.authorize_url, found.token_url, found.profile_url)
-    if found.per_instance:
+    defaults = (found.oauth.authorize_url, found.oauth.token_url, found.oauth.profile_url)
+    if found.oauth.per_instance:
         base = (section.get("api_base") or instance).rstrip("/")
         urls = [base + path for path in defaults]
     else:
         urls = [section.get(key) or default
-                for key, default in zip(found.config_keys, defaults, strict=True)]
+                for key, default in zip(found.oauth.config_keys, defaults, strict=True)]
     return urls[0], urls[1], urls[2]
 
 
 def _client(conn: Connection, config: Mapping[str, Any], found: Provider, instance: str,
             redirect_uri: str) -> tuple[str, str]:
-    if found.per_instance:
+    if found.oauth.per_instance:
         try:
             return mastodon.app_credentials(conn, instance, config, redirect_uri)
         except Exception as exc:  # Mastodon.py wraps every failure in its own error types
@@ -303,7 +254,7 @@ async def _token(http: aiohttp.ClientSession, found: Provider, url: str,
     form = {"grant_type": "authorization_code", "code": code,
             "redirect_uri": pending.redirect_uri, "client_id": client[0]}
     headers = {"Accept": "application/json"}
-    if found.client_auth == "basic":
+    if found.oauth.client_auth == "basic":
         pair = base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
         headers["Authorization"] = f"Basic {pair}"
     else:
@@ -319,7 +270,8 @@ async def _token(http: aiohttp.ClientSession, found: Provider, url: str,
 
 async def _profile(http: aiohttp.ClientSession, found: Provider, url: str,
                    token: str) -> dict[str, Any]:
-    return await _json(http.get(url, headers={"Authorization": f"{found.profile_scheme} {token}",
+    authorization = f"{found.oauth.profile_scheme} {token}"
+    return await _json(http.get(url, headers={"Authorization": authorization,
                                               "Accept": "application/json"}), found)
 
 
@@ -340,7 +292,7 @@ async def _json(request: Any, found: Provider) -> dict[str, Any]:
     return body
 
 
-def value_at(document: Mapping[str, Any], path: Path) -> str:
+def value_at(document: Mapping[str, Any], path: ProfilePath) -> str:
     """The non-empty scalar at `path` in `document` as text; OAuthError (502) if there is none."""
     node: Any = document
     for key in path:

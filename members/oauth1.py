@@ -20,12 +20,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
-import flickrapi
 import requests
-from flickrapi.exceptions import FlickrError
 
 from connectors.flickr import NSID
 from members.oauth import (
@@ -38,6 +36,9 @@ from members.oauth import (
     store_pending,
     value_at,
 )
+
+if TYPE_CHECKING:
+    import flickrapi
 
 HTTP_TIMEOUT = 10.0
 T = TypeVar("T")
@@ -65,16 +66,18 @@ async def prove(config: Mapping[str, Any], pending: Pending, token: str,
     _, access_token_url, _ = endpoints(config, found, "")
     answer = await _in_thread(_access_token, config, access_token_url, token,
                               pending.code_verifier, verifier)
-    nsid = value_at(answer, found.user_id)
+    nsid = value_at(answer, found.oauth.user_id)
     if not NSID.fullmatch(nsid):
         raise OAuthError("Flickr's answer lacks the account id.", 502)
     return Proof(platform=found.platform, platform_user_id=nsid,
-                 username=value_at(answer, found.username), remote_id=nsid, instance="",
+                 username=value_at(answer, found.oauth.username), remote_id=nsid, instance="",
                  access_token=value_at(answer, ("oauth_token",)), refresh_token=None,
                  expires_at=None, token_secret=value_at(answer, ("oauth_token_secret",)))
 
 
 def _client(config: Mapping[str, Any]) -> flickrapi.FlickrAPI:
+    import flickrapi
+
     section = config["connectors"]["flickr"]
     api = flickrapi.FlickrAPI(str(section["api_key"]), str(section["api_secret"]),
                               store_token=False, timeout=HTTP_TIMEOUT)
@@ -107,6 +110,8 @@ def _access_token(config: Mapping[str, Any], url: str, token: str, secret: str,
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
     """Run a blocking Flickr request; its failures as OAuthErrors safe to show."""
+    from flickrapi.exceptions import FlickrError
+
     try:
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
     except FlickrError:

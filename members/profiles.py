@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
+from base.tables.members import logins
 from ledger.schema import accounts, users
-from members.schema import logins
 
 
 @dataclass(frozen=True)

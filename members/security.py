@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from base.tables.members import logins
 from members.apps import Authorization, authorizations_of
-from members.schema import logins
 from members.sessions import ActiveSession, sessions_of
 
 

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, or_, select, update
 
+from base.tables.members import logins, web_sessions
 from ledger.schema import users
 from ledger.sql import utcnow
 from members.logins import Member
-from members.schema import logins, web_sessions
 
 TOUCH = timedelta(seconds=60)  # last_seen_at is written at most this often per session
 

@@ -5,7 +5,7 @@
 Fetching a stranger's site from the hub is done with limits: a timeout per request, a cap on
 the bytes read, at most `MAX_REDIRECTS` redirects (each one checked again), and no private,
 loopback or otherwise non-public address unless `web.site_claim_allow_private` is set: the
-connections go through the hub's one public-address guard (`flattr_hub.public_net`), host
+connections go through the hub's one public-address guard (`base.public_net`), host
 names resolved by the same servers as the TXT look-up, to the address that was checked.
 """
 
@@ -23,15 +23,8 @@ import dns.exception
 import dns.resolver
 from yarl import URL
 
-from flattr_hub.public_net import (
-    Guard,
-    Network,
-    Unresolved,
-    guarded_connector,
-    literal_address,
-    networks,
-    unsafe_target,
-)
+from base.public_net import Guard, Network, Unresolved, literal_address, networks
+from base.public_net_aiohttp import guarded_connector, unsafe_target
 
 MAX_REDIRECTS = 3
 META_NAME = "flattr:verification"

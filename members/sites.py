@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine, and_, select, update
 
+from base.tables.sites import site_claims
 from ledger import identities
 from ledger.errors import LedgerError, NotFound
 from ledger.schema import identities as identities_table
@@ -26,7 +27,6 @@ from ledger.schema import users
 from ledger.sql import dialect_insert, utcnow
 from members.contests import open_contest
 from members.site_proof import ProofSettings, find_proof
-from members.site_schema import site_claims
 from notifications.outbox import identity_claimed
 
 PLATFORM = "web"

@@ -32,15 +32,19 @@ import structlog
 from redis import Redis
 from sqlalchemy import Connection, Engine, func, select, update
 
-from flattr_hub.links import base_url
+from base.links import base_url
+from base.tables.members import logins, verified_email
+from base.tables.notifications import (
+    notification_optouts,
+    notification_outbox,
+    notification_settings,
+)
 from ledger.schema import identities
 from ledger.sql import utcnow
-from members.schema import logins, verified_email
 from notifications import messages
 from notifications.channels import SendError, send_discord_dm, send_email
-from notifications.schema import notification_optouts, notification_outbox, notification_settings
-from workers.context import current
-from workers.queues import enqueue_ids
+from pipeline.context import current
+from pipeline.queues import enqueue_ids
 
 RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=30), timedelta(minutes=2),
                   timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))

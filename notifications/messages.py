@@ -7,12 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flattr_hub.links import base_url
+from base.links import base_url, claim_url
+from catalog.things import WEB
+from connectors.registry import display_name
 from notifications.optout import optout_url
-from workers.outbound import claim_url
-
-PLATFORM_NAMES = {"github": "GitHub", "x": "X", "discord": "Discord", "soundcloud": "SoundCloud",
-                  "mastodon": "Mastodon", "flickr": "Flickr", "web": "the web"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +23,7 @@ def pledges_waiting(config: Mapping[str, Any], identity_id: int, platform: str,
                     platform_user_id: str, name: str) -> Message:
     """To the creator of an unclaimed identity; sent once, with a link never to be told
     again."""
-    where = PLATFORM_NAMES.get(platform, platform)
+    where = _where(platform)
     return Message(
         "Flattrs are waiting for you on Flattr Hub",
         f"Hello {name},\n\n"
@@ -38,7 +36,7 @@ def pledges_waiting(config: Mapping[str, Any], identity_id: int, platform: str,
 
 def pledgee_joined(config: Mapping[str, Any], platform: str, name: str) -> Message:
     """To a giver whose pledges' creator has claimed their identity."""
-    where = PLATFORM_NAMES.get(platform, platform)
+    where = _where(platform)
     return Message(
         f"{name} joined Flattr Hub",
         f"{name} on {where}, whose work you flattred before they were on Flattr Hub, has "
@@ -46,3 +44,7 @@ def pledgee_joined(config: Mapping[str, Any], platform: str, name: str) -> Messa
         "settled.\n\n"
         "You get this e-mail because someone you pledged to joined; to stop these e-mails, "
         f"open {base_url(config)}/settings/notifications\n")
+
+
+def _where(platform: str) -> str:
+    return "the web" if platform == WEB else display_name(platform)

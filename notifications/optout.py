@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from flattr_hub.links import base_url
+from base.links import base_url
+from base.tables.notifications import notification_optouts, notification_outbox
+from base.vault import web_keys
 from ledger.schema import identities
 from ledger.sql import dialect_insert, utcnow
-from members.keys import web_keys
-from notifications.schema import notification_optouts, notification_outbox
 
 
 class OptOutError(Exception):

@@ -18,16 +18,16 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select, tuple_, union, update
 
-from ledger.events import NormalisedEvent
-from ledger.ingest import IngestResult
-from ledger.schema import flattrs, identities, ledger_clock, pledges, things
-from ledger.sql import dialect_insert, utcnow
-from members.schema import logins, verified_email
-from notifications.schema import (
+from base.tables.members import logins, verified_email
+from base.tables.notifications import (
     notification_optouts,
     notification_outbox,
     notification_settings,
 )
+from ledger.events import NormalisedEvent
+from ledger.ingest import IngestResult
+from ledger.schema import flattrs, identities, ledger_clock, pledges, things
+from ledger.sql import dialect_insert, utcnow
 
 
 def identity_claimed(conn: Connection, identity_id: int, user_id: int) -> None:

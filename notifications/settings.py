@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from base.tables.members import logins
+from base.tables.notifications import notification_settings
 from ledger.sql import dialect_insert, utcnow
-from members.schema import logins
-from notifications.schema import notification_settings
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ from playwright.async_api import Browser, Page, async_playwright
 from redis import Redis
 from redis.lock import Lock
 
+from pipeline.settling import SETTLE_LOCK
 from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, LiveHub, Shots
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.fakes.server import serve
 from tests.fakes.stripe_api import FakeStripe, create_app
 from tests.hub_helpers import GITHUB_SECRET, RELAY_SECRET
-from workers.jobs import SETTLE_LOCK
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
 START_SECONDS = 30

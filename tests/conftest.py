@@ -3,7 +3,6 @@ FLATTR_TEST_DATABASE_URL is set) and the default configuration."""
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -11,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from flattr_hub.config import DEFAULTS
-from ledger.db import make_engine, upgrade
+from base.db import upgrade
+from connectors.registry import default_config
+from ledger.db import make_engine
 
 PG_URL = os.environ.get("FLATTR_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -21,7 +21,7 @@ _migrated: set[str] = set()
 
 @pytest.fixture
 def config(tmp_path: Any) -> dict[str, Any]:
-    settings = copy.deepcopy(DEFAULTS)
+    settings = default_config()
     settings["data_dir"] = str(tmp_path / "var")
     settings["settlement"]["batch_givers"] = 3
     return settings

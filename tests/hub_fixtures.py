@@ -12,10 +12,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine
 
+from base.redis_conn import socket_url
 from hub.app import create_app
+from pipeline.context import Context, install
 from tests.hub_helpers import GITHUB_SECRET, METRICS_TOKEN, RELAY_SECRET
-from workers.context import Context, install
-from workers.redis_conn import socket_url
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from flattr_hub.config import DEFAULTS
+from connectors.registry import default_config
 from ledger import accounts
 from ledger.schema import accounts as accounts_table
 from ledger.schema import flattrs, metadata, pledges, shares, things
@@ -61,7 +61,7 @@ def flattr_rows(engine: Engine, content_id: str | None = None) -> list[dict[str,
 
 def report(engine: Engine, uid: int, month: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        return statement(conn, uid, month, DEFAULTS)
+        return statement(conn, uid, month, default_config())
 
 
 def statuses(engine: Engine, uid: int, month: str) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from base.tables.members import logins
 from catalog.things import WEB, create_thing
 from catalog.urls import normalise, site_of
 from ledger import accounts
@@ -16,7 +17,6 @@ from ledger.identities import link
 from ledger.ingest import ingest
 from ledger.sql import utcnow
 from members.apps import exchange_code, issue_code, register_app
-from members.schema import logins
 
 ALL_SCOPES = ("flattr", "thing", "extendedread", "email")
 REPO = "https://github.com/bo/tool"

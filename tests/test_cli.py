@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
+from base.tables.members import logins
+from base.tables.notifications import notification_outbox
 from flattr_hub.cli import COMMANDS, build_parser, command_of, main
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, things
 from ledger.sql import utcnow
 from members.logins import sign_up
-from members.schema import logins
-from notifications.schema import notification_outbox
 from tests.ledger_checks import dump, problems
 from tests.ledger_helpers import feed, make_user, star
 

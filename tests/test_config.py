@@ -3,15 +3,15 @@ environment variables override them; anything unknown or of the wrong type is re
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 
 import pytest
 import yaml
 
+from base.config import ConfigError, database_url
+from connectors.registry import default_config, load_config
 from flattr_hub.cli import main
-from flattr_hub.config import DEFAULTS, ConfigError, database_url, load_config
 
 REPO_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
@@ -42,20 +42,20 @@ def test_repository_config_yaml_has_exactly_the_default_keys():
     if not REPO_CONFIG.is_file():
         pytest.skip(f"{REPO_CONFIG} is not written yet")
     data = yaml.safe_load(REPO_CONFIG.read_text(encoding="utf-8"))
-    assert key_tree(data) == key_tree(DEFAULTS)
+    assert key_tree(data) == key_tree(default_config())
 
 
 def test_repository_config_yaml_shows_the_defaults():
     if not REPO_CONFIG.is_file():
         pytest.skip(f"{REPO_CONFIG} is not written yet")
-    assert load_config(REPO_CONFIG, environ={}) == DEFAULTS
+    assert load_config(REPO_CONFIG, environ={}) == default_config()
 
 
 def test_without_file_or_environment_the_defaults_apply():
     config = load_config(environ={})
-    assert config == DEFAULTS
+    assert config == default_config()
     config["settlement"]["batch_givers"] = 1  # a copy: the defaults are not changed
-    assert DEFAULTS["settlement"]["batch_givers"] != 1
+    assert default_config()["settlement"]["batch_givers"] != 1
 
 
 def test_a_file_overrides_some_keys_and_keeps_the_rest(tmp_path):
@@ -63,7 +63,7 @@ def test_a_file_overrides_some_keys_and_keeps_the_rest(tmp_path):
                            "connectors:\n  github:\n    webhook_secret: abc\n"
                            "  discord:\n    emoji: [tada]\n")
     config = load_config(path, environ={})
-    expected = copy.deepcopy(DEFAULTS)
+    expected = default_config()
     expected["fee_bps"] = 500
     expected["settlement"]["batch_givers"] = 10
     expected["connectors"]["github"]["webhook_secret"] = "abc"
@@ -110,7 +110,7 @@ def test_environment_overrides_a_key(tmp_path, name, raw, path, value):
 def test_unrelated_flattr_variables_are_ignored():
     config = load_config(environ={"FLATTR_TEST_DATABASE_URL": "postgresql://x/y",
                                   "FLATTR_NO_SUCH__KEY": "1", "FLATTR_HUB": "x"})
-    assert config == DEFAULTS
+    assert config == default_config()
 
 
 @pytest.mark.parametrize(("name", "raw"), [

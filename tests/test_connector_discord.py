@@ -14,14 +14,15 @@ from aiohttp import web
 from nacl.signing import SigningKey
 from sqlalchemy import select
 
+from base.tables.connectors import discord_reactions
 from connectors import discord as dc
-from connectors.storage import discord_reactions
 from hub.app import create_app
 from ledger import accounts, identities
 from ledger.schema import flattrs, things
+from pipeline import inbox
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
-from workers import inbox, jobs
+from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
 

@@ -16,15 +16,15 @@ from sqlalchemy import select, text
 from structlog.testing import capture_logs
 from yarl import URL
 
+from base.tables.connectors import poll_accounts, poll_seen
+from base.vault import Vault, vault
 from connectors import polling
 from connectors.flickr import FlickrPoller, poller
-from connectors.storage import poll_accounts, poll_seen
 from hub.app import create_app
 from ledger import accounts
 from ledger.schema import flattrs, identities, things
 from ledger.sql import utcnow
 from ledger.verify import verify
-from members.keys import Vault, vault
 from tests.fakes.flickr import API_KEY, API_SECRET, FakeFlickr, fixture_faves, photo
 from tests.fakes.server import serve
 from tests.test_pollers import run_cli

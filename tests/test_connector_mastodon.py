@@ -5,12 +5,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from base.tables.connectors import mastodon_apps, poll_accounts, poll_seen
+from base.vault import Vault
 from connectors import polling
 from connectors.mastodon import MastodonPoller, app_credentials, poller, qualified
-from connectors.storage import mastodon_apps, poll_accounts, poll_seen
 from ledger import accounts, identities
 from ledger.schema import flattrs, things
-from members.keys import Vault
 from tests.fakes.platforms import FakeMastodon, fixture, status
 from tests.fakes.server import serve
 from workers import jobs

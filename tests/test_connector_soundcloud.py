@@ -8,12 +8,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from base.tables.connectors import poll_accounts, poll_seen
+from base.vault import Vault
 from connectors import polling
 from connectors.soundcloud import SoundCloudPoller, poller
-from connectors.storage import poll_accounts, poll_seen
 from ledger import accounts
 from ledger.schema import flattrs, things
-from members.keys import Vault
 from tests.fakes.platforms import FakeSoundCloud, fixture, track
 from tests.fakes.server import serve
 from workers import jobs

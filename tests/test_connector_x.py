@@ -12,18 +12,19 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
+from base.tables.connectors import poll_accounts, poll_seen
+from base.vault import Vault
 from connectors import polling
-from connectors.storage import poll_accounts, poll_seen
 from connectors.x import XPoller
 from hub.app import create_app
 from ledger import accounts, identities
 from ledger.schema import flattrs
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
-from members.keys import Vault
+from pipeline import inbox
 from tests.fakes.platforms import FakeX, fixture, tweet
 from tests.fakes.server import serve
-from workers import inbox, jobs
+from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
 VAULT = Vault(Fernet.generate_key())

@@ -18,9 +18,9 @@ from sqlalchemy import Engine, make_url, select
 from connectors import discord as dc
 from connectors.discord_spool import SPOOL_FILE
 from ledger.db import make_engine
+from pipeline import inbox
 from tests.fakes.platforms import fixture
 from tests.test_connector_discord import MAREN, people
-from workers import inbox
 
 pytest_plugins = ["tests.hub_fixtures"]
 WAIT_SECONDS = 20

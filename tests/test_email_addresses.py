@@ -12,12 +12,13 @@ from alembic import command
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from base.db import alembic_config
+from base.tables.members import logins
 from ledger import accounts
-from ledger.db import alembic_config, make_engine
+from ledger.db import make_engine
 from ledger.settlement import settle
 from ledger.sql import utcnow
 from members.emails import verify_token
-from members.schema import logins
 from tests.fakes.smtp import Mailbox, smtp_server
 from tests.ledger_helpers import feed, star
 from tests.test_notifications import claim, member, outbox_rows

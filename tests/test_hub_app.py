@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from hub.app import create_app
 from hub.simulate import github_headers, github_star, standard_headers
+from pipeline.inbox import inbox
+from pipeline.queues import WAKE_FLAG
 from tests.hub_helpers import GITHUB_SECRET, METRICS_AUTH, RELAY_SECRET
-from workers.inbox import inbox
-from workers.queues import WAKE_FLAG
 
 pytest_plugins = ["tests.hub_fixtures"]
 
@@ -155,7 +155,7 @@ async def test_concurrent_requests_share_commits(aiohttp_client, hub_config, eng
                                                  monkeypatch):
     import asyncio
 
-    from workers import inbox as inbox_module
+    from pipeline import inbox as inbox_module
 
     groups = []
     original = inbox_module.append

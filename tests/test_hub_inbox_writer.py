@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.inbox_writer import InboxWriter
 from ledger.events import NormalisedEvent
-from workers.inbox import Entry, inbox
+from pipeline.inbox import Entry, inbox
 
 
 def entry(event_id: str, platform: str | None = "github") -> Entry:

@@ -12,10 +12,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, text, update
 from yarl import URL
 
+from base.tables.connectors import poll_accounts
+from base.tables.linking import claim_contests, oauth_pending
+from base.tables.members import logins
+from base.tables.notifications import notification_outbox
+from base.vault import Vault, vault
 from catalog.things import hub_identity
 from connectors import polling
 from connectors.soundcloud import SoundCloudPoller
-from connectors.storage import poll_accounts
 from hub.app import create_app
 from ledger import accounts
 from ledger.events import NormalisedEvent
@@ -23,13 +27,9 @@ from ledger.identities import link
 from ledger.ingest import ingest
 from ledger.schema import identities, users
 from ledger.sql import utcnow
-from members.keys import Vault, vault
 from members.linking import linked_accounts
-from members.linking_schema import claim_contests, oauth_pending
 from members.logins import set_operator
 from members.logins import sign_up as sign_up_member
-from members.schema import logins
-from notifications.schema import notification_outbox
 from tests.fakes import oauth_provider
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.web_helpers import PASSWORD, post_form, sign_up

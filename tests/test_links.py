@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from base.links import base_url, loopback
 from flattr_hub.cli import main
-from flattr_hub.links import base_url, loopback
 from tests.rest_helpers import member, thing
 
 pytest_plugins = ["tests.hub_fixtures"]

@@ -14,13 +14,13 @@ import pytest
 import structlog
 from sqlalchemy import select
 
-from flattr_hub import logs
-from flattr_hub.config import ConfigError
+from base import logs
+from base.config import ConfigError
 from hub.simulate import github_headers, github_star, standard_headers
+from pipeline.inbox import Entry, inbox, store
+from pipeline.queues import queue
 from tests.hub_helpers import GITHUB_SECRET, RELAY_SECRET, seed_github_users
 from tests.ledger_helpers import star
-from workers.inbox import Entry, inbox, store
-from workers.queues import queue
 from workers.worker import run_worker
 
 pytest_plugins = ["tests.hub_fixtures"]

@@ -17,11 +17,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import create_engine
 
+from base import metrics as counters
 from hub import metrics
 from hub.app import create_app
 from ledger.settlement import RunSummary
+from pipeline.queues import queue
 from tests.hub_helpers import METRICS_AUTH, METRICS_TOKEN
-from workers.queues import queue
 from workers.worker import FlattrWorker
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -57,17 +58,17 @@ async def test_metrics_count_what_was_recorded(aiohttp_client, engine, redis):
     client = await client_for(aiohttp_client, engine, redis)
     before = await scrape(client)
 
-    metrics.webhook_received("github")
-    metrics.webhook_verified("github")
-    metrics.webhook_received("github")
-    metrics.webhook_rejected("github", "signature")
-    metrics.webhook_received("nonsense-platform")
-    metrics.webhook_rejected("nonsense-platform", "unknown_platform")
-    metrics.record_ingest({"flattred": 3, "pledge": 2, "retracted": 1, "duplicate": 4,
+    counters.webhook_received("github")
+    counters.webhook_verified("github")
+    counters.webhook_received("github")
+    counters.webhook_rejected("github", "signature")
+    counters.webhook_received("nonsense-platform")
+    counters.webhook_rejected("nonsense-platform", "unknown_platform")
+    counters.record_ingest({"flattred": 3, "pledge": 2, "retracted": 1, "duplicate": 4,
                            "unknown_actor": 5, "already": 0, "self": 1})
-    metrics.record_settlement(RunSummary("2026-06", "done", 2, 3, 500, 48, False), 2.5)
-    metrics.record_settlement(RunSummary("2026-06", "done", 2, 3, 500, 48, True), 0.1)
-    metrics.record_polls("x", {"polled": 4, "rate_limited": 2, "likes": 9, "requests": 6})
+    counters.record_settlement(RunSummary("2026-06", "done", 2, 3, 500, 48, False), 2.5)
+    counters.record_settlement(RunSummary("2026-06", "done", 2, 3, 500, 48, True), 0.1)
+    counters.record_polls("x", {"polled": 4, "rate_limited": 2, "likes": 9, "requests": 6})
     after = await scrape(client)
 
     def delta(name, **labels):
@@ -93,14 +94,15 @@ async def test_metrics_count_what_was_recorded(aiohttp_client, engine, redis):
     assert delta("flattr_poller_rate_limited_total", platform="x") == 2
     assert not any(dict(labels).get("platform") == "nonsense-platform" for _, labels in after)
     with pytest.raises(ValueError, match="unknown reject reason"):
-        metrics.webhook_rejected("github", "because")
+        counters.webhook_rejected("github", "because")
 
 
 def fail() -> None:
     raise RuntimeError("this job fails")
 
 
-async def test_queue_gauges_are_read_from_redis_at_scrape_time(aiohttp_client, engine, redis):
+async def test_queue_gauges_are_read_from_redis_at_scrape_time(aiohttp_client, engine, redis,
+                                                              worker_context):
     client = await client_for(aiohttp_client, engine, redis)
     queue("settlement", redis).enqueue(fail)
     FlattrWorker([queue("settlement", redis)], connection=redis).work(burst=True)
@@ -151,7 +153,8 @@ async def test_multiprocess_mode_adds_up_other_processes(aiohttp_client, engine,
                                                          tmp_path, monkeypatch):
     folder = tmp_path / "prometheus"
     folder.mkdir()
-    script = ("from hub import metrics; metrics.record_ingest({'flattred': 3}); "
+    script = ("import connectors.registry; from base import metrics; "
+              "metrics.record_ingest({'flattred': 3}); "
               "metrics.record_polls('soundcloud', {'rate_limited': 1})")
     for _ in range(2):  # two worker processes
         subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, timeout=60,
@@ -167,7 +170,7 @@ async def test_metrics_are_for_the_bearer_of_the_token_only(aiohttp_client, conf
                                                             redis):
     """/metrics shows the settlement's money totals: off while metrics.token is unset (the
     default), and for the bearer of the token only."""
-    metrics.record_settlement(RunSummary("2026-07", "done", 1, 1, 700, 70, False), 1.0)
+    counters.record_settlement(RunSummary("2026-07", "done", 1, 1, 700, 70, False), 1.0)
     config["metrics"]["token"] = ""
     public = await aiohttp_client(create_app(config, engine, redis))
     answer = await public.get("/metrics")

@@ -12,26 +12,26 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from base.tables.members import logins
+from base.tables.notifications import notification_optouts, notification_outbox
 from ledger import accounts, identities
 from ledger.ingest import ingest
 from ledger.schema import identities as identities_table
 from ledger.settlement import settle
 from ledger.sql import utcnow
 from members.logins import sign_up
-from members.schema import logins
 from notifications import delivery, outbox
 from notifications.optout import optout_token, optout_url
-from notifications.schema import notification_optouts, notification_outbox
 from notifications.settings import set_pledgee_joined, settings_of
+from pipeline import inbox
+from pipeline.queues import wake
 from tests.fakes.discord_api import FakeDiscordAPI
 from tests.fakes.server import serve
 from tests.fakes.smtp import Mailbox, free_port, smtp_server
 from tests.ledger_helpers import feed, star
 from tests.web_helpers import PASSWORD, post_form
 from tests.web_helpers import sign_up as web_sign_up
-from workers import inbox
 from workers.jobs import process_batch
-from workers.queues import wake
 from workers.worker import FlattrWorker
 
 pytest_plugins = ["tests.hub_fixtures"]

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
+from base.tables.apps import oauth_apps, oauth_tokens
 from ledger.sql import utcnow
 from members.apps import issue_code
-from members.apps_schema import oauth_apps, oauth_tokens
 from tests.web_helpers import csrf_token, post_form, sign_up
 
 pytest_plugins = ["tests.hub_fixtures"]

@@ -1,4 +1,4 @@
-"""The one door out (flattr_hub.public_net) on the Mastodon paths a member steers: an instance
+"""The one door out (base.public_net) on the Mastodon paths a member steers: an instance
 name resolving to loopback is refused before any connection, a redirect to a loopback service
 is not followed (that service sees no request), and the member reads a plain sentence, never
 an exception's class name. The instance names resolve through a local fake DNS server
@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from base.public_net import Guard
+from base.vault import vault
 from connectors.mastodon import MastodonPoller
 from connectors.polling import Account, TransientError
-from flattr_hub.public_net import Guard
 from hub.app import create_app
 from members import oauth
-from members.keys import vault
 from tests.fakes.dns_server import FakeDNS
 from tests.web_helpers import post_form, sign_up
 

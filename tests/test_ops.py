@@ -26,14 +26,14 @@ from ledger.schema import flattrs
 from ledger.settlement import settle
 from ledger.sql import utcnow
 from members.logins import set_operator
+from pipeline import inbox
+from pipeline.inbox import Entry
+from pipeline.monitor import short_error
+from pipeline.queues import queue
+from pipeline.settling import SETTLE_LOCK
 from tests.hub_helpers import seed_github_users
 from tests.ledger_helpers import feed, make_user, star
 from tests.web_helpers import PASSWORD, csrf_token, log_in, post_form, sign_up
-from workers import inbox
-from workers.inbox import Entry
-from workers.jobs import SETTLE_LOCK
-from workers.monitor import short_error
-from workers.queues import queue
 from workers.worker import run_worker
 
 pytest_plugins = ["tests.hub_fixtures"]

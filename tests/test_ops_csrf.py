@@ -6,8 +6,8 @@ from __future__ import annotations
 from rq.registry import FailedJobRegistry
 from yarl import URL
 
+from pipeline.queues import queue
 from tests.test_ops import as_operator
-from workers.queues import queue
 from workers.worker import run_worker
 
 pytest_plugins = ["tests.hub_fixtures"]

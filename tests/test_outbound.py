@@ -24,17 +24,17 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from base.tables.outbound import outbound_attempts, outbound_deliveries, outbound_endpoints
 from flattr_hub.cli import main
 from ledger import accounts
 from ledger.ingest import ingest
 from ledger.schema import metadata
 from ledger.settlement import settle
 from ledger.sql import utcnow
+from outbound import webhooks as outbound
+from pipeline.queues import queue
 from tests.fakes.webhook_receiver import Receiver
 from tests.ledger_helpers import make_user, star
-from workers import outbound
-from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
-from workers.queues import queue
 from workers.worker import FlattrWorker
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -483,4 +483,4 @@ def test_a_delivery_recorded_while_redis_is_down_is_sent_by_the_sweep(worker_con
     assert delivery(engine, ids[0]).state == "pending"
     assert outbound.dispatch_due() == 1
     [job] = queue("outbound", redis).get_jobs()
-    assert (job.func_name, job.args) == ("workers.outbound.deliver", (ids[0],))
+    assert (job.func_name, job.args) == ("outbound.webhooks.deliver", (ids[0],))

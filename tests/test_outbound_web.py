@@ -15,14 +15,14 @@ from rq.job import Job
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from flattr_hub import public_net
+from base import public_net
+from base.tables.outbound import outbound_deliveries
 from ledger import accounts
+from outbound import webhooks as outbound
+from pipeline.queues import queue
 from tests.fakes.dns_server import FakeDNS
 from tests.fakes.webhook_receiver import Receiver
 from tests.web_helpers import csrf_token, post_form, sign_up
-from workers import outbound
-from workers.outbound_schema import outbound_deliveries
-from workers.queues import queue
 
 pytest_plugins = ["tests.hub_fixtures"]
 

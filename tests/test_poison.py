@@ -22,10 +22,11 @@ from ledger.schema import flattrs
 from ledger.sql import utcnow
 from ledger.verify import verify
 from members.logins import set_operator
+from pipeline import inbox, quarantine
+from pipeline.inbox import Entry
 from tests.hub_helpers import METRICS_AUTH, RELAY_SECRET
 from tests.web_helpers import post_form, sign_up
-from workers import inbox, jobs, quarantine
-from workers.inbox import Entry
+from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
 

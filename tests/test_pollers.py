@@ -7,13 +7,13 @@ from datetime import timedelta
 from rq import Queue
 from sqlalchemy import func, select, update
 
+from base.tables.connectors import poll_accounts
+from base.vault import vault
 from connectors import polling
-from connectors.storage import poll_accounts
 from ledger import accounts, identities
 from ledger.schema import flattrs
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
-from members.keys import vault
 from tests.fakes.platforms import FakeSoundCloud, FakeX, track, tweet
 from tests.fakes.server import serve
 from workers import pollers

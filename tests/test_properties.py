@@ -6,7 +6,6 @@ function-scoped fixtures are not reset between hypothesis examples."""
 
 from __future__ import annotations
 
-import copy
 import random
 import shutil
 import tempfile
@@ -21,9 +20,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from flattr_hub.config import DEFAULTS
+from base.db import upgrade
+from connectors.registry import default_config
 from ledger import accounts, identities
-from ledger.db import make_engine, upgrade
+from ledger.db import make_engine
 from ledger.division import Candidate, count_once, divide, fee_of, settle_giver
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest
@@ -132,7 +132,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     n_users = draw(st.integers(2, 5))
     owners = [f"u{i}" for i in range(n_users)] + list(OWNERS)
     thing_owners = draw(st.lists(st.sampled_from(owners), min_size=2, max_size=6))
-    config = copy.deepcopy(DEFAULTS)
+    config = default_config()
     config["give_to_get"] = draw(st.booleans())
     config["pledge_months"] = draw(st.integers(1, 3))
     config["fee_bps"] = draw(st.sampled_from([0, 333, 1000, 2500]))

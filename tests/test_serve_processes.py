@@ -19,8 +19,8 @@ import psutil
 from sqlalchemy import func, select
 
 from hub.simulate import github_star
+from pipeline.inbox import inbox
 from tests.hub_helpers import GITHUB_SECRET
-from workers.inbox import inbox
 
 pytest_plugins = ["tests.hub_fixtures"]
 

@@ -13,7 +13,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from ledger.db import make_engine, upgrade
+from base.db import upgrade
+from ledger.db import make_engine
 from ledger.schema import settlement_runs
 from ledger.settlement import settle
 from ledger.verify import verify

@@ -12,11 +12,12 @@ from sqlalchemy import func, select
 from ledger.schema import settlement_chunks, settlement_runs
 from ledger.settlement import settle, settle_chunks
 from ledger.verify import verify
+from pipeline import inbox
 from tests.hub_helpers import seed_github_users
 from tests.ledger_helpers import build_month, dump_ledger
 from tests.test_settlement_faults import AFTER, clean_run
 from tests.test_worker import like
-from workers import inbox, jobs
+from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
 

@@ -13,13 +13,13 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from base.tables.sites import site_claims
 from flattr_hub.cli import main
 from hub.app import create_app
 from ledger import accounts, identities
 from ledger.schema import identities as identities_table
 from members.contests import contests
 from members.site_proof import ProofSettings, find_proof
-from members.site_schema import site_claims
 from tests.fakes.dns_server import FakeDNS
 from tests.web_helpers import post_form, sign_up
 

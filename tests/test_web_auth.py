@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from members.schema import logins
+from base.tables.members import logins
 from tests.web_helpers import PASSWORD, csrf_token, log_in, post_form, sign_up
 
 pytest_plugins = ["tests.hub_fixtures"]

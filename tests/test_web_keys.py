@@ -3,17 +3,16 @@ process that starts at the same time (the hub, its worker and the scheduler)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import multiprocessing
 import stat
 
-from flattr_hub.config import DEFAULTS
-from members.keys import NAMES, web_keys
+from base.vault import NAMES, web_keys
+from connectors.registry import default_config
 
 
 def keys_of(data_dir: str) -> dict[str, bytes]:
-    config = copy.deepcopy(DEFAULTS)
+    config = default_config()
     config["data_dir"] = data_dir
     return web_keys(config)
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from base.tables.members import logins, web_sessions
 from ledger import accounts
 from ledger.schema import users
 from ledger.sql import utcnow
 from members.logins import set_password
-from members.schema import logins, web_sessions
 from tests.web_helpers import PASSWORD, csrf_token, log_in, post_form, sign_up
 
 pytest_plugins = ["tests.hub_fixtures"]

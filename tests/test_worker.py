@@ -15,10 +15,11 @@ from ledger.events import NormalisedEvent
 from ledger.schema import events as events_table
 from ledger.schema import flattrs, settlement_runs
 from ledger.verify import verify
+from pipeline import inbox, settling
+from pipeline.inbox import Entry
+from pipeline.queues import WAKE_FLAG, enqueue_settlement, wake
 from tests.hub_helpers import GITHUB_SECRET, seed_github_users
-from workers import inbox, jobs
-from workers.inbox import Entry
-from workers.queues import WAKE_FLAG, enqueue_settlement, wake
+from workers import jobs
 from workers.worker import run_worker
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -134,16 +135,16 @@ def test_sweep_wakes_only_for_stale_rows_and_prunes_old_processed_ones(
 
 def test_months_due_follow_the_configured_day_and_time(worker_context, engine, hub_config):
     hub_config["settlement"].update(day=1, time="00:10")
-    assert jobs.months_due(engine, hub_config, datetime(2026, 11, 1, 0, 9)) == ["2026-09"]
-    assert jobs.months_due(engine, hub_config, datetime(2026, 11, 1, 0, 10)) == ["2026-10"]
+    assert settling.months_due(engine, hub_config, datetime(2026, 11, 1, 0, 9)) == ["2026-09"]
+    assert settling.months_due(engine, hub_config, datetime(2026, 11, 1, 0, 10)) == ["2026-10"]
     inbox.store(engine, [like(1, when="2026-08-15T00:00:00+00:00")])
     seed_github_users(engine, hub_config)
     jobs.drain()
-    assert jobs.months_due(engine, hub_config, datetime(2026, 11, 2)) == [
+    assert settling.months_due(engine, hub_config, datetime(2026, 11, 2)) == [
         "2026-08", "2026-09", "2026-10"]
     hub_config["settlement"]["day"] = 31
     with pytest.raises(ValueError, match=r"settlement\.day"):
-        jobs.months_due(engine, hub_config, datetime(2026, 11, 2))
+        settling.months_due(engine, hub_config, datetime(2026, 11, 2))
 
 
 def test_settlement_job_settles_ended_months_once_under_a_lock(worker_context, engine,
@@ -152,7 +153,7 @@ def test_settlement_job_settles_ended_months_once_under_a_lock(worker_context, e
     inbox.store(engine, [like(n, when="2026-09-10T00:00:00+00:00") for n in range(3)])
     jobs.drain()
     now = datetime(2026, 10, 1, 1, 0)
-    lock = redis.lock(jobs.SETTLE_LOCK, timeout=60)
+    lock = redis.lock(settling.SETTLE_LOCK, timeout=60)
     assert lock.acquire()
     assert jobs.settle_due(now) == []
     lock.release()

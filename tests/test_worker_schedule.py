@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from rq import Queue
 
-from workers.queues import enqueue_settlement
+from pipeline.queues import enqueue_settlement
 from workers.schedule import make_scheduler
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -31,7 +31,7 @@ def test_due_jobs_are_enqueued_on_their_queues(worker_context, redis):
     assert enqueued == {"sweep", "outbound-sweep", "notifications-sweep"}
     assert Queue("events", connection=redis).count == 1
     [sweep] = Queue("outbound", connection=redis).jobs
-    assert sweep.func_name == "workers.outbound.dispatch_due"
+    assert sweep.func_name == "outbound.webhooks.dispatch_due"
     [notices] = Queue("notifications", connection=redis).jobs
     assert notices.func_name == "notifications.delivery.dispatch_due"
     enqueue_settlement(redis)

@@ -5,7 +5,7 @@ with `ledger.ingest.ingest` and marks the rows processed, so a batch counts exac
 at all (a worker killed mid-batch leaves its rows pending). The ledger's own deduplication on
 (platform, event_id) is a second guard against redelivered webhooks. A batch that fails for a
 reason of its own (not the database being down) is split until the failing event stands alone,
-and that event is quarantined (`workers.quarantine`), so it never blocks the events after it.
+and that event is quarantined (`pipeline.quarantine`), so it never blocks the events after it.
 """
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ import structlog
 from redis.exceptions import LockError, RedisError
 from sqlalchemy import Engine
 
-from hub import metrics
+from base import metrics
 from ledger.ingest import ingest
-from ledger.months import add_months, month_of, month_start
-from ledger.settlement import next_month_to_settle, settle, settle_chunks
+from ledger.settlement import settle, settle_chunks
 from ledger.sql import utcnow
 from notifications import delivery
 from notifications import outbox as notify
-from workers import inbox, outbound, quarantine
-from workers.context import Context, current
-from workers.queues import SETTLE_TIMEOUT, WAKE_FLAG, enqueue_settle_helpers, wake
+from outbound import webhooks as outbound
+from pipeline import inbox, quarantine
+from pipeline.context import Context, current
+from pipeline.queues import SETTLE_TIMEOUT, WAKE_FLAG, enqueue_settle_helpers, wake
+from pipeline.settling import SETTLE_LOCK, months_due
 
 DRAIN_SECONDS = 5.0
-SETTLE_LOCK = "flattr:lock:settlement"
 
 log = structlog.get_logger(__name__)
 
@@ -133,37 +133,6 @@ def sweep(stale_seconds: float | None = None) -> dict[str, int]:
     if woke or pruned:
         log.info("inbox_swept", woke=bool(woke), pruned=pruned)
     return {"woke": int(bool(woke)), "pruned": pruned}
-
-
-def months_due(engine: Engine, config: Mapping[str, Any], now: datetime) -> list[str]:
-    """The months to settle at `now` (naive UTC), oldest first: every month not yet settled up
-    to the last one whose settlement time (`settlement.day` at `settlement.time`, UTC, of the
-    following month) has passed. The last of them is always included, so that an interrupted
-    run of it is finished (settling a done month changes nothing)."""
-    day, (hour, minute) = settlement_time(config)
-    this_month = month_of(now)
-    scheduled = month_start(this_month).replace(day=day, hour=hour, minute=minute)
-    ended = add_months(this_month, -1 if now >= scheduled else -2)
-    with engine.connect() as conn:
-        first = min(next_month_to_settle(conn) or ended, ended)
-    months = [first]
-    while months[-1] < ended:
-        months.append(add_months(months[-1], 1))
-    return months
-
-
-def settlement_time(config: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
-    """(`settlement.day`, (hour, minute) of `settlement.time`), validated."""
-    day = int(config["settlement"]["day"])
-    if not 1 <= day <= 28:
-        raise ValueError("settlement.day must be between 1 and 28")
-    try:
-        hour, minute = (int(part) for part in str(config["settlement"]["time"]).split(":"))
-    except ValueError:
-        raise ValueError("settlement.time must be written HH:MM (UTC)") from None
-    if not (0 <= hour < 24 and 0 <= minute < 60):
-        raise ValueError("settlement.time must be written HH:MM (UTC)")
-    return day, (hour, minute)
 
 
 def settle_help(month: str) -> int:

@@ -12,7 +12,6 @@ path into the ledger as webhook deliveries.
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -22,16 +21,14 @@ import structlog
 from rq import Retry
 from sqlalchemy import Engine, select, update
 
+from base import metrics
+from base.tables.connectors import poll_accounts
+from connectors import registry
 from connectors.polling import Poller, poll_account
-from connectors.storage import poll_accounts
-from hub import metrics
 from ledger.sql import utcnow
-from workers.context import current
-from workers.queues import queue, wake
+from pipeline.context import current
+from pipeline.queues import queue, wake
 
-# platform -> module defining `poller(config) -> Poller | None` (None while it is off)
-POLLER_MODULES = {"x": "connectors.x", "soundcloud": "connectors.soundcloud",
-                  "mastodon": "connectors.mastodon", "flickr": "connectors.flickr"}
 LEASE = timedelta(minutes=10)
 POLL_TIMEOUT = 600
 
@@ -39,15 +36,17 @@ log = structlog.get_logger(__name__)
 
 
 def poller_for(platform: str, config: Mapping[str, Any]) -> Poller | None:
-    module = POLLER_MODULES.get(platform)
-    if module is None:
+    """The poller of `platform`, None when it has none or it is off."""
+    found = registry.BY_NAME.get(platform)
+    if found is None or found.poller is None:
         return None
-    return importlib.import_module(module).poller(config)
+    poller: Poller | None = found.poller(config)
+    return poller
 
 
 def enabled_platforms(config: Mapping[str, Any]) -> list[str]:
     """The platforms whose poller is configured on."""
-    return [platform for platform in POLLER_MODULES if poller_for(platform, config) is not None]
+    return [p.name for p in registry.polled() if poller_for(p.name, config) is not None]
 
 
 def due_accounts(engine: Engine, platform: str, limit: int, now: datetime) -> list[int]:

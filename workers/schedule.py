@@ -17,14 +17,16 @@ import time
 from rq.cron import CronScheduler
 
 from notifications import delivery
-from workers import jobs, outbound, pollers
-from workers.context import Context, install
-from workers.queues import SETTLE_TIMEOUT, enqueue_settlement
+from outbound import webhooks as outbound
+from pipeline import settling
+from pipeline.context import Context, install
+from pipeline.queues import SETTLE_TIMEOUT, enqueue_settlement
+from workers import jobs, pollers
 
 
 def make_scheduler(context: Context) -> CronScheduler:
     """Raises ValueError for an invalid `settlement.day` or `settlement.time`."""
-    day, (hour, minute) = jobs.settlement_time(context.config)
+    day, (hour, minute) = settling.settlement_time(context.config)
     os.environ["TZ"] = "UTC"
     time.tzset()
     install(context)

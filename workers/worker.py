@@ -14,9 +14,9 @@ from rq.executions import Execution
 from rq.job import Job
 from sqlalchemy.exc import SQLAlchemyError
 
+from pipeline.context import Context, install
+from pipeline.queues import QUEUES
 from workers import jobs
-from workers.context import Context, install
-from workers.queues import QUEUES
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from flattr_hub.errors import UserError
+from base.errors import UserError
 
 
 def add_command(commands: Any, name: str, help_text: str,

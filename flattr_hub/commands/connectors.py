@@ -16,19 +16,20 @@ import os
 import sys
 from typing import Any
 
+from base.errors import UserError
+from base.redis_conn import connect
+from base.vault import vault
 from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
+from connectors import registry
 from connectors.polling import add_account, list_accounts
 from flattr_hub.commands import add_command, usage
-from flattr_hub.errors import UserError
 from ledger import accounts
-from members.keys import vault
-from workers.context import Context, install
-from workers.pollers import POLLER_MODULES, schedule_polls
-from workers.queues import wake
-from workers.redis_conn import connect
+from pipeline.context import Context, install
+from pipeline.queues import wake
+from workers.pollers import schedule_polls
 
-PLATFORMS = tuple(POLLER_MODULES)
+PLATFORMS = tuple(p.name for p in registry.polled())
 
 
 def register(commands: Any) -> None:
@@ -115,10 +116,11 @@ def _tokens() -> tuple[str, str | None]:
 def _link(args: argparse.Namespace, app: Any) -> int:
     access, refresh = _tokens()
     secret = None
-    if args.platform == "flickr":  # OAuth 1.0a: a token secret, no refresh token
+    linking = registry.BY_NAME[args.platform].linking
+    if linking is not None and linking.protocol == "oauth1":  # a secret, no refresh token
         secret, refresh = os.environ.get("FLATTR_LINK_TOKEN_SECRET") or refresh, None
         if not secret:
-            raise UserError("a Flickr account needs its token secret: set "
+            raise UserError(f"a {args.platform} account needs its token secret: set "
                             "FLATTR_LINK_TOKEN_SECRET or give it on the second line of stdin")
     instance = args.instance
     if args.platform == "mastodon":

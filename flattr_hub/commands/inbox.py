@@ -1,6 +1,6 @@
 """Inbox commands for operators: list the events the worker quarantined (it could not record
 them), put one back into the inbox (`retry`), or set it aside for good (`discard`). The same
-actions are on /ops/quarantine; see `workers.quarantine`."""
+actions are on /ops/quarantine; see `pipeline.quarantine`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from base.errors import UserError
+from base.redis_conn import connect
 from flattr_hub.commands import add_command, record_id, usage
-from flattr_hub.errors import UserError
-from workers import quarantine
-from workers.queues import wake
-from workers.redis_conn import connect
+from pipeline import quarantine
+from pipeline.queues import wake
 
 
 def register(commands: Any) -> None:

@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any
 
+from base.errors import UserError
 from flattr_hub.commands import add_command, amount, month, usage
 from flattr_hub.commands.members import register_user_actions
-from flattr_hub.errors import UserError
 from ledger import accounts, identities
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest

@@ -9,8 +9,8 @@ import getpass
 import sys
 from typing import Any
 
+from base.errors import UserError
 from flattr_hub.commands import add_command
-from flattr_hub.errors import UserError
 from ledger.accounts import user_id
 from members.logins import set_operator, set_password
 

@@ -1,7 +1,7 @@
 """Outbound webhook commands: register an endpoint (its secret is printed once, here and never
 again), list a user's endpoints, enable, disable or delete one, read the delivery log, and
 resend a delivery. Members do the same for their own endpoints on /settings/webhooks, through
-the same functions of `workers.outbound`."""
+the same functions of `outbound.webhooks`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from base.errors import UserError
+from base.redis_conn import connect
 from flattr_hub.commands import add_command, usage
-from flattr_hub.errors import UserError
 from ledger import accounts
-from workers import outbound
-from workers.redis_conn import connect
+from outbound import webhooks as outbound
 
 
 def register(commands: Any) -> None:

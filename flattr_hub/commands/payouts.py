@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from base.errors import UserError
 from flattr_hub.commands import add_command, usage
-from flattr_hub.errors import UserError
 from ledger import accounts, payments, payouts
 from ledger.money_schema import PAYOUT_STATES
 

@@ -17,16 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
+from base.config import database_url
+from base.errors import UserError
+from base.links import listened, require_base_url
+from base.redis_conn import connect, release_embedded, socket_url
 from flattr_hub.commands import add_command, port
-from flattr_hub.config import database_url
-from flattr_hub.errors import UserError
-from flattr_hub.links import listened, require_base_url
 from flattr_hub.server_group import ServerGroup, stop_with_parent
 from hub import demo
 from hub.app import create_app
 from hub.server import run, serve
-from workers.context import Context
-from workers.redis_conn import connect, release_embedded, socket_url
+from pipeline.context import Context
 from workers.schedule import run_scheduler
 from workers.worker import run_worker
 

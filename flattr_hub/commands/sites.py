@@ -7,8 +7,8 @@ import argparse
 import asyncio
 from typing import Any
 
+from base.errors import UserError
 from flattr_hub.commands import add_command, usage
-from flattr_hub.errors import UserError
 from ledger.accounts import user_id
 from members.site_proof import META_NAME, TXT_PREFIX, WELL_KNOWN
 from members.sites import ProofMissing, request_claim, verify_site

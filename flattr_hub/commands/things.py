@@ -8,10 +8,10 @@ import asyncio
 import json
 from typing import Any
 
+from base.errors import UserError
 from catalog.discovery import discover
 from catalog.errors import CatalogError
 from flattr_hub.commands import add_command, usage
-from flattr_hub.errors import UserError
 
 
 def register(commands: Any) -> None:

@@ -15,9 +15,9 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from base import links
+from base.inputs import loads_json, parse_int
 from catalog.errors import CatalogError
-from flattr_hub import links
-from flattr_hub.inputs import loads_json, parse_int
 from hub.rest.ratelimit import RateLimiter, Usage, address_key
 from hub.rest.views import Asker
 from hub.web.session import CONFIG, REDIS, call, client_address
@@ -176,7 +176,7 @@ def paging(values: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def base_url(request: web.Request) -> str:
-    """Links are built from hub.base_url, never from the Host header (`flattr_hub.links`)."""
+    """Links are built from hub.base_url, never from the Host header (`base.links`)."""
     return links.base_url(request.app[CONFIG])
 
 

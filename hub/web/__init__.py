@@ -19,11 +19,11 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from redis import Redis
 from sqlalchemy import Engine
 
+from base.vault import web_keys
 from hub.inputs import form_bodies
 from hub.web import session
 from hub.web.paths import plain_paths
 from ledger.validation import is_web_url
-from members.keys import web_keys
 
 FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.dashboard",
             "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",

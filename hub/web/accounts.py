@@ -14,7 +14,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 
-from flattr_hub import links
+from base import links
 from hub.inputs import path_int
 from hub.web.errors import error_page
 from hub.web.session import (

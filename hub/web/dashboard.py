@@ -15,7 +15,7 @@ from ledger.overview import overview
 from ledger.sql import utcnow
 from ledger.statement import statement
 from ledger.statement_csv import statement_csv
-from workers.jobs import settlement_time
+from pipeline.settling import settlement_time
 
 MONTH = r"{month:\d{4}-\d{2}}"
 

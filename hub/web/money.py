@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from base import links
 from connectors.stripe import CheckoutUnavailable, checkout_enabled, create_checkout, settings_of
-from flattr_hub import links
 from hub.inputs import path_int, safe_reason
 from hub.web.session import CONFIG, call, render, require_member, require_operator
 from ledger.accounts import set_budget

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus, urlencode
 
 from aiohttp import web
 
-from flattr_hub.inputs import loads_json
+from base.inputs import loads_json
 from hub.inputs import path_int
 from hub.web.session import call, render, require_member
 from members.apps import (

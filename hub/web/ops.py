@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from hub.web.session import CONFIG, ENGINE, REDIS, call, render, require_operator
 from ledger.sql import utcnow
 from ledger.verify import verify_snapshot
-from workers import monitor, settling
+from pipeline import monitor, settling
 
 JOB_ID_CHARS = 200
 UNREACHABLE = "the queue (Redis) can not be reached; try again in a moment"

@@ -1,5 +1,5 @@
 """The operator page /ops/quarantine: inbox events the worker could not record
-(`workers.quarantine`), with a Retry button (the event goes back into the inbox and the queue
+(`pipeline.quarantine`), with a Retry button (the event goes back into the inbox and the queue
 is woken) and a Discard button (kept, never recorded). Operators only; both are POST with the
 session's CSRF token."""
 
@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from flattr_hub.inputs import parse_int
+from base.inputs import parse_int
 from hub.web.session import REDIS, call, render, require_operator
-from workers import quarantine
-from workers.queues import wake
+from pipeline import quarantine
+from pipeline.queues import wake
 
 PAGE = "/ops/quarantine"
 DONE = {"retried": "Event {id} is back in the inbox; the worker records it shortly.",

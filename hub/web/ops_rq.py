@@ -22,8 +22,8 @@ from redis import Redis
 from rq_dashboard.cli import make_flask_app
 from rq_dashboard.web import setup_rq_connection
 
+from base.redis_conn import socket_url
 from hub.web.session import CONFIG, REDIS, csrf_token, require_operator, secure_cookies
-from workers.redis_conn import socket_url
 
 PREFIX = "/ops/rq"
 CSRF_COOKIE = "_csrf_token"

@@ -20,12 +20,12 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
+from base import links
+from base.inputs import parse_int
 from catalog import things as catalog
 from catalog.errors import CatalogError, InvalidThing
 from catalog.urls import normalise
 from catalog.vocab import CATEGORIES, LANGUAGES
-from flattr_hub import links
-from flattr_hub.inputs import parse_int
 from hub.inputs import path_int
 from hub.web.session import CONFIG, call, current_member, render, require_member
 from ledger.validation import is_web_url

@@ -4,7 +4,7 @@ enable, disable or delete it, read its delivery log and resend a delivery. A mem
 their own endpoints and deliveries: any other id answers 404. Partner endpoints
 (`pledge.created` for identities nobody has claimed) see every owner-less flattr on the hub,
 so only operators make them, with `flattr-hub webhooks add --partner`. Everything goes through
-the functions of `workers.outbound` that the CLI uses."""
+the functions of `outbound.webhooks` that the CLI uses."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from aiohttp import web
 from hub.inputs import path_int, safe_reason
 from hub.web.session import CONFIG, ENGINE, REDIS, call, render, require_member
 from members.logins import Member
-from workers import outbound
+from outbound import webhooks as outbound
 
 PAGE = "/settings/webhooks"
 DONE = {"enabled": "Enabled.", "disabled": "Disabled: nothing is sent to it until you enable "

@@ -1,7 +1,8 @@
 """The configuration, database engine and Redis connection that jobs use in this process.
 
-`flattr-hub worker` installs them at start; a process that runs jobs without installing them
-(another RQ worker) builds them from `load_config()` on first use.
+`flattr-hub worker` and `flattr-hub scheduler` install them at start. A process that runs jobs
+without installing them (a plain `rq worker`) gets a clear error, not a configuration guessed
+from its working directory.
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ def install(context: Context | None) -> None:
     _current = context
 
 
-def current() -> Context:
-    global _current
-    if _current is None:
-        from flattr_hub.config import database_url, load_config
-        from ledger.db import make_engine
-        from workers.redis_conn import connect
+class NoContext(RuntimeError):
+    """A job ran in a process that installed no context."""
 
-        config = load_config()
-        _current = Context(config, make_engine(database_url(config)), connect(config))
+
+def current() -> Context:
+    if _current is None:
+        raise NoContext("no job context in this process: run jobs with `flattr-hub worker`")
     return _current

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from flattr_hub.config import ConfigError
+from base.config import ConfigError
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}

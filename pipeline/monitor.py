@@ -19,7 +19,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from workers.queues import QUEUES, queue
+from pipeline.queues import QUEUES, queue
 
 FAILED_SHOWN = 100
 ERROR_CHARS = 300

@@ -12,7 +12,7 @@
   REACTION_ADD dispatch (REACTION_REMOVE does not carry it).
 - `discord_guilds`: per-guild reaction emoji that count (default: `connectors.discord.emoji`).
 
-Tokens are credentials: they are stored sealed with the token vault (`members.keys`, key
+Tokens are credentials: they are stored sealed with the token vault (`base.vault`, key
 `web.token_key`), and never logged, printed or put in job arguments.
 """
 

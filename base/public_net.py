@@ -16,8 +16,9 @@ through although private) and resolves a host, checking every answer. It is used
   that changes between the check and the connection (rebinding) gains nothing. It ignores
   HTTP(S)_PROXY from the environment, since a proxy would resolve the name again. TLS still
   verifies the certificate for the host's name.
-- `guarded_connector` (aiohttp): a connector that resolves names through the guard and checks
-  literal addresses too (aiohttp does not resolve those), so every hop is checked as well.
+- `guarded_connector` (aiohttp, in `base.public_net_aiohttp`): a connector that resolves names
+  through the guard and checks literal addresses too (aiohttp does not resolve those), so
+  every hop is checked as well.
 
 A refused host raises `UnsafeTarget` (`Unresolved` when it has no address at all); its
 message is a plain sentence that can be shown to the person who gave the URL.
@@ -32,12 +33,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import dns.asyncresolver
 import dns.exception
 import dns.resolver
 import requests
-from aiohttp.abc import AbstractResolver, ResolveResult
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -246,67 +245,6 @@ def refusal(exc: BaseException) -> UnsafeTarget | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
-
-
-# --- aiohttp ------------------------------------------------------------------------------
-
-class _Refused(OSError):
-    """Raised inside aiohttp's connector, which wraps OSErrors in ClientConnectorError."""
-
-    def __init__(self, refused: UnsafeTarget) -> None:
-        super().__init__(str(refused))
-        self.refused = refused
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's name resolution through a Guard: only permitted addresses come back."""
-
-    def __init__(self, guard: Guard) -> None:
-        self._guard = guard
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        try:
-            addresses = await self._guard.check_async(host, port)
-        except UnsafeTarget as exc:
-            raise _Refused(exc) from None
-        return [ResolveResult(hostname=host, host=address, port=port,
-                              family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                              proto=0, flags=socket.AI_NUMERICHOST)
-                for address in addresses]
-
-    async def close(self) -> None:
-        return None
-
-
-class _GuardedConnector(aiohttp.TCPConnector):
-    """A TCPConnector that checks literal addresses too (aiohttp resolves names only)."""
-
-    def __init__(self, guard: Guard, **kwargs: Any) -> None:
-        super().__init__(resolver=GuardedResolver(guard), use_dns_cache=False, **kwargs)
-        self._guard = guard
-
-    async def _resolve_host(self, host: str, port: int,
-                            traces: Any = None) -> list[ResolveResult]:
-        literal = literal_address(host)
-        if literal is not None and not self._guard.permits(literal):
-            raise _Refused(UnsafeTarget(f"the address {literal} is not a public one; only "
-                                        "public addresses can be reached"))
-        return await super()._resolve_host(host, port, traces)
-
-
-def guarded_connector(guard: Guard, **kwargs: Any) -> aiohttp.TCPConnector:
-    """An aiohttp connector that connects only where `guard` permits, checked for every
-    connection (so every redirect hop); a refused host raises ClientConnectorError whose
-    `unsafe_target` gives the UnsafeTarget."""
-    return _GuardedConnector(guard, **kwargs)
-
-
-def unsafe_target(exc: BaseException) -> UnsafeTarget | None:
-    """The UnsafeTarget behind an aiohttp client error raised by a guarded connector."""
-    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, _Refused):
-        return exc.os_error.refused
-    return refusal(exc)
 
 
 def networks(values: Iterable[str]) -> tuple[Network, ...]:

@@ -17,43 +17,20 @@ from datetime import datetime, timedelta
 
 import orjson
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    Index,
-    String,
-    Table,
-    Text,
     any_,
     bindparam,
     delete,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from base.tables.inbox import inbox
 from ledger.events import NormalisedEvent
-from ledger.schema import Id, metadata
 from ledger.sql import utcnow
-
-inbox = Table(
-    "inbox",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("platform", String(32), nullable=False),
-    Column("event_id", String(255), nullable=False),
-    Column("event", Text, nullable=False),
-    Column("request_id", String(255), nullable=True),
-    Column("hub_request_id", String(128), nullable=True),
-    Column("received_at", DateTime, nullable=False),
-    Column("processed_at", DateTime, nullable=True),
-    Index("ix_inbox_pending", "id", sqlite_where=text("processed_at IS NULL"),
-          postgresql_where=text("processed_at IS NULL")),
-    Index("ix_inbox_processed_at", "processed_at"),
-)
 
 
 @dataclass(frozen=True, slots=True)

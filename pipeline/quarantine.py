@@ -24,16 +24,8 @@ from typing import Any
 
 import structlog
 from sqlalchemy import (
-    CheckConstraint,
-    Column,
     Connection,
-    DateTime,
     Engine,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     func,
     select,
     update,
@@ -46,34 +38,13 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ledger.schema import Id, metadata
+from base.tables.inbox import REASON_CHARS, quarantine
 from ledger.sql import dialect_insert, utcnow
-from workers import inbox
+from pipeline import inbox
 
 STATES = ("quarantined", "retried", "discarded")
-REASON_CHARS = 300
 # The database (or the way to it) failing is no fault of an event: the batch is retried later.
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
-
-quarantine = Table(
-    "inbox_quarantine",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("platform", String(32), nullable=False),
-    Column("event_id", String(255), nullable=False),
-    Column("event", Text, nullable=False),
-    Column("inbox_id", Id, nullable=True),
-    Column("state", String(16), nullable=False),
-    Column("reason", String(REASON_CHARS), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("received_at", DateTime, nullable=False),
-    Column("first_seen", DateTime, nullable=False),
-    Column("last_seen", DateTime, nullable=False),
-    CheckConstraint("state IN ('quarantined', 'retried', 'discarded')", name="state"),
-    CheckConstraint("attempts >= 1", name="attempts_positive"),
-    CheckConstraint("first_seen <= last_seen", name="seen_in_order"),
-    UniqueConstraint("platform", "event_id", name="uq_inbox_quarantine_event"),
-)
 
 log = structlog.get_logger(__name__)
 

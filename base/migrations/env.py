@@ -1,9 +1,10 @@
-"""Alembic environment: runs the ledger's migrations on the configured database."""
+"""Alembic environment: runs the migrations of every table (`base.tables`) on the configured
+database."""
 
 from alembic import context
 
+from base.tables import metadata
 from ledger.db import make_engine
-from ledger.schema import metadata
 
 url = context.config.get_main_option("sqlalchemy.url")
 engine = make_engine(url)

@@ -1,6 +1,7 @@
 """Configuration: built-in defaults, an optional YAML file, and FLATTR_* environment overrides.
 
-Every key has a default here; `config.yaml` at the top of the repository documents the same keys.
+Every key has a default here (the platforms' sections in their descriptors, see
+`connectors.platform`); `config.yaml` at the top of the repository documents the same keys.
 An environment variable `FLATTR_` + the key path in capitals with `__` between levels overrides a
 key (`FLATTR_CONNECTORS__GITHUB__WEBHOOK_SECRET`); `FLATTR_DATABASE_URL` and `FLATTR_REDIS_URL`
 are short aliases.
@@ -42,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due;
     # allow_private lets endpoints be on private/loopback/link-local addresses (tests, closed
     # deployments); false refuses them at registration and at each delivery (SSRF)
-    # the one door out (flattr_hub.public_net) for every request made on someone's behalf:
+    # the one door out (base.public_net) for every request made on someone's behalf:
     # DNS servers asked ([] = the system's) and their port, networks let through although
     # not public (default none)
     "network": {"nameservers": [], "dns_port": 53, "allow_addresses": []},
@@ -58,49 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "log": {"level": "info", "format": "json"},
     # GET /metrics answers only `Authorization: Bearer <token>`; "" = /metrics is off (404)
     "metrics": {"token": ""},
-    "connectors": {
-        "x": {"consumer_secret": "", "client_id": "", "client_secret": "",
-              # poller: API base ("" = https://api.twitter.com), per-user window, pages/poll
-              "api_base": "", "poll_seconds": 900, "window_requests": 75,
-              "window_seconds": 900, "max_pages": 5, "requests_per_minute": 3000,
-              # linking (OAuth 2.0 + PKCE): "" = twitter.com/i/oauth2/authorize,
-              # api.twitter.com/2/oauth2/token, api.twitter.com/2/users/me
-              "oauth_authorize_url": "", "oauth_token_url": "", "profile_url": ""},
-        "discord": {
-            "public_key": "",
-            "bot_token": "",
-            "application_id": "",
-            "client_id": "",
-            "client_secret": "",
-            "emoji": ["💸", "flattr"],
-            "api_base": "",  # "" = https://discord.com/api/v10
-            "gateway_url": "",  # "" = wss://gateway.discord.gg/
-            "oauth_authorize_url": "",  # "" = https://discord.com/oauth2/authorize
-            "oauth_token_url": "",  # "" = https://discord.com/api/oauth2/token
-            "profile_url": "",  # "" = https://discord.com/api/users/@me
-            "retry_seconds": 1,  # the bot's first wait before storing a reaction again
-        },
-        "soundcloud": {"client_id": "", "client_secret": "",
-                       # poller: "" = https://api.soundcloud.com / secure.soundcloud.com
-                       "api_base": "", "token_url": "", "poll_seconds": 900,
-                       "max_pages": 5, "requests_per_minute": 600,
-                       # linking (OAuth 2.1 + PKCE; tokens at token_url): "" =
-                       # secure.soundcloud.com/authorize, api.soundcloud.com/me
-                       "oauth_authorize_url": "", "profile_url": ""},
-        # linking: "" = github.com/login/oauth/authorize, …/access_token, api.github.com/user
-        "github": {"webhook_secret": "", "client_id": "", "client_secret": "",
-                   "oauth_authorize_url": "", "oauth_token_url": "", "profile_url": ""},
-        "mastodon": {"enabled": False, "api_base": "", "poll_seconds": 900, "max_pages": 5,
-                     "requests_per_minute": 1200},  # api_base "": each instance itself
-        # favourites poller and OAuth 1.0a linking; "" = https://api.flickr.com and
-        # www.flickr.com/services/oauth/{request_token,authorize,access_token}
-        "flickr": {"api_key": "", "api_secret": "", "api_base": "",
-                   "oauth_request_token_url": "", "oauth_authorize_url": "",
-                   "oauth_access_token_url": "", "poll_seconds": 900,
-                   "full_listing_seconds": 21600, "max_pages": 5, "per_page": 500,
-                   "window_requests": 60, "window_seconds": 3600, "requests_per_minute": 50},
-        "relay": {"secret": ""},
-    },
+    # "connectors": one section per platform, from its descriptor (`connectors.registry`)
     # money in (Stripe Checkout; "add funds" takes min_monthly..max_funding) and out (the
     # SEPA account payouts are paid from, the debtor of exported batches)
     "payments": {"stripe": {"secret_key": "", "webhook_secret": "", "api_base": ""},
@@ -143,14 +102,23 @@ class ConfigError(ValueError):
     """The configuration file or an override is not valid."""
 
 
+def defaults(connectors: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every key with its default; `connectors` holds the platforms' sections
+    (`connectors.registry.settings_defaults()`)."""
+    return {**copy.deepcopy(DEFAULTS), "connectors": copy.deepcopy(dict(connectors))}
+
+
 def load_config(path: str | os.PathLike[str] | None = None,
-                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+                environ: Mapping[str, str] | None = None, *,
+                connectors: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Return the effective configuration: defaults, then the file (if any), then the environment.
+    `connectors` holds the platforms' sections with their defaults
+    (`connectors.registry.settings_defaults()`).
 
     Without `path`, `FLATTR_CONFIG` names the file, else `./config.yaml` is read when present.
     """
     environ = os.environ if environ is None else environ
-    config = copy.deepcopy(DEFAULTS)
+    config = defaults(connectors)
     file = path or environ.get("FLATTR_CONFIG") or ("config.yaml" if Path("config.yaml").is_file()
                                                     else None)
     if file:
@@ -230,9 +198,6 @@ def _merge(config: dict[str, Any], data: dict[str, Any], where: tuple[str, ...])
         path = (*where, str(key))
         dotted = ".".join(path)
         if key not in config:
-            if where == ("connectors", "mastodon"):
-                config[key] = value
-                continue
             raise ConfigError(f"unknown config key {dotted}")
         default = config[key]
         if isinstance(default, dict):

@@ -1,5 +1,5 @@
 """Redis connections: the configured `redis.url`, else the embedded server of the data folder
-(`workers.embedded_redis`), shared by every hub process on that folder and stopped by the last
+(`base.embedded_redis`), shared by every hub process on that folder and stopped by the last
 one to let go of it (at exit, or earlier with `release_embedded`)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from redis import Redis
 
-from flattr_hub.config import data_dir
-from workers.embedded_redis import EmbeddedRedis
+from base.config import data_dir
+from base.embedded_redis import EmbeddedRedis
 
 _embedded: dict[Path, EmbeddedRedis] = {}
 

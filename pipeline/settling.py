@@ -18,10 +18,12 @@ from redis.exceptions import RedisError
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import Engine
 
+from ledger.months import add_months, month_of, month_start
 from ledger.runs import Run, recent_runs
-from workers.jobs import SETTLE_LOCK, months_due
-from workers.queues import enqueue_settlement, queue
+from ledger.settlement import next_month_to_settle
+from pipeline.queues import enqueue_settlement, queue
 
+SETTLE_LOCK = "flattr:lock:settlement"
 REQUEST_LOCK = "flattr:lock:settlement-request"
 REQUEST_LOCK_SECONDS = 10
 
@@ -77,3 +79,34 @@ def settle_now(redis: Redis) -> bool:
             return False
         enqueue_settlement(redis)
         return True
+
+
+def settlement_time(config: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
+    """(`settlement.day`, (hour, minute) of `settlement.time`), validated."""
+    day = int(config["settlement"]["day"])
+    if not 1 <= day <= 28:
+        raise ValueError("settlement.day must be between 1 and 28")
+    try:
+        hour, minute = (int(part) for part in str(config["settlement"]["time"]).split(":"))
+    except ValueError:
+        raise ValueError("settlement.time must be written HH:MM (UTC)") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError("settlement.time must be written HH:MM (UTC)")
+    return day, (hour, minute)
+
+
+def months_due(engine: Engine, config: Mapping[str, Any], now: datetime) -> list[str]:
+    """The months to settle at `now` (naive UTC), oldest first: every month not yet settled up
+    to the last one whose settlement time (`settlement.day` at `settlement.time`, UTC, of the
+    following month) has passed. The last of them is always included, so that an interrupted
+    run of it is finished (settling a done month changes nothing)."""
+    day, (hour, minute) = settlement_time(config)
+    this_month = month_of(now)
+    scheduled = month_start(this_month).replace(day=day, hour=hour, minute=minute)
+    ended = add_months(this_month, -1 if now >= scheduled else -2)
+    with engine.connect() as conn:
+        first = min(next_month_to_settle(conn) or ended, ended)
+    months = [first]
+    while months[-1] < ended:
+        months.append(add_months(months[-1], 1))
+    return months

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 
 def base_url(config: Mapping[str, Any]) -> str:
@@ -20,6 +21,11 @@ def base_url(config: Mapping[str, Any]) -> str:
     `http://<hub.host>:<hub.port>`."""
     hub = config["hub"]
     return (str(hub["base_url"] or "") or _origin(str(hub["host"]), int(hub["port"]))).rstrip("/")
+
+
+def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -> str:
+    """Where the owner of an identity claims it (and the pledges waiting for it)."""
+    return f"{base_url(config)}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
 
 
 def require_base_url(config: Mapping[str, Any], host: str) -> None:

@@ -23,7 +23,7 @@ resend: receivers deduplicate on it), `webhook-timestamp` (unix seconds of the a
 Endpoints are the users' own (members manage theirs on /settings/webhooks, operators anyone's
 with `flattr-hub webhooks`; both through the functions here, which take `owner` to find only
 that user's). Their hosts must resolve to public addresses, checked when registered and again
-at each attempt, connecting to the checked address (`flattr_hub.public_net`), unless
+at each attempt, connecting to the checked address (`base.public_net`), unless
 `outbound.allow_private`.
 
 Retries: attempts go out immediately, then 5 s, 5 min, 30 min, 2 h, 5 h and 10 h after the
@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -58,16 +58,16 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
-from flattr_hub.links import base_url
-from flattr_hub.public_net import Guard, UnsafeTarget, guarded_session
-from hub.metrics import record_outbound
+from base.links import claim_url
+from base.metrics import record_outbound
+from base.public_net import Guard, UnsafeTarget, guarded_session
+from base.tables.outbound import outbound_attempts, outbound_deliveries, outbound_endpoints
 from ledger.events import NormalisedEvent
 from ledger.ingest import IngestResult
 from ledger.schema import flattrs, identities, shares, things, users
 from ledger.sql import dialect_insert, utcnow
-from workers.context import current
-from workers.outbound_schema import outbound_attempts, outbound_deliveries, outbound_endpoints
-from workers.queues import enqueue_ids
+from pipeline.context import current
+from pipeline.queues import enqueue_ids
 
 EVENT_TYPES = ("flattr.received", "pledge.created", "settlement.completed")
 USER_EVENT_TYPES = ("flattr.received", "settlement.completed")  # the rest: partners only
@@ -75,7 +75,7 @@ RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=5), timedelta(minutes=5),
                   timedelta(minutes=30), timedelta(hours=2), timedelta(hours=5),
                   timedelta(hours=10))
 DELIVER_TIMEOUT = 120  # RQ's limit for one job; the HTTP timeout is far shorter
-JOB = ("outbound", "workers.outbound.deliver")  # queue, job function
+JOB = ("outbound", "outbound.webhooks.deliver")  # queue, job function
 DESCRIBE = "send outbound webhook delivery"
 DISPATCH_LIMIT = 1000
 
@@ -299,11 +299,6 @@ def _record_deliveries(conn: Connection, endpoint_ids: Sequence[int], event_type
         if inserted is not None:
             ids.append(int(inserted))
     return ids
-
-
-def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -> str:
-    """Where the owner of an identity claims it (and the pledges waiting for it)."""
-    return f"{base_url(config)}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
 
 
 def emit_for_ingest(conn: Connection, config: Mapping[str, Any],
