@@ -5,8 +5,10 @@ A platform poller is a small object (see `Poller`) whose `fetch` reads one snaps
 account's likes within a request budget and raises `RateLimited`, `TokenExpired` or
 `TransientError`; everything else is here:
 
-- **Diff.** A liked item not seen before is a like, dated and identified by the time it was
-  first seen; an item seen before that is missing from a *complete* snapshot is an unlike.
+- **Diff.** A liked item not seen before is a like, identified by the time it was first seen
+  and dated by it too, unless the platform says when the like happened (`Item.liked_at`:
+  Flickr's `date_faved`); an item seen before that is missing from a *complete* snapshot is
+  an unlike.
   The event id is deterministic: `(platform, actor, content, kind, first-seen time)`, so
   replaying one observation is deduplicated while a like after an unlike is a new event.
   The first poll of an account records a baseline and emits nothing (the platforms say
@@ -16,11 +18,11 @@ account's likes within a request budget and raises `RateLimited`, `TokenExpired`
 - **Limits.** A per-account request window (`window_requests` per `window_seconds`) is kept
   in the account row; on 429 the account waits until the platform's reset time.
 - **Tokens** are stored sealed with the token vault (`base.vault.Vault`, which each poller
-  carries) and opened only to make a request. An expired or rejected token is refreshed once
-  (the new refresh token is stored at once: SoundCloud's and X's are single-use); if that fails
-  the account is marked `relink` and is not polled again until the user links it anew; so is
-  one whose stored tokens the vault cannot open (`web.token_key` changed). Errors back off
-  exponentially.
+  carries) and opened only to make a request, and so is an OAuth 1.0a platform's (Flickr's)
+  token secret. An expired or rejected token is refreshed once (the new refresh token is
+  stored at once: SoundCloud's and X's are single-use); if that fails the account is marked
+  `relink` and is not polled again until the user links it anew; so is one whose stored
+  tokens the vault cannot open (`web.token_key` changed). Errors back off exponentially.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Item:
     owner_id: str
     url: str | None = None
     title: str | None = None
+    liked_at: datetime | None = None  # when the platform says the like happened, if it does
 
 
 @dataclass(slots=True)
@@ -110,6 +113,8 @@ class Account:
     window_requests: int
     baseline_done: bool
     failures: int
+    last_polled_at: datetime | None = None
+    token_secret: str | None = field(default=None, repr=False)  # OAuth 1.0a (Flickr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +186,8 @@ def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
             event_id=event_id(account.platform, account.platform_user_id, item.content_id, kind,
                               now),
             platform=account.platform, kind=kind, actor_id=account.platform_user_id,
-            content_id=item.content_id, owner_id=item.owner_id, occurred_at=now,
+            content_id=item.content_id, owner_id=item.owner_id,
+            occurred_at=item.liked_at if kind == "like" and item.liked_at else now,
             url=item.url, title=(item.title or "")[:512] or None)
 
     return [make(item, "like") for item in new] + [make(item, "unlike") for item in gone]
@@ -208,7 +214,8 @@ def valid_items(account: Account, snapshot: Snapshot, now: datetime) -> list[Ite
 def add_account(conn: Connection, uid: int, platform: str, platform_user_id: str, *,
                 vault: Vault, remote_id: str | None = None, access_token: str,
                 refresh_token: str | None = None, expires_at: datetime | None = None,
-                instance: str = "", poll_seconds: int = 900, now: datetime | None = None) -> int:
+                token_secret: str | None = None, instance: str = "", poll_seconds: int = 900,
+                now: datetime | None = None) -> int:
     """Link `platform_user_id` to user `uid` (likes become flattrs, owned things pay `uid`) and
     store its tokens, sealed by `vault`, for polling. The first poll is spread over one poll
     interval. Linking an account again replaces its tokens and makes it active."""
@@ -216,7 +223,8 @@ def add_account(conn: Connection, uid: int, platform: str, platform_user_id: str
     identities.link(conn, uid, platform, platform_user_id, claim=True)
     first = now + timedelta(seconds=random.uniform(0, max(1, poll_seconds)))
     values = {"remote_id": remote_id or platform_user_id, "state": "active", "failures": 0,
-              "last_error": None, **sealed(vault, access_token, refresh_token, expires_at)}
+              "last_error": None, **sealed(vault, access_token, refresh_token, expires_at),
+              "token_secret": None if token_secret is None else vault.seal(token_secret)}
     found = conn.execute(select(poll_accounts.c.id).where(
         poll_accounts.c.platform == platform, poll_accounts.c.instance == instance,
         poll_accounts.c.platform_user_id == platform_user_id)).scalar()
@@ -260,9 +268,11 @@ def load_account(conn: Connection, account_id: int,
     if row is None:
         return None, False
     refresh = None if row.refresh_token is None else vault.open(row.refresh_token)
+    secret = None if row.token_secret is None else vault.open(row.token_secret)
     return Account(row.id, row.platform, row.instance, row.platform_user_id, row.remote_id,
                    vault.open(row.access_token), refresh, row.window_started_at,
-                   row.window_requests, row.baseline_done, row.failures), row.flattr_enabled
+                   row.window_requests, row.baseline_done, row.failures, row.last_polled_at,
+                   secret), row.flattr_enabled
 
 
 def _seen(conn: Connection, account_id: int) -> dict[str, Item]:
@@ -409,7 +419,8 @@ def _refresh(engine: Engine, poller: Poller, account: Account) -> Account | None
     return Account(account.id, account.platform, account.instance, account.platform_user_id,
                    account.remote_id, tokens.access_token,
                    tokens.refresh_token or account.refresh_token, account.window_started_at,
-                   account.window_requests, account.baseline_done, account.failures)
+                   account.window_requests, account.baseline_done, account.failures,
+                   account.last_polled_at, account.token_secret)
 
 
 def _relink(engine: Engine, account_id: int, reason: str) -> None:

@@ -14,6 +14,7 @@ from connectors import (
     bluesky,
     dailymotion,
     discord,
+    flickr,
     github,
     mastodon,
     relay,
@@ -36,6 +37,7 @@ PLATFORMS: tuple[Platform, ...] = (
     dailymotion.PLATFORM,
     youtube.PLATFORM,
     bluesky.PLATFORM,
+    flickr.PLATFORM,
 )
 BY_NAME: Mapping[str, Platform] = {platform.name: platform for platform in PLATFORMS}
 metrics.label_platforms(BY_NAME)
