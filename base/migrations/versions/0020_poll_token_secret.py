@@ -2,7 +2,7 @@
 account (Flickr signs every request with the token and its secret)
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-01 14:00:00
 """
 
