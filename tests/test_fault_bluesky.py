@@ -79,11 +79,10 @@ def test_a_killed_consumer_resumes_and_counts_every_like_once(tmp_path, db_url, 
             FLATTR_CONNECTORS__BLUESKY__JETSTREAM_URL=stream.url,
             FLATTR_CONNECTORS__BLUESKY__FLUSH_MS="20",
             FLATTR_CONNECTORS__BLUESKY__BATCH_SIZE="20",
+            # Two drain lanes, as by default: a like and its unlike may be recorded by two
+            # concurrent batches (tests/test_ingest_concurrency.py).
             FLATTR_CONNECTORS__BLUESKY__REPLAY_SECONDS="2",
-            # One drain lane: a like and its unlike recorded by two concurrent batches miss
-            # each other on PostgreSQL (neither sees the other's uncommitted rows), which is
-            # the worker's race, not the consumer's (reported with this branch).
-            FLATTR_WORKER__DRAIN_CONNECTIONS="1")
+            FLATTR_WORKER__DRAIN_CONNECTIONS="2")
         processes.start_redis()
         processes.start_worker()
         consumer = processes._spawn("bluesky-stream")
