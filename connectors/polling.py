@@ -41,7 +41,6 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
-from ledger import identities
 from ledger.events import NormalisedEvent, check_event
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
@@ -187,15 +186,16 @@ def valid_items(account: Account, snapshot: Snapshot, now: datetime) -> list[Ite
 
 # --- storage --------------------------------------------------------------------------------
 
-def add_account(conn: Connection, uid: int, platform: str, platform_user_id: str, *,
-                vault: Vault, remote_id: str | None = None, access_token: str,
-                refresh_token: str | None = None, expires_at: datetime | None = None,
-                instance: str = "", poll_seconds: int = 900, now: datetime | None = None) -> int:
-    """Link `platform_user_id` to user `uid` (likes become flattrs, owned things pay `uid`) and
-    store its tokens, sealed by `vault`, for polling. The first poll is spread over one poll
-    interval. Linking an account again replaces its tokens and makes it active."""
+def store_account(conn: Connection, platform: str, platform_user_id: str, *, vault: Vault,
+                  remote_id: str | None = None, access_token: str,
+                  refresh_token: str | None = None, expires_at: datetime | None = None,
+                  instance: str = "", poll_seconds: int = 900,
+                  now: datetime | None = None) -> int:
+    """Store the tokens of `platform_user_id`, sealed by `vault`, for polling (linking and
+    claiming the identity is `members.claims`'): its poll account's id. The first poll is
+    spread over one poll interval. Storing an account again replaces its tokens and makes it
+    active."""
     now = now or utcnow()
-    identities.link(conn, uid, platform, platform_user_id, claim=True)
     first = now + timedelta(seconds=random.uniform(0, max(1, poll_seconds)))
     values = {"remote_id": remote_id or platform_user_id, "state": "active", "failures": 0,
               "last_error": None, **sealed(vault, access_token, refresh_token, expires_at)}

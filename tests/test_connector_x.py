@@ -21,6 +21,7 @@ from ledger import accounts, identities
 from ledger.schema import flattrs
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
+from members import linking
 from pipeline import inbox
 from tests.fakes.platforms import FakeX, fixture, tweet
 from tests.fakes.server import serve
@@ -176,8 +177,8 @@ def link_account(engine, config, uid: int | None = None, token: str = "token-pjo
             uid = accounts.create_user(conn, "pjotr")
             accounts.set_budget(conn, uid, 500, config)
             accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
-        return polling.add_account(conn, uid, "x", PJOTR, vault=VAULT, access_token=token,
-                                   refresh_token="refresh-pjotr")
+        return linking.link_account(conn, uid, "x", PJOTR, vault=VAULT, access_token=token,
+                                    refresh_token="refresh-pjotr")
 
 
 def account_row(engine, account_id: int):
