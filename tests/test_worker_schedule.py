@@ -31,9 +31,9 @@ def test_due_jobs_are_enqueued_on_their_queues(worker_context, redis):
     assert enqueued == {"sweep", "outbound-sweep", "notifications-sweep"}
     assert Queue("events", connection=redis).count == 1
     [sweep] = Queue("outbound", connection=redis).jobs
-    assert sweep.func_name == "outbound.webhooks.dispatch_due"
+    assert sweep.func_name == "workers.webhooks_out.dispatch_due"
     [notices] = Queue("notifications", connection=redis).jobs
-    assert notices.func_name == "notifications.delivery.dispatch_due"
+    assert notices.func_name == "workers.notices.dispatch_due"
     enqueue_settlement(redis)
     [job] = Queue("settlement", connection=redis).jobs
     assert job.func_name == "workers.jobs.settle_due"

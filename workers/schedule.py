@@ -16,12 +16,10 @@ import time
 
 from rq.cron import CronScheduler
 
-from notifications import delivery
-from outbound import webhooks as outbound
 from pipeline import settling
 from pipeline.context import Context, install
 from pipeline.queues import SETTLE_TIMEOUT, enqueue_settlement
-from workers import jobs, pollers
+from workers import jobs, notices, pollers, webhooks_out
 
 
 def make_scheduler(context: Context) -> CronScheduler:
@@ -36,9 +34,9 @@ def make_scheduler(context: Context) -> CronScheduler:
     scheduler.register(jobs.sweep, "events",
                        interval=max(1, int(context.config["worker"]["sweep_seconds"])),
                        result_ttl=600, name="sweep")
-    scheduler.register(outbound.dispatch_due, "outbound", result_ttl=600, name="outbound-sweep",
+    scheduler.register(webhooks_out.dispatch_due, "outbound", result_ttl=600, name="outbound-sweep",
                        interval=max(1, int(context.config["outbound"]["sweep_seconds"])))
-    scheduler.register(delivery.dispatch_due, "notifications", result_ttl=600,
+    scheduler.register(notices.dispatch_due, "notifications", result_ttl=600,
                        name="notifications-sweep",
                        interval=max(1, int(context.config["notifications"]["sweep_seconds"])))
     if pollers.enabled_platforms(context.config):  # X, SoundCloud, Mastodon pollers
