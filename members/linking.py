@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Row, and_, delete, select, update
 from base.tables.connectors import poll_accounts
 from base.vault import Vault, vault
 from catalog.things import PLATFORM as BUTTON_PLATFORM
-from connectors.polling import store_account
+from connectors.poll_storage import store_account
 from ledger.errors import NotFound
 from ledger.identities import identity_id
 from ledger.schema import identities, users

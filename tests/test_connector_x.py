@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
-from connectors import polling
+from connectors import poll_diff, polling
 from connectors.x import XPoller
 from hub.app import create_app
 from ledger import accounts, identities
@@ -241,10 +241,10 @@ def test_new_likes_and_unlikes_become_events_that_reach_the_ledger(
 
 def test_event_ids_are_deterministic_per_observation() -> None:
     moment = utcnow()
-    a = polling.event_id("x", "1", "2", "like", moment)
-    assert a == polling.event_id("x", "1", "2", "like", moment)
-    assert a != polling.event_id("x", "1", "2", "unlike", moment)
-    assert a != polling.event_id("x", "1", "2", "like", moment + timedelta(seconds=1))
+    a = poll_diff.event_id("x", "1", "2", "like", moment)
+    assert a == poll_diff.event_id("x", "1", "2", "like", moment)
+    assert a != poll_diff.event_id("x", "1", "2", "unlike", moment)
+    assert a != poll_diff.event_id("x", "1", "2", "like", moment + timedelta(seconds=1))
 
 
 def test_an_incomplete_snapshot_never_makes_unlikes(engine, config, fake_x) -> None:

@@ -21,7 +21,7 @@ from base.vault import vault
 from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
 from connectors import registry
-from connectors.polling import list_accounts
+from connectors.poll_storage import list_accounts
 from flattr_hub.commands import add_command, usage
 from ledger import accounts
 from members.linking import link_account
