@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from rq import Queue
 
-from pipeline.queues import enqueue_settlement
-from workers.schedule import make_scheduler
+from flattr_hub.cli import build_parser
+from pipeline.queues import QUEUES, enqueue_settlement
+from workers.schedule import SCHEDULES, make_scheduler
 
 pytest_plugins = ["tests.hub_fixtures"]
 
@@ -45,3 +46,18 @@ def test_invalid_schedules_are_refused(worker_context, hub_config, day, at):
     hub_config["settlement"].update(day=day, time=at)
     with pytest.raises(ValueError, match="settlement"):
         make_scheduler(worker_context)
+
+
+def test_the_help_names_every_queue_and_every_schedule(worker_context, hub_config):
+    """`worker --help` and `scheduler --help` are made from the queues and the schedules that
+    the worker serves and the scheduler registers (with a poller on, all of them)."""
+    hub_config["connectors"]["soundcloud"]["client_id"] = "client"
+    registered = {job.name for job in make_scheduler(worker_context).get_jobs()}
+    assert registered == {schedule.name for schedule in SCHEDULES}
+    commands = next(action for action in build_parser()._actions
+                    if action.dest == "command").choices
+    worker_help, scheduler_help = (commands[name].description for name in ("worker",
+                                                                            "scheduler"))
+    assert all(name in worker_help for name in QUEUES)
+    assert all(schedule.what in scheduler_help for schedule in SCHEDULES)
+
