@@ -100,9 +100,10 @@ def lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
         .outerjoin(notification_settings, notification_settings.c.user_id == o.user_id)
         .outerjoin(notification_optouts, notification_optouts.c.identity_id == o.identity_id)
         .where(o.id == notice_id).with_for_update(of=notification_outbox)).one_or_none()
-    early = NOTICES.due(row, now)
-    if early is not None:
-        return early
+    if row is None:
+        return Attempt("missing")
+    if not NOTICES.due(row, now):
+        return Attempt("not_due")
     reason = _skip_reason(config, row)
     if reason is not None:
         NOTICES.finish(conn, notice_id, "skipped", reason)

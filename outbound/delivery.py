@@ -71,7 +71,7 @@ def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
     now = now or utcnow()
     timeout = float(config["outbound"]["timeout_seconds"])
 
-    def send(leased: Leased[Row[Any]]) -> Sent:
+    def send(leased: Leased[Any]) -> Sent:
         if post is not None:
             return _send(leased.item, post, timeout, now)
         with guarded_session(guard(config)) as session:
@@ -83,16 +83,17 @@ def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
 
 
 def _lease(conn: Connection, delivery_id: int, now: datetime,
-           timeout: float) -> Leased[Row[Any]] | Attempt:
+           timeout: float) -> Leased[Any] | Attempt:
     d, e = outbound_deliveries.c, outbound_endpoints.c
     row = conn.execute(
         select(d.id, d.state, d.next_attempt_at, d.attempts, d.webhook_id, d.payload,
                d.endpoint_id, e.url, e.secret, e.enabled, e.disabled_reason)
         .join(outbound_endpoints, e.id == d.endpoint_id)
         .where(d.id == delivery_id).with_for_update(of=outbound_deliveries)).one_or_none()
-    early = DELIVERIES.due(row, now)
-    if early is not None:
-        return early
+    if row is None:
+        return Attempt("missing")
+    if not DELIVERIES.due(row, now):
+        return Attempt("not_due")
     if not row.enabled:
         DELIVERIES.finish(conn, delivery_id, "failed",
                           f"endpoint disabled: {row.disabled_reason}")
@@ -128,7 +129,7 @@ def _send(row: Row[Any], post: Post, timeout: float, now: datetime) -> Sent:
                 values={"last_attempt_at": now, "last_status": status})
 
 
-def _settle(conn: Connection, config: Mapping[str, Any], leased: Leased[Row[Any]],
+def _settle(conn: Connection, config: Mapping[str, Any], leased: Leased[Any],
             now: datetime, sent: Sent) -> Attempt | None:
     """Keep the attempt, and the endpoint's failing streak: a success ends it; 410 Gone, or
     failing for `outbound.disable_after_days`, disables the endpoint (the delivery fails)."""

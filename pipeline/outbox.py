@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from redis import Redis
-from sqlalchemy import Connection, Engine, Row, Table, select, update
+from sqlalchemy import Connection, Engine, Table, select, update
 
 from pipeline.queues import enqueue_ids
 
@@ -130,13 +130,10 @@ class Outbox:
             return self.record(conn, leased, now, sent,
                                None if settle is None else lambda: settle(conn, leased, sent))
 
-    def due(self, row: Row[Any] | None, now: datetime) -> Attempt | None:
-        """In a lease: why the row (selected FOR UPDATE) is not attempted now, if it is not."""
-        if row is None:
-            return Attempt("missing")
-        if row.state != "pending" or row.next_attempt_at > now:
-            return Attempt("not_due")
-        return None
+    def due(self, row: Any, now: datetime) -> bool:
+        """In a lease: whether the row (selected FOR UPDATE) is to be attempted at `now`
+        (else its attempt is `not_due`: done, or leased by another job, or waiting)."""
+        return bool(row.state == "pending" and row.next_attempt_at <= now)
 
     def lease(self, conn: Connection, row_id: int, until: datetime) -> None:
         """Hold the row until `until`: no sweep queues it before then."""
