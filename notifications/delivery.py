@@ -75,7 +75,7 @@ def stale(config: Mapping[str, Any], now: datetime) -> datetime:
 
 
 def attempt(engine: Engine, config: Mapping[str, Any], notice_id: int, *,
-                   now: datetime | None = None) -> Attempt:
+            now: datetime | None = None) -> Attempt:
     """Send notice `notice_id` once if it is due at `now` (naive UTC; the clock of the retry
     schedule and of the hourly cap) and record the outcome."""
     now = now or utcnow()
