@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "worker": {"batch_size": 1000, "sweep_seconds": 30, "inbox_keep_hours": 24,
                "drain_connections": 2},
     "pollers": {"tick_seconds": 60, "batch": 20},  # poll scheduler: period, accounts/job
+    # the long-lived stream connectors `up` runs (connectors.streams): first wait before a
+    # restart (doubling, at most a minute), quick restarts in a row before giving up, how long
+    # a run must last not to count as quick, how often a stream writes its liveness
+    "streams": {"restart_ms": 1000, "max_restarts": 5, "stable_seconds": 60,
+                "heartbeat_seconds": 15},
     # outbound webhooks: HTTP timeout, disable an endpoint failing this long, re-queue due;
     # allow_private lets endpoints be on private/loopback/link-local addresses (tests, closed
     # deployments); false refuses them at registration and at each delivery (SSRF)

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from catalog.discovery import discover
 from catalog.errors import CatalogError
@@ -80,7 +80,7 @@ class FetchGate:
             if not self.by_client[client]:
                 del self.by_client[client]
 
-    def _cached(self, url: str) -> Outcome | bool:
+    def _cached(self, url: str) -> Outcome | Literal[False]:
         """The outcome kept for `url`, or False when there is none (or it is too old)."""
         kept = self.cache.get(url)
         if kept is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from connectors.base import WebhookConnector
 
-ProfilePath = tuple[str, ...]
+ProfilePath = tuple[str | int, ...]  # keys of objects, indexes of lists
 Section = Mapping[str, Any]
 
 
@@ -53,6 +53,7 @@ class OAuthProvider:
     identity: Callable[[str, str], str] = field(default=lambda user_id, _instance: user_id)
     per_instance: bool = False  # Mastodon: endpoints and app credentials per instance
     enabled: Callable[[Section], bool] = CLIENT_ID_SET
+    authorize_params: tuple[tuple[str, str], ...] = ()  # added to the authorize URL
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,22 @@ def diff(seen: Mapping[str, Item], snapshot: Snapshot) -> tuple[list[Item], list
     return new, gone
 
 
+def in_view(seen: Mapping[str, Item], snapshot: Snapshot,
+            new: list[Item]) -> tuple[list[Item], list[Item]]:
+    """(new likes, older likes that came into view) of the `new` items. In a list ordered
+    newest first, an unseen item below one seen before was liked before it: it was beyond the
+    pages read until an unlike higher up moved it into them. It is stored as seen, and is no
+    like now."""
+    if not snapshot.newest_first:
+        return new, []
+    first = next((n for n, item in enumerate(snapshot.items) if item.content_id in seen), None)
+    if first is None:
+        return new, []
+    above = {item.content_id for item in snapshot.items[:first]}
+    return ([item for item in new if item.content_id in above],
+            [item for item in new if item.content_id not in above])
+
+
 def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
                now: datetime) -> list[NormalisedEvent]:
     def make(item: Item, kind: str) -> NormalisedEvent:

@@ -27,12 +27,17 @@ class RouteAdapter(HTTPAdapter):
         parts = urlsplit(target.rstrip("/"))
         self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True,
+             cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
         parts = urlsplit(request.url or "")
         request.url = urlunsplit((self._scheme, self._netloc, self._prefix + parts.path,
                                   parts.query, parts.fragment))
-        kwargs.setdefault("timeout", HTTP_TIMEOUT)
-        return super().send(request, **kwargs)
+        # requests.Session passes timeout=None when the library gave none: never wait forever
+        return super().send(request, stream, HTTP_TIMEOUT if timeout is None else timeout,
+                            verify, cert, proxies)
 
 
 def route(session: requests.Session, origin: str, target: str) -> requests.Session:
@@ -53,16 +58,19 @@ def reset_time(headers: Mapping[str, str], name: str = "x-rate-limit-reset") -> 
 
 def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
                   client_secret: str, refresh_token: str | None,
-                  now: datetime | None = None) -> Tokens | None:
-    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic). None when
-    the grant is refused (the refresh token is used up or revoked)."""
+                  now: datetime | None = None, secret_in_body: bool = False) -> Tokens | None:
+    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic, or in the
+    form with `secret_in_body`). None when the grant is refused (the refresh token is used up
+    or revoked)."""
     if not refresh_token:
         return None
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": client_id}
+    if secret_in_body:
+        form["client_secret"] = client_secret
     try:
-        response = session.post(token_url, data={"grant_type": "refresh_token",
-                                                 "refresh_token": refresh_token,
-                                                 "client_id": client_id},
-                                auth=(client_id, client_secret), timeout=HTTP_TIMEOUT)
+        response = session.post(token_url, data=form, timeout=HTTP_TIMEOUT,
+                                auth=None if secret_in_body else (client_id, client_secret))
     except requests.RequestException as exc:
         raise TransientError(f"token refresh failed: {exc.__class__.__name__}") from None
     if response.status_code in (400, 401, 403):
@@ -71,7 +79,12 @@ def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
         raise RateLimited(reset_time(response.headers))
     if not response.ok:
         raise TransientError(f"token refresh answered {response.status_code}")
-    body = response.json()
-    expires = body.get("expires_in")
-    moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
-    return Tokens(str(body["access_token"]), body.get("refresh_token"), moment)
+    try:
+        body = response.json()
+        expires = body.get("expires_in")
+        moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
+        refresh = body.get("refresh_token")
+        return Tokens(str(body["access_token"]), refresh if isinstance(refresh, str) else None,
+                      moment)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        raise TransientError("token refresh answered something that is not a token") from None

@@ -42,11 +42,13 @@ class Item:
 
 @dataclass(slots=True)
 class Snapshot:
-    """The likes read in one poll; `complete` when the list was read to its end."""
+    """The likes read in one poll; `complete` when the list was read to its end;
+    `newest_first` when the platform lists likes by the time they were given, newest first."""
 
     items: list[Item]
     complete: bool
     requests: int
+    newest_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)

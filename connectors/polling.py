@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Engine
 
-from connectors.poll_diff import diff, events_for, valid_items
+from connectors.poll_diff import diff, events_for, in_view, valid_items
 from connectors.poll_storage import load_account, record_seen, sealed, seen_items, set_account
 from connectors.poll_types import Account, Poller, PollError, RateLimited, Snapshot, TokenExpired
 from ledger.sql import utcnow
@@ -96,13 +96,7 @@ def poll_account(engine: Engine, poller: Poller, account_id: int,
                 seconds=poller.window_seconds))
         return PollOutcome(account.id, "window_full")
     try:
-        try:
-            snapshot = poller.fetch(account, budget)
-        except TokenExpired:
-            account = _refresh(engine, poller, account)
-            if account is None:
-                return PollOutcome(account_id, "relink")
-            snapshot = poller.fetch(account, budget)
+        fetched = _fetch(engine, poller, account, budget)
     except TokenExpired:
         _relink(engine, account.id, "the platform refused the refreshed token")
         return PollOutcome(account.id, "relink")
@@ -126,7 +120,23 @@ def poll_account(engine: Engine, poller: Poller, account_id: int,
         log.warning("poll_failed", platform=poller.platform, account=account.id,
                     error=str(exc)[:200], failures=failures)
         return PollOutcome(account.id, "error")
+    if fetched is None:
+        return PollOutcome(account_id, "relink")
+    account, snapshot = fetched
     return record(engine, poller, account, snapshot, now, start, used)
+
+
+def _fetch(engine: Engine, poller: Poller, account: Account,
+           budget: int) -> tuple[Account, Snapshot] | None:
+    """`poller.fetch`, with the account as it is after the fetch: when the platform says the
+    token expired, refreshed once and fetched again; None when it could not be refreshed."""
+    try:
+        return account, poller.fetch(account, budget)
+    except TokenExpired:
+        refreshed = _refresh(engine, poller, account)
+        if refreshed is None:
+            return None
+        return refreshed, poller.fetch(refreshed, budget)
 
 
 def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
@@ -135,9 +145,10 @@ def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
     with engine.begin() as conn:
         seen = seen_items(conn, account.id)
         checked = Snapshot(valid_items(account, snapshot, now), snapshot.complete,
-                           snapshot.requests)
+                           snapshot.requests, snapshot.newest_first)
         new, gone = diff(seen, checked)
-        record_seen(conn, account.id, new, gone, now)
+        new, older = in_view(seen, checked, new)
+        record_seen(conn, account.id, new + older, gone, now)
         emitted = events_for(account, new, gone, now) if account.baseline_done else []
         inbox.append(conn, [inbox.Entry(event, None) for event in emitted])
         set_account(conn, account.id, baseline_done=True, last_polled_at=now, failures=0,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from base import config, metrics
-from connectors import discord, github, mastodon, relay, soundcloud, x
+from connectors import dailymotion, discord, github, mastodon, relay, soundcloud, vimeo, x, youtube
 from connectors.base import WebhookConnector
 from connectors.platform import Platform
 
@@ -21,6 +21,9 @@ PLATFORMS: tuple[Platform, ...] = (
     discord.PLATFORM,
     soundcloud.PLATFORM,
     mastodon.PLATFORM,
+    vimeo.PLATFORM,
+    dailymotion.PLATFORM,
+    youtube.PLATFORM,
 )
 BY_NAME: Mapping[str, Platform] = {platform.name: platform for platform in PLATFORMS}
 metrics.label_platforms(BY_NAME)

@@ -27,7 +27,7 @@ from connectors.base import PayloadError, SignatureError, parse_json
 from hub.intake import Rejected
 from ledger.payments import ProviderPayment, record_payment
 
-CONFIG = web.AppKey("platform_config", dict)
+CONFIG = web.AppKey("platform_config", Mapping)
 ENGINE = web.AppKey("platform_engine", Engine)
 
 log = structlog.get_logger(__name__)

@@ -50,6 +50,11 @@ class IngestResult:
     counts: Counter[str] = field(default_factory=Counter)
 
     def note(self, key: Key, outcome: str) -> None:
+        """Record what became of `key`; a second note replaces the first in the counts too (a
+        like taken for a flattr can turn out `retracted` or `already`)."""
+        previous = self.outcomes.get(key)
+        if previous is not None:
+            self.counts[previous] -= 1
         self.outcomes[key] = outcome
         self.counts[outcome] += 1
 
@@ -106,22 +111,19 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
             result.note(event.key, "self")
         else:
             month = month_of(event.occurred_at)
-            late = last_closed is not None and month <= last_closed
-            if late:
-                month = add_months(last_closed, 1)
+            late = False
+            if last_closed is not None and month <= last_closed:
+                month, late = add_months(last_closed, 1), True
             slot = (giver, thing, month)
             if slot in pending:
                 result.note(event.key, "already")
             else:
                 pending[slot] = _Like(event, giver, thing, month, late)
                 result.note(event.key, "flattred" if owner_claimed_by else "pledge")
-                if late:
-                    result.counts["late"] += 1
 
     for event, giver, thing in unlikes:
         result.note(event.key, _retract(conn, giver, thing, event.occurred_at, last_closed))
     for slot in _undone(conn, pending):
-        result.counts[result.outcomes[pending[slot].event.key]] -= 1
         result.note(pending[slot].event.key, "retracted")
         del pending[slot]
     if unlikes:
@@ -129,8 +131,11 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
             {"giver_id": giver, "thing_id": thing, "occurred_at": event.occurred_at}
             for event, giver, thing in unlikes])
     for slot in _active(conn, list(pending)):
-        result.counts[result.outcomes[pending[slot].event.key]] -= 1
         result.note(pending[slot].event.key, "already")
+    late_flattrs = sum(like.late and result.outcomes[like.event.key] != "already"
+                       for like in pending.values())
+    if late_flattrs:
+        result.counts["late"] += late_flattrs
     _record_likes(conn, list(pending.values()))
     now = utcnow()
     execute_many(conn, events.insert(), [
@@ -261,7 +266,7 @@ def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
-            keys: Iterable[tuple[Any, Any]], *where: Any) -> list[Any]:
+            keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
     """Rows whose (first, second) is one of `keys`, with `columns`: one query per value of
     `first` (the platform, a handful per batch) and chunk of seconds, `first = :a AND second
     IN (…)`, which every backend answers from the unique index on the pair."""
@@ -280,7 +285,7 @@ def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
 
 
 def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
-                   keys: Iterable[tuple[Any, Any]], *where: Any) -> list[Any]:
+                   keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
     """PostgreSQL: `_lookup` as one query joining the table with the keys, sent as one JSON
     value (`json_to_recordset`): one statement text whatever the number of keys, so its cached
     plan is the index's (a cached plan of an IN list could be a scan)."""
@@ -297,7 +302,7 @@ def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any
 
 
 def _by_things(conn: Connection, query: Any, thing_column: Any,
-               slots: Iterable[tuple[int, int, str]]) -> list[Any]:
+               slots: Iterable[tuple[int, int, str]]) -> Sequence[Any]:
     """`query`'s rows for the things of `slots`, by chunks of thing ids (indexed); on PostgreSQL
     only those of the slots' (giver, thing) pairs, in one query joined with them."""
     if conn.dialect.name == "postgresql":

@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
@@ -38,6 +38,15 @@ from members.logins import ensure_login, sign_up_linked
 from members.oauth import PROVIDERS, OAuthError, Proof, credentials, prove, take
 
 NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Run(Protocol):
+    """Runs `fn(conn, *args, **kwargs)` in one transaction (`hub.web.session.call`)."""
+
+    async def __call__(self, fn: Callable[Concatenate[Connection, P], T], /,
+                       *args: P.args, **kwargs: P.kwargs) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class Completed:
     attached: Claim
 
 
-async def complete(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any],
+async def complete(run: Run, config: Mapping[str, Any],
                    platform: str, state: str, code: str, error: str,
                    member_id: int | None) -> Completed:
     """Finish the authorisation `state` that came back with `code` (or `error`):

@@ -12,7 +12,8 @@ never leaves the server; the state is also kept in the browser's encrypted sessi
 layer, so a callback URL that was started in another browser is refused.
 
 Identity ids are the ones the connectors use: X, Discord and GitHub numeric user ids,
-SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`.
+SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`, Vimeo numeric user ids
+(from the profile's `uri`, `/users/<id>`), Dailymotion user ids, YouTube channel ids.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
         query["scope"] = " ".join(found.oauth.scopes)
     if verifier:
         query.update(code_challenge=challenge(verifier), code_challenge_method="S256")
+    query.update(found.oauth.authorize_params)
     return f"{_endpoints(config, found, instance)[0]}?{urlencode(query)}", state
 
 
@@ -171,16 +173,24 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
     user_id = _at(profile, found.oauth.user_id)
-    expires = tokens.get("expires_in")
+    try:
+        platform_user_id = found.oauth.identity(user_id, pending.instance)
+    except ValueError:
+        raise OAuthError("The platform's profile answer lacks the account id.", 502) from None
+    expires = str(tokens.get("expires_in"))
     return Proof(
-        platform=found.platform,
-        platform_user_id=found.oauth.identity(user_id, pending.instance),
+        platform=found.platform, platform_user_id=platform_user_id,
         username=_at(profile, found.oauth.username),
         remote_id=_at(profile, found.oauth.remote_id or found.oauth.user_id),
         instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
-        expires_at=utcnow() + timedelta(seconds=int(expires)) if str(expires).isdigit()
-        else None)
+        expires_at=utcnow() + timedelta(seconds=int(expires)) if _seconds(expires) else None)
+
+
+def _seconds(text: str) -> bool:
+    """Whether a token's `expires_in` is a plain count of seconds (ASCII digits, at most about
+    30 years): anything else is taken as no expiry rather than failing the link."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def _connector(config: Mapping[str, Any], found: Provider) -> aiohttp.TCPConnector | None:
@@ -280,7 +290,10 @@ async def _json(request: Any, found: Provider) -> dict[str, Any]:
 def _at(document: Mapping[str, Any], path: ProfilePath) -> str:
     node: Any = document
     for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and len(node) > key else None
+        else:
+            node = node.get(key) if isinstance(node, Mapping) else None
     if node is None or isinstance(node, Mapping | list) or str(node) == "":
         raise OAuthError("The platform's profile answer lacks the account id.", 502)
     return str(node)

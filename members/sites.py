@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine, and_, select, update
@@ -33,6 +33,7 @@ HOST = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})+$")
 TOKEN_BYTES = 24
 
 log = structlog.get_logger(__name__)
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -159,9 +160,10 @@ async def verify_site(engine: Engine, config: Mapping[str, Any], uid: int,
     return claimed
 
 
-async def _run(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+async def _run(engine: Engine, fn: Callable[Concatenate[Connection, P], T],
+               *args: P.args, **kwargs: P.kwargs) -> T:
     def run() -> T:
         with engine.begin() as conn:
-            return fn(conn, *args)
+            return fn(conn, *args, **kwargs)
 
     return await asyncio.to_thread(run)

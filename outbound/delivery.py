@@ -102,7 +102,7 @@ def _lease(conn: Connection, delivery_id: int, now: datetime,
     return Leased(row.id, row.attempts, row, {"delivery": row.id, "endpoint": row.endpoint_id})
 
 
-def _send(row: Row[Any], post: Post, timeout: float, now: datetime) -> Sent:
+def _send(row: Row[*tuple[Any, ...]], post: Post, timeout: float, now: datetime) -> Sent:
     """POST the signed delivery."""
     sent_at = datetime.now(UTC)
     headers = {"content-type": "application/json", "user-agent": "flattr-hub-webhooks",

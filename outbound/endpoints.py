@@ -93,7 +93,7 @@ def add_endpoint(conn: Connection, config: Mapping[str, Any], user_id: int, url:
     secret = new_secret()
     endpoint_id = conn.execute(outbound_endpoints.insert().values(
         user_id=user_id, url=url, secret=secret, event_types=",".join(kinds), partner=partner,
-        created_at=utcnow())).inserted_primary_key[0]
+        created_at=utcnow()).returning(outbound_endpoints.c.id)).scalar_one()
     return int(endpoint_id), secret
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -156,8 +157,8 @@ def settle_due(now: datetime | None = None) -> list[str]:
         for month in months:
             started = time.monotonic()
             summary = settle(context.engine, month, context.config,
-                             planned=lambda m=month: enqueue_settle_helpers(
-                                 context.redis, m, int(context.config["settlement"]["jobs"]) - 1))
+                             planned=partial(enqueue_settle_helpers, context.redis, month,
+                                             int(context.config["settlement"]["jobs"]) - 1))
             metrics.record_settlement(summary, time.monotonic() - started)
             with context.engine.begin() as conn:
                 deliveries = webhook_events.emit_settlement(conn, context.config, month)

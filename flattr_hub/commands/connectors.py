@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from typing import Any
 
@@ -22,6 +23,7 @@ from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
 from connectors import registry
 from connectors.poll_storage import list_accounts
+from connectors.stream_status import StatusWriter
 from flattr_hub.commands import add_command, usage
 from ledger import accounts
 from members.linking import link_account
@@ -53,8 +55,8 @@ def register(commands: Any) -> None:
                        "FLATTR_LINK_REFRESH_TOKEN or standard input)", _link)
     link.add_argument("name", help="hub user name")
     link.add_argument("platform", choices=PLATFORMS)
-    link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, or "
-                      "Mastodon user@host")
+    link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, Mastodon "
+                      "user@host, Vimeo or Dailymotion user id, or YouTube channel id")
     link.add_argument("--remote-id", help="the id the API uses, when it differs (Mastodon: "
                       "the account id on its instance)")
     link.add_argument("--instance", default="", help="Mastodon instance, e.g. mastodon.social")
@@ -73,15 +75,26 @@ def register(commands: Any) -> None:
 
 
 def _discord_bot(_args: argparse.Namespace, app: Any) -> int:
+    import aiohttp
+    import discord
+
     if not app.config["connectors"]["discord"]["bot_token"]:
         raise UserError("connectors.discord.bot_token is not set")
     redis = connect(app.config)
 
     def started(client: Any) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: loop.create_task(client.close()))
         print("Discord bot starting (Ctrl-C to stop)", flush=True)
 
-    asyncio.run(discord_connector.run_bot(app.engine, app.config, lambda _e: wake(redis),
-                                          started))
+    try:
+        asyncio.run(discord_connector.run_bot(app.engine, app.config, lambda _e: wake(redis),
+                                              started, StatusWriter(redis, "discord")))
+    except discord.LoginFailure:
+        raise UserError("Discord refused the bot token (connectors.discord.bot_token)") from None
+    except (discord.GatewayNotFound, discord.ConnectionClosed, aiohttp.ClientError) as exc:
+        raise UserError(f"cannot reach Discord: {exc.__class__.__name__}") from None
     return 0
 
 

@@ -5,7 +5,7 @@ module has a `routes(app)` function."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from importlib import import_module
 from pathlib import Path
@@ -15,6 +15,7 @@ import aiohttp_jinja2
 import aiohttp_session
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from redis import Redis
 from sqlalchemy import Engine
@@ -32,8 +33,6 @@ FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.d
             "hub.web.contests", "hub.web.webhooks", "hub.web.security",
             "hub.web.email", "hub.web.ops_quarantine")
 STATIC = Path(__file__).with_name("static")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def install(app: web.Application, config: Mapping[str, Any], engine: Engine,

@@ -99,7 +99,7 @@ async def oauth_callback(request: web.Request) -> web.StreamResponse:
     try:
         done = await complete(partial(call, request), request.app[CONFIG], platform, state,
                               request.query.get("code", ""), request.query.get("error", ""),
-                              me and me.id)
+                              None if me is None else me.id)
     except OAuthError as exc:
         return await error_page(request, exc.status, str(exc))
     except LedgerError as exc:
