@@ -54,7 +54,8 @@ def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
             event_id=event_id(account.platform, account.platform_user_id, item.content_id, kind,
                               now),
             platform=account.platform, kind=kind, actor_id=account.platform_user_id,
-            content_id=item.content_id, owner_id=item.owner_id, occurred_at=now,
+            content_id=item.content_id, owner_id=item.owner_id,
+            occurred_at=item.liked_at if kind == "like" and item.liked_at else now,
             url=item.url, title=(item.title or "")[:512] or None)
 
     return [make(item, "like") for item in new] + [make(item, "unlike") for item in gone]

@@ -20,7 +20,7 @@ from ledger.sql import utcnow
 def store_account(conn: Connection, platform: str, platform_user_id: str, *, vault: Vault,
                   remote_id: str | None = None, access_token: str,
                   refresh_token: str | None = None, expires_at: datetime | None = None,
-                  instance: str = "", poll_seconds: int = 900,
+                  token_secret: str | None = None, instance: str = "", poll_seconds: int = 900,
                   now: datetime | None = None) -> int:
     """Store the tokens of `platform_user_id`, sealed by `vault`, for polling (linking and
     claiming the identity is `members.claims`'): its poll account's id. The first poll is
@@ -29,7 +29,8 @@ def store_account(conn: Connection, platform: str, platform_user_id: str, *, vau
     now = now or utcnow()
     first = now + timedelta(seconds=random.uniform(0, max(1, poll_seconds)))
     values = {"remote_id": remote_id or platform_user_id, "state": "active", "failures": 0,
-              "last_error": None, **sealed(vault, access_token, refresh_token, expires_at)}
+              "last_error": None, **sealed(vault, access_token, refresh_token, expires_at),
+              "token_secret": None if token_secret is None else vault.seal(token_secret)}
     found = conn.execute(select(poll_accounts.c.id).where(
         poll_accounts.c.platform == platform, poll_accounts.c.instance == instance,
         poll_accounts.c.platform_user_id == platform_user_id)).scalar()
@@ -73,9 +74,11 @@ def load_account(conn: Connection, account_id: int,
     if row is None:
         return None, False
     refresh = None if row.refresh_token is None else vault.open(row.refresh_token)
+    secret = None if row.token_secret is None else vault.open(row.token_secret)
     return Account(row.id, row.platform, row.instance, row.platform_user_id, row.remote_id,
                    vault.open(row.access_token), refresh, row.window_started_at,
-                   row.window_requests, row.baseline_done, row.failures), row.flattr_enabled
+                   row.window_requests, row.baseline_done, row.failures, row.last_polled_at,
+                   secret), row.flattr_enabled
 
 
 def seen_items(conn: Connection, account_id: int) -> dict[str, Item]:

@@ -38,6 +38,7 @@ class Item:
     owner_id: str
     url: str | None = None
     title: str | None = None
+    liked_at: datetime | None = None  # when the platform says the like happened, if it does
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ class Account:
     window_requests: int
     baseline_done: bool
     failures: int
+    last_polled_at: datetime | None = None
+    token_secret: str | None = field(default=None, repr=False)  # OAuth 1.0a (Flickr)
 
 
 @dataclass(frozen=True, slots=True)

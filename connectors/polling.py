@@ -7,7 +7,8 @@ A platform poller is a small object (see `Poller`) whose `fetch` reads one snaps
 account's likes within a request budget and raises `RateLimited`, `TokenExpired` or
 `TransientError`; everything else is here:
 
-- **Diff** (`connectors.poll_diff`): new items are likes, vanished ones unlikes. The first
+- **Diff** (`connectors.poll_diff`): new items are likes (dated by the platform when it says
+  when: `Item.liked_at`), vanished ones unlikes. The first
   poll of an account records a baseline and emits nothing (the platforms say nothing of when
   the old likes happened).
 - **Atomicity.** The seen rows, the inbox rows and the account's schedule change in one
@@ -15,11 +16,11 @@ account's likes within a request budget and raises `RateLimited`, `TokenExpired`
 - **Limits.** A per-account request window (`window_requests` per `window_seconds`) is kept
   in the account row; on 429 the account waits until the platform's reset time.
 - **Tokens** are stored sealed with the token vault (`base.vault.Vault`, which each poller
-  carries) and opened only to make a request. An expired or rejected token is refreshed once
-  (the new refresh token is stored at once: SoundCloud's and X's are single-use); if that fails
-  the account is marked `relink` and is not polled again until the user links it anew; so is
-  one whose stored tokens the vault cannot open (`web.token_key` changed). Errors back off
-  exponentially.
+  carries) and opened only to make a request, and so is an OAuth 1.0a platform's (Flickr's)
+  token secret. An expired or rejected token is refreshed once (the new refresh token is
+  stored at once: SoundCloud's and X's are single-use); if that fails the account is marked
+  `relink` and is not polled again until the user links it anew; so is one whose stored
+  tokens the vault cannot open (`web.token_key` changed). Errors back off exponentially.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def _refresh(engine: Engine, poller: Poller, account: Account) -> Account | None
     return Account(account.id, account.platform, account.instance, account.platform_user_id,
                    account.remote_id, tokens.access_token,
                    tokens.refresh_token or account.refresh_token, account.window_started_at,
-                   account.window_requests, account.baseline_done, account.failures)
+                   account.window_requests, account.baseline_done, account.failures,
+                   account.last_polled_at, account.token_secret)
 
 
 def _relink(engine: Engine, account_id: int, reason: str) -> None:

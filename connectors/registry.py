@@ -10,7 +10,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from base import config, metrics
-from connectors import dailymotion, discord, github, mastodon, relay, soundcloud, vimeo, x, youtube
+from connectors import (
+    bluesky,
+    dailymotion,
+    discord,
+    flickr,
+    github,
+    mastodon,
+    relay,
+    soundcloud,
+    vimeo,
+    x,
+    youtube,
+)
 from connectors.base import WebhookConnector
 from connectors.platform import Platform
 
@@ -24,6 +36,8 @@ PLATFORMS: tuple[Platform, ...] = (
     vimeo.PLATFORM,
     dailymotion.PLATFORM,
     youtube.PLATFORM,
+    bluesky.PLATFORM,
+    flickr.PLATFORM,
 )
 BY_NAME: Mapping[str, Platform] = {platform.name: platform for platform in PLATFORMS}
 metrics.label_platforms(BY_NAME)

@@ -13,6 +13,12 @@ caller's transaction. Per event it:
   or before the unlike (rule 2), and remembers it, so that a like dated at or before it that
   arrives later is retracted on arrival.
 
+Concurrent batches on PostgreSQL (two drain lanes, two workers) first take a transaction-level
+advisory lock per (giver, platform, content) of their events, in one order, so that a like and
+its unlike recorded by two batches at the same moment are applied one after the other: without
+it neither sees the other's uncommitted rows and the unliked flattr would stay. (On SQLite,
+`BEGIN IMMEDIATE` already makes writers take turns.)
+
 Identities, things and events of a batch are written in key order, so that concurrent workers
 take their row locks in one order; flattrs in the order of their times (their ids break ties
 in settlement), and a rare deadlock between two workers' upserts of the same flattrs rolls one
@@ -22,13 +28,14 @@ whole batch (`ledger.sql.recordset`).
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, text, update
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
@@ -80,6 +87,7 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
     last_closed = conn.execute(
         select(ledger_clock.c.last_closed_month).with_for_update(read=True)
     ).scalar()
+    _lock_pairs(conn, fresh.values())
     for key in _seen(conn, list(fresh)):
         result.note(key, "duplicate")
         del fresh[key]
@@ -144,6 +152,22 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
         for e in sorted(fresh.values(), key=lambda e: e.key)
     ])
     return result
+
+
+def _lock_pairs(conn: Connection, batch: Iterable[NormalisedEvent]) -> None:
+    """On PostgreSQL, wait for and hold (until commit) a lock per giver and liked content, taken
+    in ascending order so that two batches never wait for each other in a circle."""
+    if conn.dialect.name != "postgresql":
+        return
+    pairs = sorted({_pair_lock(event) for event in batch})
+    conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                 {"keys": pairs})
+
+
+def _pair_lock(event: NormalisedEvent) -> int:
+    """A 64-bit advisory lock key for the event's (giver, platform, content)."""
+    name = "\0".join((*event.giver_key, event.platform, event.content_id)).encode()
+    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
 
 
 def _seen(conn: Connection, keys: list[Key]) -> list[Key]:

@@ -1,12 +1,14 @@
 """What a proven platform identity does for a member, and undoing it.
 
+- **Starting** (`start`) an authorisation: OAuth 2 (`members.oauth`), or Flickr's OAuth 1.0a
+  (`members.oauth1`); `complete` finishes either with the callback's answer.
 - **Linking** (`attach`) links the identity to the member (their likes there become flattrs,
   switchable per account) and claims it (things it owns pay them) with
   `members.claims.claim_identity`, and stores the tokens for the platform's poller (X,
-  SoundCloud, Mastodon), sealed. An identity linked by another member is refused; one claimed
-  by another member opens a claim contest (`members.contests`) and changes nothing else. A new
-  claim records the "someone you pledged to joined" notices. `link_account` does the same for
-  an operator who holds an account's tokens.
+  SoundCloud, Mastodon, Flickr), sealed. An identity linked by another member is refused; one
+  claimed by another member opens a claim contest (`members.contests`) and changes nothing
+  else. A new claim records the "someone you pledged to joined" notices. `link_account` does
+  the same for an operator who holds an account's tokens.
 - **Logging in** (`sign_in`) with an identity signs in the member who linked it (refreshing its
   link and tokens), or signs up a new member named after the platform user name.
 - **Unlinking** (`unlink`) ends the link: the account's likes stop becoming flattrs and its
@@ -32,10 +34,20 @@ from connectors.poll_storage import store_account
 from ledger.errors import NotFound
 from ledger.identities import identity_id
 from ledger.schema import identities, users
+from members import oauth1
 from members.claims import Claim, claim_identity
 from members.contests import contests
 from members.logins import ensure_login, sign_up_linked
-from members.oauth import PROVIDERS, OAuthError, Proof, credentials, prove, take
+from members.oauth import (
+    PROVIDERS,
+    OAuthError,
+    Proof,
+    begin,
+    credentials,
+    prove,
+    provider,
+    take,
+)
 
 NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 P = ParamSpec("P")
@@ -58,6 +70,16 @@ class Completed:
     attached: Claim
 
 
+async def start(run: Run, config: Mapping[str, Any], platform: str, purpose: str,
+                user_id: int | None, redirect_uri: str,
+                instance: str = "") -> tuple[str, str]:
+    """Begin linking (or logging in with) `platform`: (the platform's authorize URL, the state
+    its callback brings back). `run(fn, *args)` runs `fn(conn, *args)` in a transaction."""
+    if provider(config, platform).oauth.protocol == "oauth1":
+        return await oauth1.begin(run, config, platform, purpose, user_id, redirect_uri)
+    return await run(begin, config, platform, purpose, user_id, redirect_uri, instance)
+
+
 async def complete(run: Run, config: Mapping[str, Any],
                    platform: str, state: str, code: str, error: str,
                    member_id: int | None) -> Completed:
@@ -70,8 +92,10 @@ async def complete(run: Run, config: Mapping[str, Any],
                          f"({(error or 'no code')[:40]}); nothing was changed.")
     if pending.purpose == "link" and pending.user_id != member_id:
         raise OAuthError("This link was started by another session. Log in and start again.")
-    client = await run(credentials, config, pending)
-    proof = await prove(config, pending, client, code)
+    if PROVIDERS[platform].oauth.protocol == "oauth1":
+        proof = await oauth1.prove(config, pending, state, code)
+    else:
+        proof = await prove(config, pending, await run(credentials, config, pending), code)
     if pending.user_id is not None:  # a link: the table ties a user to purpose "link"
         return Completed("link", pending.user_id,
                          await run(attach, config, pending.user_id, proof))
@@ -98,7 +122,7 @@ def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) 
         store_account(conn, proof.platform, proof.platform_user_id, vault=vault(config),
                       remote_id=proof.remote_id, access_token=proof.access_token,
                       refresh_token=proof.refresh_token, expires_at=proof.expires_at,
-                      instance=proof.instance,
+                      token_secret=proof.token_secret, instance=proof.instance,
                       poll_seconds=int(config["connectors"][proof.platform]["poll_seconds"]))
     return claim
 
@@ -106,7 +130,7 @@ def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) 
 def link_account(conn: Connection, uid: int, platform: str, platform_user_id: str, *,
                  vault: Vault, remote_id: str | None = None, access_token: str,
                  refresh_token: str | None = None, expires_at: datetime | None = None,
-                 instance: str = "", poll_seconds: int = 900,
+                 token_secret: str | None = None, instance: str = "", poll_seconds: int = 900,
                  now: datetime | None = None) -> int:
     """What linking a polled account does, for an operator who holds its tokens (`flattr-hub
     connectors link`): claim it for `uid` (`claim_identity`; LedgerError when another member
@@ -114,8 +138,8 @@ def link_account(conn: Connection, uid: int, platform: str, platform_user_id: st
     claim_identity(conn, uid, platform, platform_user_id, contest=False)
     return store_account(conn, platform, platform_user_id, vault=vault, remote_id=remote_id,
                          access_token=access_token, refresh_token=refresh_token,
-                         expires_at=expires_at, instance=instance, poll_seconds=poll_seconds,
-                         now=now)
+                         expires_at=expires_at, token_secret=token_secret, instance=instance,
+                         poll_seconds=poll_seconds, now=now)
 
 
 def sign_in(conn: Connection, config: Mapping[str, Any], proof: Proof) -> tuple[int, Claim]:

@@ -13,7 +13,11 @@ layer, so a callback URL that was started in another browser is refused.
 
 Identity ids are the ones the connectors use: X, Discord and GitHub numeric user ids,
 SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`, Vimeo numeric user ids
-(from the profile's `uri`, `/users/<id>`), Dailymotion user ids, YouTube channel ids.
+(from the profile's `uri`, `/users/<id>`), Dailymotion user ids, YouTube channel ids, Flickr
+NSIDs.
+
+Flickr offers OAuth 1.0a only (its provider's `protocol`): its request-token → authorize →
+access-token flow is `members.oauth1`, which shares the pending authorisations kept here.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class Proof:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: datetime | None
+    token_secret: str | None = field(default=None, repr=False)  # OAuth 1.0a
 
 
 def enabled(config: Mapping[str, Any]) -> list[Provider]:
@@ -121,14 +126,10 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
     found = provider(config, platform)
     if found.oauth.per_instance:
         instance = _instance(instance)
-    state, now = secrets.token_urlsafe(32), utcnow()
+    state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64) if found.oauth.pkce else None
-    conn.execute(delete(oauth_pending).where(oauth_pending.c.expires_at < now))
-    conn.execute(insert(oauth_pending).values(
-        state_hash=state_hash(state), purpose=purpose, platform=platform, instance=instance,
-        user_id=user_id, code_verifier=verifier and vault(config).seal(verifier),
-        redirect_uri=redirect_uri, created_at=now,
-        expires_at=now + timedelta(minutes=PENDING_MINUTES)))
+    store_pending(conn, config, state, purpose, platform, instance, user_id, verifier,
+                  redirect_uri)
     client_id, _ = _client(conn, config, found, instance, redirect_uri)
     query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
              "state": state}
@@ -137,7 +138,21 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
     if verifier:
         query.update(code_challenge=challenge(verifier), code_challenge_method="S256")
     query.update(found.oauth.authorize_params)
-    return f"{_endpoints(config, found, instance)[0]}?{urlencode(query)}", state
+    return f"{endpoints(config, found, instance)[0]}?{urlencode(query)}", state
+
+
+def store_pending(conn: Connection, config: Mapping[str, Any], state: str, purpose: str,
+                  platform: str, instance: str, user_id: int | None, verifier: str | None,
+                  redirect_uri: str) -> None:
+    """Store a pending authorisation under the hash of `state`, `verifier` (the PKCE code
+    verifier, or an OAuth 1.0a request token secret) sealed; drop the expired ones."""
+    now = utcnow()
+    conn.execute(delete(oauth_pending).where(oauth_pending.c.expires_at < now))
+    conn.execute(insert(oauth_pending).values(
+        state_hash=state_hash(state), purpose=purpose, platform=platform, instance=instance,
+        user_id=user_id, code_verifier=verifier and vault(config).seal(verifier),
+        redirect_uri=redirect_uri, created_at=now,
+        expires_at=now + timedelta(minutes=PENDING_MINUTES)))
 
 
 def take(conn: Connection, config: Mapping[str, Any], platform: str,
@@ -167,12 +182,12 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
                 code: str) -> Proof:
     """Trade `code` for tokens and read the profile they open."""
     found = PROVIDERS[pending.platform]
-    _, token_url, profile_url = _endpoints(config, found, pending.instance)
+    _, token_url, profile_url = endpoints(config, found, pending.instance)
     async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT,
                                      connector=_connector(config, found)) as http:
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
-    user_id = _at(profile, found.oauth.user_id)
+    user_id = value_at(profile, found.oauth.user_id)
     try:
         platform_user_id = found.oauth.identity(user_id, pending.instance)
     except ValueError:
@@ -180,8 +195,8 @@ async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, 
     expires = str(tokens.get("expires_in"))
     return Proof(
         platform=found.platform, platform_user_id=platform_user_id,
-        username=_at(profile, found.oauth.username),
-        remote_id=_at(profile, found.oauth.remote_id or found.oauth.user_id),
+        username=value_at(profile, found.oauth.username),
+        remote_id=value_at(profile, found.oauth.remote_id or found.oauth.user_id),
         instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
         expires_at=utcnow() + timedelta(seconds=int(expires)) if _seconds(expires) else None)
@@ -216,8 +231,9 @@ def _instance(instance: str) -> str:
     return mastodon.instance_url(host)
 
 
-def _endpoints(config: Mapping[str, Any], found: Provider,
-               instance: str) -> tuple[str, str, str]:
+def endpoints(config: Mapping[str, Any], found: Provider,
+              instance: str) -> tuple[str, str, str]:
+    """(authorize, token, profile) URLs of `found`: configured ones first, else its own."""
     section = config["connectors"][found.platform]
     defaults = (found.oauth.authorize_url, found.oauth.token_url, found.oauth.profile_url)
     if found.oauth.per_instance:
@@ -287,7 +303,8 @@ async def _json(request: Any, found: Provider) -> dict[str, Any]:
     return body
 
 
-def _at(document: Mapping[str, Any], path: ProfilePath) -> str:
+def value_at(document: Mapping[str, Any], path: ProfilePath) -> str:
+    """The non-empty scalar at `path` in `document` as text; OAuthError (502) if there is none."""
     node: Any = document
     for key in path:
         if isinstance(key, int):

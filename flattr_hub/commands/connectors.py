@@ -2,9 +2,10 @@
 linking accounts for the pollers (what OAuth linking stores), listing them, enqueueing due
 polls now, and registering the hub's app on a Mastodon instance.
 
-Tokens are read from the environment (`FLATTR_LINK_ACCESS_TOKEN`, `FLATTR_LINK_REFRESH_TOKEN`)
-or from standard input, never from the command line (where `ps` would show them), and are never
-printed.
+Tokens are read from the environment (`FLATTR_LINK_ACCESS_TOKEN`, `FLATTR_LINK_REFRESH_TOKEN`;
+Flickr's OAuth 1.0a token secret from `FLATTR_LINK_TOKEN_SECRET`) or from standard input (the
+second line: the refresh token, or Flickr's token secret), never from the command line (where
+`ps` would show them), and are never printed.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def register(commands: Any) -> None:
     link.add_argument("name", help="hub user name")
     link.add_argument("platform", choices=PLATFORMS)
     link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, Mastodon "
-                      "user@host, Vimeo or Dailymotion user id, or YouTube channel id")
+                      "user@host, Vimeo or Dailymotion user id, YouTube channel id, or Flickr "
+                      "NSID")
     link.add_argument("--remote-id", help="the id the API uses, when it differs (Mastodon: "
                       "the account id on its instance)")
     link.add_argument("--instance", default="", help="Mastodon instance, e.g. mastodon.social")
@@ -128,6 +130,13 @@ def _tokens() -> tuple[str, str | None]:
 
 def _link(args: argparse.Namespace, app: Any) -> int:
     access, refresh = _tokens()
+    secret = None
+    linking = registry.BY_NAME[args.platform].linking
+    if linking is not None and linking.protocol == "oauth1":  # a secret, no refresh token
+        secret, refresh = os.environ.get("FLATTR_LINK_TOKEN_SECRET") or refresh, None
+        if not secret:
+            raise UserError(f"a {args.platform} account needs its token secret: set "
+                            "FLATTR_LINK_TOKEN_SECRET or give it on the second line of stdin")
     instance = args.instance
     if args.platform == "mastodon":
         if not instance and "@" in args.platform_user_id:
@@ -140,7 +149,8 @@ def _link(args: argparse.Namespace, app: Any) -> int:
         uid = accounts.user_id(conn, args.name)
         link_account(conn, uid, args.platform, args.platform_user_id, vault=vault(app.config),
                      remote_id=args.remote_id,
-                     access_token=access, refresh_token=refresh, instance=instance,
+                     access_token=access, refresh_token=refresh, token_secret=secret,
+                     instance=instance,
                      poll_seconds=int(section["poll_seconds"]))
     print(f"linked {args.platform} account {args.platform_user_id} to {args.name}; "
           "it will be polled")

@@ -31,7 +31,7 @@ FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.d
             "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",
             "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
             "hub.web.contests", "hub.web.webhooks", "hub.web.security",
-            "hub.web.email", "hub.web.ops_quarantine")
+            "hub.web.email", "hub.web.ops_quarantine", "hub.web.bluesky")
 STATIC = Path(__file__).with_name("static")
 
 
