@@ -20,7 +20,17 @@ def base_url(config: Mapping[str, Any]) -> str:
     """The hub's public URL without a trailing slash: `hub.base_url`, else
     `http://<hub.host>:<hub.port>`."""
     hub = config["hub"]
-    return (str(hub["base_url"] or "") or _origin(str(hub["host"]), int(hub["port"]))).rstrip("/")
+    return (configured(config) or _origin(str(hub["host"]), int(hub["port"]))).rstrip("/")
+
+
+def configured(config: Mapping[str, Any]) -> str:
+    """`hub.base_url` as configured; empty when it is not set."""
+    return str(config["hub"]["base_url"] or "")
+
+
+def https(config: Mapping[str, Any]) -> bool:
+    """Whether the hub is served over https (its `hub.base_url` says so)."""
+    return configured(config).startswith("https://")
 
 
 def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -> str:
@@ -31,7 +41,7 @@ def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -
 def require_base_url(config: Mapping[str, Any], host: str) -> None:
     """ValueError (one line) when a hub would listen on `host`, not a loopback address,
     without `hub.base_url`."""
-    if not str(config["hub"]["base_url"] or "") and not loopback(host):
+    if not configured(config) and not loopback(host):
         raise ValueError(f"hub.base_url must be set to listen on {host or 'every address'} "
                          "(links are built from it, never from the Host header); e.g. "
                          "FLATTR_HUB__BASE_URL=https://hub.example.org")
@@ -39,7 +49,7 @@ def require_base_url(config: Mapping[str, Any], host: str) -> None:
 
 def listened(config: dict[str, Any], url: str) -> None:
     """A hub without `hub.base_url` (on loopback) now listens at `url`: links point there."""
-    if not str(config["hub"]["base_url"] or ""):
+    if not configured(config):
         config["hub"]["base_url"] = url
 
 

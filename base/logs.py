@@ -1,8 +1,9 @@
 """Logging: one JSON object per line on stderr (`log.format: json`, the default) or readable
 lines (`console`). The hub's own structlog events are logged from `log.level` up; libraries that
 log through the standard library (RQ, aiohttp, alembic) from WARNING up (or DEBUG, with
-`log.level: debug`), in the same format. Values bound with `structlog.contextvars` (the hub's
-`request_id`, a worker's `job_id`) appear in every line logged while they are bound."""
+`log.level: debug`; client libraries that would log tokens, from INFO), in the same format.
+Values bound with `structlog.contextvars` (the hub's `request_id`, a worker's `job_id`) appear
+in every line logged while they are bound. Nothing else sets a logger's level."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from base.config import ConfigError
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
+# Client libraries that log request headers (bearer tokens) at DEBUG: INFO at most, even with
+# `log.level: debug`.
+QUIETER = ("tweepy", "requests_oauthlib", "urllib3")
 
 
 class StderrLogger:
@@ -82,3 +86,5 @@ def configure(config: Mapping[str, Any]) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if level == logging.DEBUG else max(level, logging.WARNING))
+    for name in QUIETER:
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -11,7 +11,7 @@ does it; `hub.metrics` serves them at `GET /metrics`):
 - `record_settlement(summary, seconds)`: after each `settle` in `workers.jobs.settle_due`.
 - `record_polls(platform, totals)`: with the totals of `workers.pollers.poll_batch` (rounds per
   outcome; `rate_limited` is a 429 from the platform).
-- `record_outbound(result)`: outbound webhook attempts (called by `outbound.webhooks`).
+- `record_outbound(result)`: outbound webhook attempts (called by `outbound.delivery`).
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from base.public_net import Guard, UnsafeTarget, guarded_session
 from base.vault import Vault, vault
 from connectors.liked_items import ident, page_list, parse_items, site_url, title
 from connectors.platform import OAuthProvider, Platform
-from connectors.polling import (
-    HTTP_TIMEOUT,
+from connectors.poll_http import HTTP_TIMEOUT, oauth_refresh, route
+from connectors.poll_types import (
     Account,
     Item,
     RateLimited,
@@ -40,8 +40,6 @@ from connectors.polling import (
     TokenExpired,
     Tokens,
     TransientError,
-    oauth_refresh,
-    route,
 )
 from ledger.sql import utcnow
 

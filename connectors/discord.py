@@ -47,7 +47,7 @@ from base.tables.connectors import discord_guilds, discord_reactions
 from connectors.base import Headers, PayloadError, Settings, SignatureError, event, field_of
 from connectors.discord_spool import MAX_RETRY_SECONDS, SPOOL_FILE, Reaction, Recorder, Spool
 from connectors.platform import OAuthProvider, Platform, Stream, key_set
-from connectors.polling import event_id as observation_id
+from connectors.poll_diff import event_id as observation_id
 from connectors.stream_status import StatusWriter, heartbeat_seconds
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest

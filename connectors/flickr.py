@@ -40,8 +40,8 @@ import structlog
 
 from base.vault import Vault, vault
 from connectors.platform import OAuthProvider, Platform, key_set
-from connectors.polling import (
-    HTTP_TIMEOUT,
+from connectors.poll_http import HTTP_TIMEOUT
+from connectors.poll_types import (
     Account,
     Item,
     RateLimited,

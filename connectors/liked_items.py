@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from connectors.polling import Account, Item, TransientError
+from connectors.poll_types import Account, Item, TransientError
 
 log = structlog.get_logger(__name__)
 

@@ -38,8 +38,8 @@ from base.public_net import Guard, guarded_session, refusal
 from base.tables.connectors import mastodon_apps
 from base.vault import Vault, vault
 from connectors.platform import OAuthProvider, Platform, key_set
-from connectors.polling import (
-    HTTP_TIMEOUT,
+from connectors.poll_http import HTTP_TIMEOUT, reset_time, route
+from connectors.poll_types import (
     Account,
     Item,
     RateLimited,
@@ -47,8 +47,6 @@ from connectors.polling import (
     TokenExpired,
     Tokens,
     TransientError,
-    reset_time,
-    route,
 )
 from ledger.sql import utcnow
 

@@ -10,7 +10,7 @@ derived from the registry. A descriptor holds:
   defaults are the defaults (`config.yaml` documents the same keys);
 - what it offers, each optional and each switched on by its own keys of that section: a
   signed `webhook` (`connectors.base.WebhookConnector`), a `poller(config)` factory
-  (`connectors.polling.Poller`, None while off), an OAuth `linking` provider, a long-lived
+  (`connectors.poll_types.Poller`, None while off), an OAuth `linking` provider, a long-lived
   `stream` listener that `flattr-hub up` supervises.
 """
 

@@ -20,8 +20,8 @@ import requests
 
 from base.vault import Vault, vault
 from connectors.platform import OAuthProvider, Platform
-from connectors.polling import (
-    HTTP_TIMEOUT,
+from connectors.poll_http import HTTP_TIMEOUT, oauth_refresh, reset_time, route
+from connectors.poll_types import (
     Account,
     Item,
     RateLimited,
@@ -29,9 +29,6 @@ from connectors.polling import (
     TokenExpired,
     Tokens,
     TransientError,
-    oauth_refresh,
-    reset_time,
-    route,
 )
 
 API = "https://api.soundcloud.com"

@@ -29,8 +29,8 @@ import requests
 from base.vault import Vault, vault
 from connectors.liked_items import ident, page_list, parse_items, site_url, title
 from connectors.platform import OAuthProvider, Platform
-from connectors.polling import (
-    HTTP_TIMEOUT,
+from connectors.poll_http import HTTP_TIMEOUT, reset_time
+from connectors.poll_types import (
     Account,
     Item,
     RateLimited,
@@ -38,7 +38,6 @@ from connectors.polling import (
     TokenExpired,
     Tokens,
     TransientError,
-    reset_time,
 )
 
 if TYPE_CHECKING:

@@ -48,7 +48,8 @@ from connectors.base import (
     field_of,
 )
 from connectors.platform import OAuthProvider, Platform
-from connectors.polling import (
+from connectors.poll_http import oauth_refresh, reset_time, route
+from connectors.poll_types import (
     Account,
     Item,
     RateLimited,
@@ -56,9 +57,6 @@ from connectors.polling import (
     TokenExpired,
     Tokens,
     TransientError,
-    oauth_refresh,
-    reset_time,
-    route,
 )
 from ledger.events import NormalisedEvent
 

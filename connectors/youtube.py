@@ -42,8 +42,8 @@ import requests
 from base.vault import Vault, vault
 from connectors.liked_items import at, ident, page_list, parse_items, title
 from connectors.platform import OAuthProvider, Platform
-from connectors.polling import (
-    HTTP_TIMEOUT,
+from connectors.poll_http import HTTP_TIMEOUT, oauth_refresh
+from connectors.poll_types import (
     Account,
     Item,
     RateLimited,
@@ -51,7 +51,6 @@ from connectors.polling import (
     TokenExpired,
     Tokens,
     TransientError,
-    oauth_refresh,
 )
 
 if TYPE_CHECKING:

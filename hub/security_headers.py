@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from base import links
+
 STRICT = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'")
 OPERATOR_DASHBOARD = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
@@ -32,7 +34,7 @@ DASHBOARD = "/ops/rq"
 
 def install(app: web.Application, config: Mapping[str, Any]) -> None:
     """Put the headers on every response `app` prepares."""
-    hsts = str(config["hub"]["base_url"] or "").startswith("https://")
+    hsts = links.https(config)
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in headers(request.path, hsts).items():

@@ -35,7 +35,7 @@ from ledger import identities
 from ledger.errors import LedgerError, NotFound
 from ledger.schema import identities as identities_table
 from ledger.sql import dialect_insert, utcnow
-from members.contests import open_contest
+from members.claims import claim_identity
 from members.site_proof import (
     ProofSettings,
     Refused,
@@ -44,7 +44,6 @@ from members.site_proof import (
     lookup,
     page_url,
 )
-from notifications.outbox import identity_claimed
 
 LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 HANDLE = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})*\.[a-z][a-z0-9-]{{0,62}}$")
@@ -165,22 +164,19 @@ def claims_of(conn: Connection, uid: int) -> list[Claim]:
 
 
 def link_account(conn: Connection, uid: int, did: str, handle: str) -> bool:
-    """Link and claim `did` for `uid`; whether it is theirs now (False: another member had
-    claimed it, and a claim contest was opened). LedgerError when another member linked it."""
+    """Link and claim `did` for `uid` (`members.claims.claim_identity`); whether it is theirs now
+    (False: another member had claimed it, and a claim contest was opened). LedgerError when
+    another member linked it."""
     iid = identities.identity_id(conn, PLATFORM, did)
-    row = conn.execute(select(identities_table.c.claimed_by, identities_table.c.linked_user_id)
-                       .where(identities_table.c.id == iid).with_for_update()).one()
-    if row.linked_user_id not in (None, uid):
+    linked = conn.execute(select(identities_table.c.linked_user_id)
+                          .where(identities_table.c.id == iid).with_for_update()).scalar()
+    if linked not in (None, uid):
         raise LedgerError("that Bluesky account is linked to another member of this hub")
-    if row.claimed_by not in (None, uid):
-        open_contest(conn, iid, uid, row.claimed_by)
+    if claim_identity(conn, uid, PLATFORM, did).contest_id is not None:
         return False
-    identities.link(conn, uid, PLATFORM, did, claim=True)
     if handle:
         conn.execute(update(identities_table).where(identities_table.c.id == iid)
                      .values(username=handle[:255]))
-    if row.claimed_by is None:
-        identity_claimed(conn, iid, uid)
     return True
 
 

@@ -1,4 +1,5 @@
-"""Claim contests: a member proved by OAuth an identity that another member has claimed.
+"""Claim contests: a member proved (by OAuth, or a site's token) an identity that another
+member has claimed; `members.claims` opens them.
 
 Opening one changes nothing else: the claim stays where it is and the claimant is not linked.
 An operator then either awards the claim to the claimant — the claim moves (things the
@@ -11,26 +12,13 @@ while a settlement run is in progress, so a run sees one owner per identity.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, select, update
 
-from base.tables.connectors import poll_accounts
 from base.tables.linking import claim_contests
 from ledger.errors import LedgerError, NotFound
-from ledger.schema import identities, settlement_runs, users
+from ledger.schema import identities, users
 from ledger.sql import utcnow
-from notifications.outbox import identity_claimed
-
-
-def open_contest(conn: Connection, identity_id: int, claimant_id: int, holder_id: int) -> int:
-    """Open a contest of `holder_id`'s claim by `claimant_id` (or return the one already open)."""
-    found = conn.execute(select(claim_contests.c.id).where(
-        claim_contests.c.identity_id == identity_id, claim_contests.c.claimant_id == claimant_id,
-        claim_contests.c.state == "open")).scalar()
-    if found is not None:
-        return found
-    return conn.execute(insert(claim_contests).values(
-        identity_id=identity_id, claimant_id=claimant_id, holder_id=holder_id, state="open",
-        opened_at=utcnow()).returning(claim_contests.c.id)).scalar_one()
+from members import claims
 
 
 def contests(conn: Connection, *, claimant_id: int | None = None,
@@ -68,22 +56,6 @@ def resolve(conn: Connection, contest_id: int, operator_id: int, award: bool) ->
     if contest.state != "open":
         raise LedgerError(f"claim contest {contest_id} is already {contest.state}")
     if award:
-        _move_claim(conn, contest.identity_id, contest.claimant_id)
+        claims.award(conn, contest.identity_id, contest.claimant_id)
     conn.execute(update(claim_contests).where(claim_contests.c.id == contest_id).values(
         state="awarded" if award else "rejected", resolved_at=utcnow(), resolved_by=operator_id))
-
-
-def _move_claim(conn: Connection, identity_id: int, claimant_id: int) -> None:
-    if conn.execute(select(settlement_runs.c.month)
-                    .where(settlement_runs.c.state == "running")).first() is not None:
-        raise LedgerError("a settlement run is in progress; resolve this after it has finished")
-    identity = conn.execute(select(identities).where(identities.c.id == identity_id)
-                            .with_for_update()).one()
-    values: dict[str, object] = {"claimed_by": claimant_id, "claimed_at": utcnow()}
-    if identity.linked_user_id not in (None, claimant_id):
-        values["linked_user_id"] = None
-        conn.execute(delete(poll_accounts).where(
-            poll_accounts.c.platform == identity.platform,
-            poll_accounts.c.platform_user_id == identity.platform_user_id))
-    conn.execute(update(identities).where(identities.c.id == identity_id).values(**values))
-    identity_claimed(conn, identity_id, claimant_id)

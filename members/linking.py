@@ -3,11 +3,12 @@
 - **Starting** (`start`) an authorisation: OAuth 2 (`members.oauth`), or Flickr's OAuth 1.0a
   (`members.oauth1`); `complete` finishes either with the callback's answer.
 - **Linking** (`attach`) links the identity to the member (their likes there become flattrs,
-  switchable per account) and claims it (things it owns pay them), and stores the tokens for
-  the platform's poller (X, SoundCloud, Mastodon, Flickr), sealed. An identity linked by
-  another member is refused; one claimed by another member opens a claim contest
-  (`members.contests`) and changes nothing else. A new claim records the "someone you
-  pledged to joined" notices.
+  switchable per account) and claims it (things it owns pay them) with
+  `members.claims.claim_identity`, and stores the tokens for the platform's poller (X,
+  SoundCloud, Mastodon, Flickr), sealed. An identity linked by another member is refused; one
+  claimed by another member opens a claim contest (`members.contests`) and changes nothing
+  else. A new claim records the "someone you pledged to joined" notices. `link_account` does
+  the same for an operator who holds an account's tokens.
 - **Logging in** (`sign_in`) with an identity signs in the member who linked it (refreshing its
   link and tokens), or signs up a new member named after the platform user name.
 - **Unlinking** (`unlink`) ends the link: the account's likes stop becoming flattrs and its
@@ -21,19 +22,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
 from base.tables.connectors import poll_accounts
-from base.vault import vault
+from base.vault import Vault, vault
 from catalog.things import PLATFORM as BUTTON_PLATFORM
-from connectors.polling import add_account
+from connectors.poll_storage import store_account
 from ledger.errors import NotFound
-from ledger.identities import identity_id, link
+from ledger.identities import identity_id
 from ledger.schema import identities, users
 from members import oauth1
-from members.contests import contests, open_contest
+from members.claims import Claim, claim_identity
+from members.contests import contests
 from members.logins import ensure_login, sign_up_linked
 from members.oauth import (
     PROVIDERS,
@@ -45,7 +48,6 @@ from members.oauth import (
     provider,
     take,
 )
-from notifications.outbox import identity_claimed
 
 NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 P = ParamSpec("P")
@@ -60,21 +62,12 @@ class Run(Protocol):
 
 
 @dataclass(frozen=True)
-class Attached:
-    """The result of linking: the identity, whether this claimed it, or the contest opened."""
-
-    identity_id: int
-    claimed: bool
-    contest_id: int | None
-
-
-@dataclass(frozen=True)
 class Completed:
     """A finished authorisation: what it was for, the member, and what linking did."""
 
     purpose: str
     user_id: int
-    attached: Attached
+    attached: Claim
 
 
 async def start(run: Run, config: Mapping[str, Any], platform: str, purpose: str,
@@ -110,33 +103,46 @@ async def complete(run: Run, config: Mapping[str, Any],
     return Completed("login", uid, attached)
 
 
-def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) -> Attached:
+def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) -> Claim:
     """Link and claim the proven identity for `uid` (see the module). OAuthError (409) when
-    another member has linked it."""
-    label = PROVIDERS[proof.platform].label
+    another member has linked it, whoever claimed it: they proved the same account."""
     iid = identity_id(conn, proof.platform, proof.platform_user_id)
-    row = conn.execute(select(identities).where(identities.c.id == iid).with_for_update()).one()
-    if row.linked_user_id not in (None, uid):
-        raise OAuthError(f"The {label} account {proof.username} is linked to another member of "
-                         "this hub. If it is yours, ask an operator for help.", 409)
-    if row.claimed_by not in (None, uid):
-        return Attached(iid, False, open_contest(conn, iid, uid, row.claimed_by))
-    link(conn, uid, proof.platform, proof.platform_user_id, claim=True,
-         flattr_enabled=row.flattr_enabled if row.linked_user_id == uid else True)
-    conn.execute(update(identities).where(identities.c.id == iid)
+    linked = conn.execute(select(identities.c.linked_user_id)
+                          .where(identities.c.id == iid).with_for_update()).scalar()
+    if linked not in (None, uid):
+        raise OAuthError(f"The {PROVIDERS[proof.platform].label} account {proof.username} is "
+                         "linked to another member of this hub. If it is yours, ask an operator "
+                         "for help.", 409)
+    claim = claim_identity(conn, uid, proof.platform, proof.platform_user_id)
+    if claim.contest_id is not None:
+        return claim
+    conn.execute(update(identities).where(identities.c.id == claim.identity_id)
                  .values(username=proof.username[:255]))
     if PROVIDERS[proof.platform].polled:
-        add_account(conn, uid, proof.platform, proof.platform_user_id, vault=vault(config),
-                    remote_id=proof.remote_id, access_token=proof.access_token,
-                    refresh_token=proof.refresh_token, expires_at=proof.expires_at,
-                    token_secret=proof.token_secret, instance=proof.instance,
-                    poll_seconds=int(config["connectors"][proof.platform]["poll_seconds"]))
-    if row.claimed_by is None:
-        identity_claimed(conn, iid, uid)
-    return Attached(iid, row.claimed_by is None, None)
+        store_account(conn, proof.platform, proof.platform_user_id, vault=vault(config),
+                      remote_id=proof.remote_id, access_token=proof.access_token,
+                      refresh_token=proof.refresh_token, expires_at=proof.expires_at,
+                      token_secret=proof.token_secret, instance=proof.instance,
+                      poll_seconds=int(config["connectors"][proof.platform]["poll_seconds"]))
+    return claim
 
 
-def sign_in(conn: Connection, config: Mapping[str, Any], proof: Proof) -> tuple[int, Attached]:
+def link_account(conn: Connection, uid: int, platform: str, platform_user_id: str, *,
+                 vault: Vault, remote_id: str | None = None, access_token: str,
+                 refresh_token: str | None = None, expires_at: datetime | None = None,
+                 token_secret: str | None = None, instance: str = "", poll_seconds: int = 900,
+                 now: datetime | None = None) -> int:
+    """What linking a polled account does, for an operator who holds its tokens (`flattr-hub
+    connectors link`): claim it for `uid` (`claim_identity`; LedgerError when another member
+    holds it) and store its tokens for the poller. Returns its poll account's id."""
+    claim_identity(conn, uid, platform, platform_user_id, contest=False)
+    return store_account(conn, platform, platform_user_id, vault=vault, remote_id=remote_id,
+                         access_token=access_token, refresh_token=refresh_token,
+                         expires_at=expires_at, token_secret=token_secret, instance=instance,
+                         poll_seconds=poll_seconds, now=now)
+
+
+def sign_in(conn: Connection, config: Mapping[str, Any], proof: Proof) -> tuple[int, Claim]:
     """(the member to sign in, what linking did): the member who linked the identity, else a
     new member. OAuthError (409) when a member claimed it without linking it: they should log
     in with their password and link it."""

@@ -1,8 +1,8 @@
 """Claiming a web site: the identity ("web", host name). A member asks to claim a host and gets a
 token; once the token is found on the site (`members.site_proof`), the identity is claimed for
-them (`ledger.identities.link(..., claim=True)`) and what waits for it pays them from then on.
-When another member holds the site already, the proof opens a claim contest
-(`members.contests`) for an operator to resolve.
+them (`members.claims.claim_identity`) and what waits for it pays them from then on. When
+another member holds the site already, the proof opens a claim contest (`members.contests`)
+for an operator to resolve.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ import structlog
 from sqlalchemy import Connection, Engine, and_, select, update
 
 from base.tables.sites import site_claims
-from ledger import identities
 from ledger.errors import LedgerError, NotFound
 from ledger.schema import identities as identities_table
 from ledger.schema import users
 from ledger.sql import dialect_insert, utcnow
-from members.contests import open_contest
+from members.claims import claim_identity
 from members.site_proof import ProofSettings, find_proof
-from notifications.outbox import identity_claimed
 
 PLATFORM = "web"
 LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -132,16 +130,8 @@ def site_claims_of(conn: Connection, uid: int) -> list[SiteClaim]:
 
 def record_proof(conn: Connection, uid: int, host: str) -> SiteClaim:
     """The token was found: claim the identity ("web", host) for `uid`, or, when another
-    member holds it, open a claim contest that an operator resolves."""
-    iid = identities.identity_id(conn, PLATFORM, host)
-    holder = conn.execute(select(identities_table.c.claimed_by)
-                          .where(identities_table.c.id == iid).with_for_update()).scalar()
-    if holder in (None, uid):
-        identities.link(conn, uid, PLATFORM, host, claim=True)
-        if holder is None:
-            identity_claimed(conn, iid, uid)
-    else:
-        open_contest(conn, iid, uid, holder)
+    member holds it, open a claim contest that an operator resolves (`members.claims`)."""
+    claim_identity(conn, uid, PLATFORM, host)
     conn.execute(update(site_claims)
                  .where(site_claims.c.user_id == uid, site_claims.c.host == host,
                         site_claims.c.verified_at.is_(None))

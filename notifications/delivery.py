@@ -1,12 +1,8 @@
-"""Sending the outbox: one RQ job per notice on the `notifications` queue, retried with
-backoff, and a sweeper for notices whose job was lost.
-
-A notice is leased (its next attempt pushed past the time sending can take) in a short
-transaction, sent with no transaction open, then marked `sent` (or scheduled again, or
-`failed`) in another. A notice marked sent is never sent again; a worker that dies between
-sending and marking leaves the notice pending, and the sweeper sends it again once the lease
-has run out: delivery is at least once. The repeat carries the same Discord `nonce` (Discord
-drops a repeat within a few minutes) or e-mail `Message-ID`.
+"""Sending the notification outbox: one RQ job per notice on the `notifications` queue
+(`workers.notices`), retried with backoff, and a sweep for notices whose job was lost, with the
+lifecycle every outbox shares (`pipeline.outbox`: lease, send, record; at least once). A
+repeat carries the same Discord `nonce` (Discord drops a repeat within a few minutes) or
+e-mail `Message-ID`.
 
 Before sending, a notice is skipped when there is no longer anybody to tell: the identity was
 claimed or its creator opted out, its platform is no longer opted in, the giver turned these
@@ -30,7 +26,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from redis import Redis
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select
 
 from base.links import base_url
 from base.tables.members import logins, verified_email
@@ -43,35 +39,21 @@ from ledger.schema import identities
 from ledger.sql import utcnow
 from notifications import messages
 from notifications.channels import SendError, send_discord_dm, send_email
-from pipeline.context import current
-from pipeline.queues import enqueue_ids
+from pipeline.outbox import Attempt, Leased, Outbox, Sent
 
 RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=30), timedelta(minutes=2),
                   timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6))
-DELIVER_TIMEOUT = 120  # RQ's limit for one job; the network timeouts are far shorter
-JOB = ("notifications", "notifications.delivery.deliver")  # queue, job function
-DESCRIBE = "send notice"
-DISPATCH_LIMIT = 1000
+NOTICES = Outbox(notification_outbox, "notifications", "workers.notices.deliver", "send notice",
+                 RETRY_SCHEDULE, done="sent", name="notice")
 HOUR = timedelta(hours=1)
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """What one call of `attempt` did: the notice's state afterwards (or `not_due`,
-    `missing`), and when it is due again if it is still pending."""
-
-    state: str
-    retry_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class _Notice:
-    id: int
+class Notice:
     kind: str
     channel: str
-    attempts: int
     identity_id: int
     platform: str
     platform_user_id: str
@@ -81,38 +63,15 @@ class _Notice:
 
 def enqueue(redis: Redis, notice_ids: Iterable[int]) -> int:
     """Queue notices (after the commit that recorded them). A Redis failure is logged, not
-    raised: `dispatch_due` queues them later. Returns how many were queued."""
-    return enqueue_ids(redis, *JOB, notice_ids, timeout=DELIVER_TIMEOUT, describe=DESCRIBE)
+    raised: the sweep queues them later. Returns how many were queued."""
+    return NOTICES.enqueue(redis, notice_ids)
 
 
-
-def deliver(notice_id: int) -> str:
-    """The RQ job: one attempt at a notice; when it is due again later (a retry, the hourly
-    cap), its next job is queued for then. Returns the notice's state afterwards."""
-    context = current()
-    outcome = attempt(context.engine, context.config, notice_id)
-    if outcome.retry_at is not None:  # Redis down: dispatch_due queues it once it is due
-        enqueue_ids(context.redis, *JOB, [notice_id], timeout=DELIVER_TIMEOUT, describe=DESCRIBE,
-                    delay=outcome.retry_at - utcnow())
-    return outcome.state
-
-
-def dispatch_due(now: datetime | None = None) -> int:
-    """The scheduler's sweep: queue the notices due for longer than
+def stale(config: Mapping[str, Any], now: datetime) -> datetime:
+    """The sweep queues the notices due since this time or before: due for longer than
     `notifications.sweep_seconds` (their job was lost, or never queued, as for the notices
-    recorded when an identity is claimed). Returns how many."""
-    context = current()
-    now = now or utcnow()
-    stale = now - timedelta(seconds=int(context.config["notifications"]["sweep_seconds"]))
-    o = notification_outbox.c
-    with context.engine.connect() as conn:
-        ids = list(conn.execute(
-            select(o.id).where(o.state == "pending", o.next_attempt_at <= stale)
-            .order_by(o.next_attempt_at).limit(DISPATCH_LIMIT)).scalars())
-    count = enqueue(context.redis, ids)
-    if count:
-        log.info("notifications_dispatched", notices=count)
-    return count
+    recorded when an identity is claimed)."""
+    return now - timedelta(seconds=int(config["notifications"]["sweep_seconds"]))
 
 
 def attempt(engine: Engine, config: Mapping[str, Any], notice_id: int, *,
@@ -120,21 +79,14 @@ def attempt(engine: Engine, config: Mapping[str, Any], notice_id: int, *,
     """Send notice `notice_id` once if it is due at `now` (naive UTC; the clock of the retry
     schedule and of the hourly cap) and record the outcome."""
     now = now or utcnow()
-    with engine.begin() as conn:
-        leased = _lease(conn, config, notice_id, now)
-    if isinstance(leased, Attempt):
-        return leased
-    try:
-        _send(config, leased)
-        error, permanent = None, False
-    except SendError as exc:
-        error, permanent = str(exc), exc.permanent
-    with engine.begin() as conn:
-        return _record(conn, leased, now, error, permanent)
+    return NOTICES.attempt(engine, now, lambda conn: lease(conn, config, notice_id, now),
+                           lambda leased: _send(config, leased))
 
 
-def _lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
-           now: datetime) -> _Notice | Attempt:
+def lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
+          now: datetime) -> Leased[Notice] | Attempt:
+    """Lease notice `notice_id` for one attempt, or say why it is not sent now (skipped and
+    why, over the hourly cap)."""
     o, i = notification_outbox.c, identities.c
     recipient = func.coalesce(o.user_id, i.linked_user_id)
     row = conn.execute(
@@ -150,25 +102,26 @@ def _lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
         .where(o.id == notice_id).with_for_update(of=notification_outbox)).one_or_none()
     if row is None:
         return Attempt("missing")
-    if row.state != "pending" or row.next_attempt_at > now:
+    if not NOTICES.due(row, now):
         return Attempt("not_due")
     reason = _skip_reason(config, row)
     if reason is not None:
-        conn.execute(update(notification_outbox).where(o.id == notice_id)
-                     .values(state="skipped", next_attempt_at=None, last_error=reason))
+        NOTICES.finish(conn, notice_id, "skipped", reason)
         log.info("notice_skipped", notice=notice_id, kind=row.kind, reason=reason)
         return Attempt("skipped")
     if row.kind == "pledges_waiting":
         wait_until = _over_hourly_cap(conn, config, now)
         if wait_until is not None:
-            conn.execute(update(notification_outbox).where(o.id == notice_id)
-                         .values(next_attempt_at=wait_until))
-            return Attempt("pending", wait_until)
-    lease = 2 * float(config["notifications"]["timeout_seconds"]) + 60
-    conn.execute(update(notification_outbox).where(o.id == notice_id)
-                 .values(next_attempt_at=now + timedelta(seconds=lease)))
-    return _Notice(row.id, row.kind, row.channel, row.attempts, row.identity_id, row.platform,
-                   row.platform_user_id, row.username or row.platform_user_id, row.email or "")
+            NOTICES.lease(conn, notice_id, wait_until)
+            return Attempt("pending", retry_at=wait_until)
+    NOTICES.lease(conn, notice_id,
+                  now + timedelta(seconds=2 * float(config["notifications"]["timeout_seconds"])
+                                  + 60))
+    return Leased(row.id, row.attempts,
+                  Notice(row.kind, row.channel, row.identity_id, row.platform,
+                         row.platform_user_id, row.username or row.platform_user_id,
+                         row.email or ""),
+                  {"notice": row.id, "kind": row.kind, "channel": row.channel})
 
 
 def _skip_reason(config: Mapping[str, Any], row: Any) -> str | None:
@@ -205,40 +158,21 @@ def _over_hourly_cap(conn: Connection, config: Mapping[str, Any],
     return sent[-1] + HOUR if len(sent) >= cap else None
 
 
-def _send(config: Mapping[str, Any], notice: _Notice) -> None:
+def _send(config: Mapping[str, Any], leased: Leased[Notice]) -> Sent:
+    notice = leased.item
     if notice.kind == "pledges_waiting":
         message = messages.pledges_waiting(config, notice.identity_id, notice.platform,
                                            notice.platform_user_id, notice.name)
     else:
         message = messages.pledgee_joined(config, notice.platform, notice.name)
-    if notice.channel == "email":
-        host = urlsplit(base_url(config)).hostname or "localhost"
-        send_email(config, notice.email, message.subject, message.text,
-                   f"<notice-{notice.id}@{host}>")
-    else:
-        send_discord_dm(config, notice.platform_user_id, message.text, f"flattr-{notice.id}")
-
-
-def _record(conn: Connection, notice: _Notice, now: datetime, error: str | None,
-            permanent: bool) -> Attempt:
-    attempts = notice.attempts + 1
-    o = notification_outbox.c
-    fields = {"notice": notice.id, "kind": notice.kind, "channel": notice.channel,
-              "attempt": attempts}
-    if error is None:
-        conn.execute(update(notification_outbox).where(o.id == notice.id)
-                     .values(state="sent", sent_at=now, next_attempt_at=None,
-                             attempts=attempts, last_error=None))
-        log.info("notice_sent", **fields)
-        return Attempt("sent")
-    if permanent or attempts >= len(RETRY_SCHEDULE):
-        conn.execute(update(notification_outbox).where(o.id == notice.id)
-                     .values(state="failed", next_attempt_at=None, attempts=attempts,
-                             last_error=error[:255]))
-        log.warning("notice_failed", error=error, **fields)
-        return Attempt("failed")
-    retry_at = now + RETRY_SCHEDULE[attempts]
-    conn.execute(update(notification_outbox).where(o.id == notice.id)
-                 .values(next_attempt_at=retry_at, attempts=attempts, last_error=error[:255]))
-    log.info("notice_retry", error=error, retry_at=retry_at.isoformat(), **fields)
-    return Attempt("pending", retry_at)
+    try:
+        if notice.channel == "email":
+            host = urlsplit(base_url(config)).hostname or "localhost"
+            send_email(config, notice.email, message.subject, message.text,
+                       f"<notice-{leased.id}@{host}>")
+        else:
+            send_discord_dm(config, notice.platform_user_id, message.text,
+                            f"flattr-{leased.id}")
+    except SendError as exc:
+        return Sent(str(exc), exc.permanent)
+    return Sent()

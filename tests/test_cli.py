@@ -406,6 +406,30 @@ def test_claiming_from_the_command_line_tells_the_givers_once(cli, engine):
     assert notices == ["pledgee_joined"]
 
 
+def test_linking_a_polled_account_from_the_command_line_tells_the_givers(cli, engine,
+                                                                          monkeypatch):
+    """`connectors link` claims the account like the web's OAuth link does, so the givers whose
+    flattrs of its things wait are told, once; an account another member claimed is refused
+    and changes nothing."""
+    with engine.begin() as conn:
+        uid = sign_up(conn, "ana", "a long enough password", "ana@example.org")
+        conn.execute(update(logins).where(logins.c.user_id == uid)
+                     .values(email_verified_at=utcnow()))
+    ok(cli("user", "create", "cy"))
+    ok(cli("user", "create", "dee"))
+    ok(cli("link", "ana", "soundcloud", "soundcloud:users:1"))
+    feed(engine, star("soundcloud:users:1", "soundcloud:tracks:9", "soundcloud:users:5",
+                      "2026-11-02T10:00:00", platform="soundcloud"))
+    monkeypatch.setenv("FLATTR_LINK_ACCESS_TOKEN", "access-token")
+    ok(cli("connectors", "link", "cy", "soundcloud", "soundcloud:users:5"))
+    ok(cli("connectors", "link", "cy", "soundcloud", "soundcloud:users:5"))
+    one_line_error(cli("connectors", "link", "dee", "soundcloud", "soundcloud:users:5"))
+    with engine.connect() as conn:
+        notices = conn.execute(select(notification_outbox.c.kind,
+                                      notification_outbox.c.user_id)).all()
+    assert [(kind, user) for kind, user in notices] == [("pledgee_joined", uid)]
+
+
 def test_every_command_is_registered_by_the_module_commands_names():
     """COMMANDS sends each top-level command to the module that registers it (a command missing
     from it would only work when every module is loaded)."""

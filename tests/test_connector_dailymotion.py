@@ -16,10 +16,11 @@ from base.tables.connectors import poll_accounts
 from base.vault import Vault
 from connectors import polling
 from connectors.dailymotion import API, DailymotionPoller, poller
-from connectors.polling import RouteAdapter
+from connectors.poll_http import RouteAdapter
 from ledger import accounts
 from ledger.schema import flattrs, identities, things
 from ledger.sql import utcnow
+from members import linking
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeDailymotion, dailymotion_video
@@ -51,10 +52,10 @@ def link(engine, config) -> int:
         accounts.set_budget(conn, uid, 500, config)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         creator = accounts.create_user(conn, "alps")
-        polling.add_account(conn, creator, "dailymotion", CREATOR, vault=VAULT,
-                            access_token="unused")
-        return polling.add_account(conn, uid, "dailymotion", ME, vault=VAULT,
-                                   access_token="dm-token", refresh_token="dm-refresh")
+        linking.link_account(conn, creator, "dailymotion", CREATOR, vault=VAULT,
+                             access_token="unused")
+        return linking.link_account(conn, uid, "dailymotion", ME, vault=VAULT,
+                                    access_token="dm-token", refresh_token="dm-refresh")
 
 
 def row(engine, account: int):

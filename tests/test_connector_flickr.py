@@ -25,6 +25,7 @@ from ledger import accounts
 from ledger.schema import flattrs, identities, things
 from ledger.sql import utcnow
 from ledger.verify import verify
+from members import linking
 from tests.fakes.flickr import API_KEY, API_SECRET, FakeFlickr, fixture_faves, photo
 from tests.fakes.server import serve
 from tests.test_pollers import run_cli
@@ -61,10 +62,10 @@ def link(engine, config) -> int:
         accounts.set_budget(conn, uid, 500, config)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         lumen = accounts.create_user(conn, "lumen")
-        polling.add_account(conn, lumen, "flickr", LUMEN, vault=VAULT, access_token="unused",
-                            token_secret="unused")
-        return polling.add_account(conn, uid, "flickr", ME, vault=VAULT, access_token=TOKEN,
-                                   token_secret=SECRET)
+        linking.link_account(conn, lumen, "flickr", LUMEN, vault=VAULT, access_token="unused",
+                             token_secret="unused")
+        return linking.link_account(conn, uid, "flickr", ME, vault=VAULT, access_token=TOKEN,
+                                    token_secret=SECRET)
 
 
 def row(engine, account: int):
@@ -342,7 +343,7 @@ def test_poll_jobs_are_paced_under_the_keys_hourly_limit(engine, hub_config, fak
     assert pollers.per_tick(hub_config, "flickr") * 60 < 3600  # a minute's polls, an hour
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "pjotr")
-        account = polling.add_account(conn, uid, "flickr", ME, vault=vault(hub_config),
-                                      access_token=TOKEN, token_secret=SECRET)
+        account = linking.link_account(conn, uid, "flickr", ME, vault=vault(hub_config),
+                                       access_token=TOKEN, token_secret=SECRET)
     assert pollers.poll_batch("flickr", [account]) == {
         "baseline": 1, "likes": 0, "unlikes": 0, "requests": 1}

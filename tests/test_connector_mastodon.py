@@ -11,6 +11,7 @@ from connectors import polling
 from connectors.mastodon import MastodonPoller, app_credentials, poller, qualified
 from ledger import accounts, identities
 from ledger.schema import flattrs, things
+from members.linking import link_account
 from tests.fakes.platforms import FakeMastodon, fixture, status
 from tests.fakes.server import serve
 from workers import jobs
@@ -38,8 +39,8 @@ def link(engine, config) -> int:
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         ola = accounts.create_user(conn, "ola")
         identities.link(conn, ola, "mastodon", "ola@mastodon.example", claim=True)
-        return polling.add_account(conn, uid, "mastodon", ME, vault=VAULT, remote_id="1",
-                                   access_token="m-token", instance=INSTANCE)
+        return link_account(conn, uid, "mastodon", ME, vault=VAULT, remote_id="1",
+                            access_token="m-token", instance=INSTANCE)
 
 
 def test_identities_are_qualified_with_the_instance() -> None:

@@ -14,6 +14,7 @@ from connectors import polling
 from connectors.soundcloud import SoundCloudPoller, poller
 from ledger import accounts
 from ledger.schema import flattrs, things
+from members.linking import link_account
 from tests.fakes.platforms import FakeSoundCloud, fixture, track
 from tests.fakes.server import serve
 from workers import jobs
@@ -47,9 +48,9 @@ def link(engine, config) -> int:
         accounts.set_budget(conn, uid, 500, config)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         lumen = accounts.create_user(conn, "lumen")
-        polling.add_account(conn, lumen, "soundcloud", LUMEN, vault=VAULT, access_token="unused")
-        return polling.add_account(conn, uid, "soundcloud", ME, vault=VAULT,
-                                   access_token="sc-token", refresh_token="sc-refresh")
+        link_account(conn, lumen, "soundcloud", LUMEN, vault=VAULT, access_token="unused")
+        return link_account(conn, uid, "soundcloud", ME, vault=VAULT,
+                            access_token="sc-token", refresh_token="sc-refresh")
 
 
 def tokens(stored) -> tuple[str, str]:

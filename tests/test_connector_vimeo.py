@@ -16,6 +16,7 @@ from connectors import polling
 from connectors.vimeo import VimeoPoller, poller, rate_reset
 from ledger import accounts
 from ledger.schema import flattrs, identities, things
+from members import linking
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeVimeo, vimeo_video
@@ -47,9 +48,9 @@ def link(engine, config) -> int:
         accounts.set_budget(conn, uid, 500, config)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         creator = accounts.create_user(conn, "staff")
-        polling.add_account(conn, creator, "vimeo", CREATOR, vault=VAULT, access_token="unused")
-        return polling.add_account(conn, uid, "vimeo", ME, vault=VAULT,
-                                   access_token="vimeo-token")
+        linking.link_account(conn, creator, "vimeo", CREATOR, vault=VAULT, access_token="unused")
+        return linking.link_account(conn, uid, "vimeo", ME, vault=VAULT,
+                                    access_token="vimeo-token")
 
 
 def row(engine, account: int):

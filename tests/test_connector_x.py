@@ -14,13 +14,14 @@ from sqlalchemy import select, update
 
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
-from connectors import polling
+from connectors import poll_diff, polling
 from connectors.x import XPoller
 from hub.app import create_app
 from ledger import accounts, identities
 from ledger.schema import flattrs
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
+from members import linking
 from pipeline import inbox
 from tests.fakes.platforms import FakeX, fixture, tweet
 from tests.fakes.server import serve
@@ -176,8 +177,8 @@ def link_account(engine, config, uid: int | None = None, token: str = "token-pjo
             uid = accounts.create_user(conn, "pjotr")
             accounts.set_budget(conn, uid, 500, config)
             accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
-        return polling.add_account(conn, uid, "x", PJOTR, vault=VAULT, access_token=token,
-                                   refresh_token="refresh-pjotr")
+        return linking.link_account(conn, uid, "x", PJOTR, vault=VAULT, access_token=token,
+                                    refresh_token="refresh-pjotr")
 
 
 def account_row(engine, account_id: int):
@@ -240,10 +241,10 @@ def test_new_likes_and_unlikes_become_events_that_reach_the_ledger(
 
 def test_event_ids_are_deterministic_per_observation() -> None:
     moment = utcnow()
-    a = polling.event_id("x", "1", "2", "like", moment)
-    assert a == polling.event_id("x", "1", "2", "like", moment)
-    assert a != polling.event_id("x", "1", "2", "unlike", moment)
-    assert a != polling.event_id("x", "1", "2", "like", moment + timedelta(seconds=1))
+    a = poll_diff.event_id("x", "1", "2", "like", moment)
+    assert a == poll_diff.event_id("x", "1", "2", "like", moment)
+    assert a != poll_diff.event_id("x", "1", "2", "unlike", moment)
+    assert a != poll_diff.event_id("x", "1", "2", "like", moment + timedelta(seconds=1))
 
 
 def test_an_incomplete_snapshot_never_makes_unlikes(engine, config, fake_x) -> None:

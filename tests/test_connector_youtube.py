@@ -17,6 +17,7 @@ from connectors import polling
 from connectors.youtube import YouTubePoller, poller, quota_reset
 from ledger import accounts
 from ledger.schema import flattrs, identities, things
+from members import linking
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeYouTube, youtube_video
@@ -49,10 +50,10 @@ def link(engine, config) -> int:
         accounts.set_budget(conn, uid, 500, config)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         creator = accounts.create_user(conn, "devs")
-        polling.add_account(conn, creator, "youtube", CREATOR, vault=VAULT,
-                            access_token="unused")
-        return polling.add_account(conn, uid, "youtube", ME, vault=VAULT,
-                                   access_token="yt-token", refresh_token="yt-refresh")
+        linking.link_account(conn, creator, "youtube", CREATOR, vault=VAULT,
+                             access_token="unused")
+        return linking.link_account(conn, uid, "youtube", ME, vault=VAULT,
+                                    access_token="yt-token", refresh_token="yt-refresh")
 
 
 def row(engine, account: int):

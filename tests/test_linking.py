@@ -27,6 +27,7 @@ from ledger.identities import link
 from ledger.ingest import ingest
 from ledger.schema import identities, users
 from ledger.sql import utcnow
+from members import linking
 from members.linking import linked_accounts
 from members.logins import set_operator
 from members.logins import sign_up as sign_up_member
@@ -368,8 +369,8 @@ async def test_logging_in_with_an_account_claimed_but_not_linked_is_refused(
 def test_a_token_the_vault_cannot_open_marks_the_account_for_relinking(engine, config):
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "ana")
-        account = polling.add_account(conn, uid, "soundcloud", "soundcloud:users:1",
-                                      vault=vault(config), access_token="secret")
+        account = linking.link_account(conn, uid, "soundcloud", "soundcloud:users:1",
+                                       vault=vault(config), access_token="secret")
     other = SoundCloudPoller("cid", "cs", vault=Vault(Fernet.generate_key()))
     assert polling.poll_account(engine, other, account).status == "relink"
     with engine.connect() as conn:

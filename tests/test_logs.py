@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,23 @@ def json_logs(hub_config, capsys):
 
 def events(lines: list[dict], name: str) -> list[dict]:
     return [line for line in lines if line["event"] == name]
+
+
+def test_client_libraries_never_log_request_headers_even_at_debug(json_logs):
+    """tweepy, requests-oauthlib and urllib3 log request headers (bearer tokens) at DEBUG: the
+    logging set-up keeps them at INFO; importing the pollers changes no logger's level."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import logging, connectors.polling, connectors.x, "
+         "connectors.soundcloud, connectors.mastodon; print([logging.getLogger(n).level "
+         "for n in ('tweepy', 'requests_oauthlib', 'urllib3')])"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert imported.stdout.strip() == "[0, 0, 0]"
+    for name in ("tweepy.client", "requests_oauthlib.oauth2_session", "urllib3.connectionpool"):
+        logging.getLogger(name).debug("Authorization: Bearer secret-token")
+        logging.getLogger(name).info("request sent")
+    raw, _ = json_logs()
+    assert "secret-token" not in raw and raw.count("request sent") == 3
+    assert logging.getLogger("hub").getEffectiveLevel() == logging.DEBUG
 
 
 async def test_every_answer_carries_a_request_id(hub_client):

@@ -24,6 +24,7 @@ from notifications import delivery, outbox
 from notifications.optout import optout_token, optout_url
 from notifications.settings import set_pledgee_joined, settings_of
 from pipeline import inbox
+from pipeline.outbox import Leased
 from pipeline.queues import wake
 from tests.fakes.discord_api import FakeDiscordAPI
 from tests.fakes.server import serve
@@ -31,6 +32,7 @@ from tests.fakes.smtp import Mailbox, free_port, smtp_server
 from tests.ledger_helpers import feed, star
 from tests.web_helpers import PASSWORD, post_form
 from tests.web_helpers import sign_up as web_sign_up
+from workers import notices as notice_jobs
 from workers.jobs import process_batch
 from workers.worker import FlattrWorker
 
@@ -127,7 +129,7 @@ def test_givers_are_emailed_when_someone_they_pledged_to_joins(engine, hub_confi
          star("dee-gh", "cy/tune", "cy-gh", "2026-11-02T11:00:00"))
     claim(engine, "cy", "github", "cy-gh")
     assert [row.state for row in outbox_rows(engine)] == ["pending", "pending"]
-    assert delivery.dispatch_due(now=utcnow() + timedelta(minutes=5)) == 2
+    assert notice_jobs.dispatch_due(now=utcnow() + timedelta(minutes=5)) == 2
     FlattrWorker(["notifications"], connection=worker_context.redis).work(burst=True)
     assert sorted(message["To"] for message in mailbox.messages) == ["ana@example.org",
                                                                      "bo@example.org"]
@@ -140,7 +142,7 @@ def test_givers_are_emailed_when_someone_they_pledged_to_joins(engine, hub_confi
     notice = outbox_rows(engine)[0].id
     assert delivery.attempt(engine, hub_config, notice, now=utcnow() + timedelta(days=1)
                             ).state == "not_due"
-    assert delivery.dispatch_due(now=utcnow() + timedelta(days=1)) == 0
+    assert notice_jobs.dispatch_due(now=utcnow() + timedelta(days=1)) == 0
     assert len(mailbox.messages) == 2
 
 
@@ -298,9 +300,9 @@ def test_a_notice_whose_worker_died_is_sent_again_by_the_sweeper(engine, hub_con
     [notice] = record_waiting(engine, hub_config, [CREATOR])
     now = utcnow()
     with engine.begin() as conn:  # leased by a worker that then died before sending
-        assert isinstance(delivery._lease(conn, hub_config, notice, now), delivery._Notice)
-    assert delivery.dispatch_due(now=now + timedelta(seconds=61)) == 0  # lease still runs
-    assert delivery.dispatch_due(now=now + timedelta(minutes=3)) == 1
+        assert isinstance(delivery.lease(conn, hub_config, notice, now), Leased)
+    assert notice_jobs.dispatch_due(now=now + timedelta(seconds=61)) == 0  # lease still runs
+    assert notice_jobs.dispatch_due(now=now + timedelta(minutes=3)) == 1
     leased_until = outbox_rows(engine)[0].next_attempt_at
     assert delivery.attempt(engine, hub_config, notice, now=leased_until).state == "sent"
     assert len(discord_api.messages) == 1

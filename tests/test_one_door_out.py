@@ -15,7 +15,7 @@ from aiohttp import web
 from base.public_net import Guard
 from base.vault import vault
 from connectors.mastodon import MastodonPoller
-from connectors.polling import Account, TransientError
+from connectors.poll_types import Account, TransientError
 from hub.app import create_app
 from members import oauth
 from tests.fakes.dns_server import FakeDNS

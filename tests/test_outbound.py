@@ -31,10 +31,11 @@ from ledger.ingest import ingest
 from ledger.schema import metadata
 from ledger.settlement import settle
 from ledger.sql import utcnow
-from outbound import webhooks as outbound
+from outbound import delivery, endpoints, events
 from pipeline.queues import queue
 from tests.fakes.webhook_receiver import Receiver
 from tests.ledger_helpers import make_user, star
+from workers import webhooks_out
 from workers.worker import FlattrWorker
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -89,17 +90,17 @@ def endpoint(engine, config, url, events=("flattr.received",), *, name="cy",
     """(user id, endpoint id, secret) of a new endpoint of a new user `name`."""
     with engine.begin() as conn:
         uid = accounts.create_user(conn, name)
-        endpoint_id, secret = outbound.add_endpoint(conn, config, uid, url, events,
+        endpoint_id, secret = endpoints.add_endpoint(conn, config, uid, url, events,
                                                     partner=partner)
     return uid, endpoint_id, secret
 
 
 def emit(engine, owner, event_type="flattr.received", data=None, now=T0, key=None):
     with engine.begin() as conn:
-        return outbound.emit(conn, event_type, data or {"flattr_id": 1}, owner, key=key, now=now)
+        return events.emit(conn, event_type, data or {"flattr_id": 1}, owner, key=key, now=now)
 
 
-def delivery(engine, delivery_id):
+def delivery_row(engine, delivery_id):
     with engine.connect() as conn:
         return conn.execute(select(outbound_deliveries)
                             .where(outbound_deliveries.c.id == delivery_id)).one()
@@ -118,7 +119,7 @@ def attempts_counted(result: str) -> float:
 
 async def attempt(engine, config, delivery_id, now):
     """One attempt, off the event loop (the local server answers on it)."""
-    return await asyncio.to_thread(outbound.attempt, engine, config, delivery_id, now=now)
+    return await asyncio.to_thread(delivery.attempt, engine, config, delivery_id, now=now)
 
 
 def closed_port_url() -> str:
@@ -144,19 +145,19 @@ async def test_retried_on_schedule_until_accepted_and_every_signature_verifies(
         assert early.state == "not_due"
         now = result.retry_at
 
-    assert result == outbound.Attempt("delivered", 204)
+    assert result == delivery.Attempt("delivered", 204)
     assert [b - a for a, b in itertools.pairwise(times)] == [
         timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30)]
     assert len(receiver.requests) == 4
     ids = {headers["webhook-id"] for headers, _ in receiver.requests}
-    assert ids == {delivery(engine, delivery_id).webhook_id}
+    assert ids == {delivery_row(engine, delivery_id).webhook_id}
     for headers, body in receiver.requests:
         message = Webhook(secret).verify(body, headers)
         assert message["type"] == "flattr.received"
         assert message["data"] == {"flattr_id": 7, "giver": "ana"}
         with pytest.raises(Exception, match="signature"):
-            Webhook(outbound.new_secret()).verify(body, headers)
-    row = delivery(engine, delivery_id)
+            Webhook(endpoints.new_secret()).verify(body, headers)
+    row = delivery_row(engine, delivery_id)
     assert (row.state, row.attempts, row.last_status, row.last_error, row.next_attempt_at,
             row.delivered_at) == ("delivered", 4, 204, None, None, now)
     with engine.connect() as conn:
@@ -177,9 +178,9 @@ async def test_a_delivery_fails_after_the_seventh_attempt(engine, config):
         if result.retry_at is not None:
             gaps.append(result.retry_at - now)
             now = result.retry_at
-    assert result == outbound.Attempt("failed", None)
-    assert gaps == list(outbound.RETRY_SCHEDULE[1:])
-    row = delivery(engine, delivery_id)
+    assert result == delivery.Attempt("failed", None)
+    assert gaps == list(delivery.RETRY_SCHEDULE[1:])
+    row = delivery_row(engine, delivery_id)
     assert (row.state, row.attempts, row.last_status, row.last_error) == (
         "failed", 7, None, "the endpoint could not be reached")
     assert (await attempt(engine, config, delivery_id, now + timedelta(days=1))).state == \
@@ -193,20 +194,20 @@ async def test_410_disables_the_endpoint_and_fails_what_is_pending(engine, confi
     uid, endpoint_id, _ = endpoint(engine, config, await serve(receiver))
     first, second = emit(engine, uid) + emit(engine, uid)
 
-    assert await attempt(engine, config, first, T0) == outbound.Attempt("failed", 410)
+    assert await attempt(engine, config, first, T0) == delivery.Attempt("failed", 410)
     ep = endpoint_row(engine, endpoint_id)
     assert (ep.enabled, ep.disabled_reason) == (False, "the endpoint answered 410 Gone")
-    assert [delivery(engine, i).state for i in (first, second)] == ["failed", "failed"]
-    assert delivery(engine, second).last_error == \
+    assert [delivery_row(engine, i).state for i in (first, second)] == ["failed", "failed"]
+    assert delivery_row(engine, second).last_error == \
         "endpoint disabled: the endpoint answered 410 Gone"
     assert emit(engine, uid) == []
-    with pytest.raises(outbound.OutboundError, match="disabled"):
-        outbound.resend(engine, second)
+    with pytest.raises(endpoints.OutboundError, match="disabled"):
+        delivery.resend(engine, second)
 
     with engine.begin() as conn:
-        outbound.enable_endpoint(conn, endpoint_id)
-    assert outbound.resend(engine, second, now=T0) is False  # no queue given: the sweep sends
-    assert await attempt(engine, config, second, T0) == outbound.Attempt("delivered", 200)
+        endpoints.enable_endpoint(conn, endpoint_id)
+    assert delivery.resend(engine, second, now=T0) is False  # no queue given: the sweep sends
+    assert await attempt(engine, config, second, T0) == delivery.Attempt("delivered", 200)
     assert len(receiver.requests) == 2
 
 
@@ -233,34 +234,34 @@ async def test_resend_sends_the_same_message_again(engine, config, serve):
     assert (await attempt(engine, config, delivery_id, T0)).state == "delivered"
     assert (await attempt(engine, config, delivery_id, T0)).state == "not_due"
 
-    outbound.resend(engine, delivery_id, now=T0 + timedelta(hours=1))
-    row = delivery(engine, delivery_id)
+    delivery.resend(engine, delivery_id, now=T0 + timedelta(hours=1))
+    row = delivery_row(engine, delivery_id)
     assert (row.state, row.attempts, row.delivered_at) == ("pending", 0, None)
     assert (await attempt(engine, config, delivery_id, T0 + timedelta(hours=1))).state == \
         "delivered"
     [(h1, b1), (h2, b2)] = receiver.requests
     assert h1["webhook-id"] == h2["webhook-id"] and b1 == b2
     assert Webhook(secret).verify(b2, h2)["type"] == "flattr.received"
-    with pytest.raises(outbound.OutboundError, match="no delivery 999"):
-        outbound.resend(engine, 999)
+    with pytest.raises(endpoints.OutboundError, match="no delivery 999"):
+        delivery.resend(engine, 999)
 
 
 def test_events_go_to_subscribed_enabled_endpoints_once(engine, config):
     ana, ana_flattrs, _ = endpoint(engine, config, "https://ana.example/hook", name="ana")
     with engine.begin() as conn:
-        ana_settlements, _ = outbound.add_endpoint(conn, config, ana, "https://ana.example/s",
+        ana_settlements, _ = endpoints.add_endpoint(conn, config, ana, "https://ana.example/s",
                                                    ["settlement.completed"])
     bo, _, _ = endpoint(engine, config, "https://bo.example/hook", name="bo")
     partner_user, partner, _ = endpoint(engine, config, "https://partner.example/hook",
                                         ["pledge.created"], name="partner", partner=True)
 
     ids = emit(engine, ana, key="flattr:1")
-    assert [delivery(engine, i).endpoint_id for i in ids] == [ana_flattrs]
+    assert [delivery_row(engine, i).endpoint_id for i in ids] == [ana_flattrs]
     assert emit(engine, ana, key="flattr:1") == []
     [settled] = emit(engine, ana, "settlement.completed", {"month": "2026-10"})
-    assert delivery(engine, settled).endpoint_id == ana_settlements
+    assert delivery_row(engine, settled).endpoint_id == ana_settlements
     [pledge] = emit(engine, None, "pledge.created")
-    assert delivery(engine, pledge).endpoint_id == partner
+    assert delivery_row(engine, pledge).endpoint_id == partner
     assert emit(engine, bo, "pledge.created") == []
     assert emit(engine, partner_user, "pledge.created") == []  # partners get owner-less events
     with pytest.raises(ValueError, match="unknown event type"):
@@ -270,13 +271,13 @@ def test_events_go_to_subscribed_enabled_endpoints_once(engine, config):
 def test_endpoint_registration_checks_url_and_event_types(engine, config):
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "ana")
-        with pytest.raises(outbound.OutboundError, match="http:// or https://"):
-            outbound.add_endpoint(conn, config, uid, "ftp://example.org/x", ["flattr.received"])
-        with pytest.raises(outbound.OutboundError, match=r"unknown event type flattr\.lost"):
-            outbound.add_endpoint(conn, config, uid, "https://example.org", ["flattr.lost"])
-        endpoint_id, secret = outbound.add_endpoint(
+        with pytest.raises(endpoints.OutboundError, match="http:// or https://"):
+            endpoints.add_endpoint(conn, config, uid, "ftp://example.org/x", ["flattr.received"])
+        with pytest.raises(endpoints.OutboundError, match=r"unknown event type flattr\.lost"):
+            endpoints.add_endpoint(conn, config, uid, "https://example.org", ["flattr.lost"])
+        endpoint_id, secret = endpoints.add_endpoint(
             conn, config, uid, "https://example.org", ["settlement.completed", "flattr.received"])
-        [listed] = outbound.list_endpoints(conn, uid)
+        [listed] = endpoints.list_endpoints(conn, uid)
     assert secret.startswith("whsec_") and len(Webhook(secret)._whsecret) == 32
     assert (listed.id, listed.user, listed.event_types, listed.enabled) == (
         endpoint_id, "ana", ("flattr.received", "settlement.completed"), True)
@@ -288,34 +289,34 @@ def test_ingested_flattrs_pledges_and_settlement_are_emitted(engine, config):
     config["hub"]["base_url"] = "https://hub.example"
     with engine.begin() as conn:
         early = [star("1", "r0", "2", "2026-06-02T10:00:00")]
-        assert outbound.emit_for_ingest(conn, config, early, ingest(conn, early)) == []
-        bo_endpoint, _ = outbound.add_endpoint(
+        assert events.emit_for_ingest(conn, config, early, ingest(conn, early)) == []
+        bo_endpoint, _ = endpoints.add_endpoint(
             conn, config, bo, "https://bo.example", ["flattr.received", "settlement.completed"])
         partner_user = accounts.create_user(conn, "partner")
-        partner, _ = outbound.add_endpoint(conn, config, partner_user, "https://partner.example",
+        partner, _ = endpoints.add_endpoint(conn, config, partner_user, "https://partner.example",
                                            ["pledge.created"], partner=True)
         batch = [star("1", "r1", "2", "2026-06-03T10:00:00"),
                  star("1", "r3", "3", "2026-06-05T10:00:00"),
                  star("9", "r4", "2", "2026-06-05T10:00:00")]  # unknown actor: no flattr
         result = ingest(conn, batch)
-        ids = outbound.emit_for_ingest(conn, config, batch, result)
-        assert outbound.emit_for_ingest(conn, config, batch, result) == []  # once per flattr
-    received, pledged = (json.loads(delivery(engine, i).payload) for i in ids)
-    assert delivery(engine, ids[0]).endpoint_id == bo_endpoint
+        ids = events.emit_for_ingest(conn, config, batch, result)
+        assert events.emit_for_ingest(conn, config, batch, result) == []  # once per flattr
+    received, pledged = (json.loads(delivery_row(engine, i).payload) for i in ids)
+    assert delivery_row(engine, ids[0]).endpoint_id == bo_endpoint
     assert received["type"] == "flattr.received"
     assert (received["data"]["giver"], received["data"]["thing"]["content_id"],
             received["data"]["month"]) == ("ana", "r1", "2026-06")
     assert "claim_url" not in received["data"]
-    assert delivery(engine, ids[1]).endpoint_id == partner
+    assert delivery_row(engine, ids[1]).endpoint_id == partner
     assert pledged["type"] == "pledge.created"
     assert pledged["data"]["claim_url"] == "https://hub.example/claim/github/3"
     assert pledged["data"]["owner"]["platform_user_id"] == "3"
 
     settle(engine, "2026-06", config, now=datetime(2026, 7, 2))
     with engine.begin() as conn:
-        [settled] = outbound.emit_settlement(conn, config, "2026-06")
-        assert outbound.emit_settlement(conn, config, "2026-06") == []
-    assert json.loads(delivery(engine, settled).payload)["data"] == {
+        [settled] = events.emit_settlement(conn, config, "2026-06")
+        assert events.emit_settlement(conn, config, "2026-06") == []
+    assert json.loads(delivery_row(engine, settled).payload)["data"] == {
         "month": "2026-06", "currency": "EUR", "flattrs": 2, "amount": 500, "fee": 50,
         "net": 450}
 
@@ -325,26 +326,39 @@ def test_the_outbound_queue_sends_and_schedules_the_retry(worker_context, engine
     receiver = Receiver(500, 200)
     uid, _, _ = endpoint(engine, config, serve_in_thread(receiver))
     ids = emit(engine, uid, now=utcnow())
-    assert outbound.enqueue(redis, ids) == 1
+    assert delivery.enqueue(redis, ids) == 1
 
     worker = FlattrWorker([queue("outbound", redis)], connection=redis)
     assert worker.work(burst=True)
     [job_id] = ScheduledJobRegistry(queue=queue("outbound", redis)).get_job_ids()
     assert len(receiver.requests) == 1
-    row = delivery(engine, ids[0])
+    row = delivery_row(engine, ids[0])
     assert (row.state, row.attempts, row.last_status) == ("pending", 1, 500)
     assert timedelta(seconds=3) < row.next_attempt_at - utcnow() <= timedelta(seconds=5)
     assert queue("outbound", redis).fetch_job(job_id).args == (ids[0],)
 
     # The scheduled job is lost (Redis restarted empty): the sweep queues the delivery again.
     redis.flushdb()
-    assert outbound.dispatch_due(now=utcnow() + timedelta(seconds=5)) == 0  # not stale yet
-    assert outbound.dispatch_due(now=utcnow() + timedelta(minutes=2)) == 1
+    assert webhooks_out.dispatch_due(now=utcnow() + timedelta(seconds=5)) == 0  # not stale yet
+    assert webhooks_out.dispatch_due(now=utcnow() + timedelta(minutes=2)) == 1
     assert queue("outbound", redis).count == 1
-    assert outbound.resend(engine, ids[0], redis) is True
+    assert delivery.resend(engine, ids[0], redis) is True
     assert worker.work(burst=True)
-    assert delivery(engine, ids[0]).state == "delivered"
+    assert delivery_row(engine, ids[0]).state == "delivered"
     assert len(receiver.requests) == 2  # the second job found it delivered already
+
+
+def test_a_job_queued_under_its_old_path_before_an_upgrade_still_sends(
+        worker_context, engine, config, redis, serve_in_thread):
+    """Deliveries were queued as `outbound.webhooks.deliver` before the jobs moved into
+    workers/; such a job, left in Redis across an upgrade, still makes its attempt."""
+    receiver = Receiver(200)
+    uid, _, _ = endpoint(engine, config, serve_in_thread(receiver))
+    ids = emit(engine, uid, now=utcnow())
+    queue("outbound", redis).enqueue("outbound.webhooks.deliver", ids[0])
+    assert FlattrWorker([queue("outbound", redis)], connection=redis).work(burst=True)
+    assert delivery_row(engine, ids[0]).state == "delivered"
+    assert len(receiver.requests) == 1
 
 
 # --- The `flattr-hub webhooks` commands ---------------------------------------------------
@@ -415,7 +429,7 @@ def test_webhooks_commands(cli, engine, redis):
     assert cli("webhooks", "resend", str(delivery_id))[0] == 0
     assert cli("webhooks", "disable", "1")[:2] == (0, "endpoint 1 disabled\n")
     assert endpoint_row(engine, 1).disabled_reason == "disabled by an operator"
-    assert delivery(engine, delivery_id).state == "failed"
+    assert delivery_row(engine, delivery_id).state == "failed"
     assert cli("webhooks", "delete", "1")[:2] == (0, "endpoint 1 deleted\n")
     assert cli("webhooks", "list", "ana")[1] == ""
     assert cli("webhooks", "deliveries")[1] == ""
@@ -479,8 +493,8 @@ def test_a_delivery_recorded_while_redis_is_down_is_sent_by_the_sweep(worker_con
     ids = emit(engine, uid, now=utcnow() - timedelta(minutes=5))
     down = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5,
                  retry=RedisRetry(NoBackoff(), 0))
-    assert outbound.enqueue(down, ids) == 0
-    assert delivery(engine, ids[0]).state == "pending"
-    assert outbound.dispatch_due() == 1
+    assert delivery.enqueue(down, ids) == 0
+    assert delivery_row(engine, ids[0]).state == "pending"
+    assert webhooks_out.dispatch_due() == 1
     [job] = queue("outbound", redis).get_jobs()
-    assert (job.func_name, job.args) == ("outbound.webhooks.deliver", (ids[0],))
+    assert (job.func_name, job.args) == ("workers.webhooks_out.deliver", (ids[0],))

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from base import public_net
 from base.tables.outbound import outbound_deliveries
 from ledger import accounts
-from outbound import webhooks as outbound
+from outbound import delivery, endpoints, events
 from pipeline.queues import queue
 from tests.fakes.dns_server import FakeDNS
 from tests.fakes.webhook_receiver import Receiver
@@ -41,14 +41,14 @@ def user_id(engine: Any, name: str) -> int:
         return accounts.user_id(conn, name)
 
 
-def endpoints_of(engine: Any, name: str) -> list[outbound.Endpoint]:
+def endpoints_of(engine: Any, name: str) -> list[endpoints.Endpoint]:
     with engine.connect() as conn:
-        return outbound.list_endpoints(conn, accounts.user_id(conn, name))
+        return endpoints.list_endpoints(conn, accounts.user_id(conn, name))
 
 
 def emit(engine: Any, owner: int) -> int:
     with engine.begin() as conn:
-        [delivery_id] = outbound.emit(conn, "flattr.received", {"flattr_id": 7}, owner)
+        [delivery_id] = events.emit(conn, "flattr.received", {"flattr_id": 7}, owner)
     return delivery_id
 
 
@@ -58,9 +58,9 @@ def state(engine: Any, delivery_id: int) -> Any:
                             .where(outbound_deliveries.c.id == delivery_id)).one()
 
 
-async def send(engine: Any, config: Any, delivery_id: int) -> outbound.Attempt:
+async def send(engine: Any, config: Any, delivery_id: int) -> delivery.Attempt:
     """What the `outbound` job does, off the event loop (the receiver answers on it)."""
-    return await asyncio.to_thread(outbound.attempt, engine, config, delivery_id)
+    return await asyncio.to_thread(delivery.attempt, engine, config, delivery_id)
 
 
 async def test_register_receive_verify_log_and_resend(hub_client, hub_config, engine, redis,
@@ -83,7 +83,7 @@ async def test_register_receive_verify_log_and_resend(hub_client, hub_config, en
     assert "whsec_" not in await (await hub_client.get(f"{PAGE}/{endpoint.id}")).text()
 
     delivery_id = emit(engine, user_id(engine, "cy"))
-    assert await send(engine, hub_config, delivery_id) == outbound.Attempt("delivered", 204)
+    assert await send(engine, hub_config, delivery_id) == delivery.Attempt("delivered", 204)
     [(headers, body)] = receiver.requests
     assert Webhook(secret).verify(body, headers)["data"] == {"flattr_id": 7}
     webhook_id = state(engine, delivery_id).webhook_id
@@ -102,7 +102,7 @@ async def test_register_receive_verify_log_and_resend(hub_client, hub_config, en
     assert Job.fetch(job_id, connection=redis).args == (delivery_id,)
     assert (state(engine, delivery_id).state, state(engine, delivery_id).attempts) == (
         "pending", 0)
-    assert await send(engine, hub_config, delivery_id) == outbound.Attempt("delivered", 204)
+    assert await send(engine, hub_config, delivery_id) == delivery.Attempt("delivered", 204)
     [_, (again, body_again)] = receiver.requests
     assert again["webhook-id"] == webhook_id and body_again == body
     assert Webhook(secret).verify(body_again, again)["type"] == "flattr.received"

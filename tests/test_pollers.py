@@ -9,11 +9,11 @@ from sqlalchemy import func, select, update
 
 from base.tables.connectors import poll_accounts
 from base.vault import vault
-from connectors import polling
 from ledger import accounts, identities
 from ledger.schema import flattrs
 from ledger.schema import identities as identities_table
 from ledger.sql import utcnow
+from members.linking import link_account
 from tests.fakes.platforms import FakeSoundCloud, FakeX, track, tweet
 from tests.fakes.server import serve
 from workers import pollers
@@ -30,8 +30,8 @@ def make_accounts(engine, config, platform: str, count: int, token: str = "t{n}"
             uid = accounts.create_user(conn, f"u{n}")
             accounts.set_budget(conn, uid, 500, config)
             accounts.credit_funds(conn, uid, 2000, "test", f"test:u{n}")
-            ids.append(polling.add_account(conn, uid, platform, f"{n}", vault=vault(config),
-                                           access_token=token.format(n=n)))
+            ids.append(link_account(conn, uid, platform, f"{n}", vault=vault(config),
+                                    access_token=token.format(n=n)))
         conn.execute(update(poll_accounts).values(next_poll_at=utcnow() - timedelta(seconds=1)))
     return ids
 
@@ -62,9 +62,9 @@ def test_first_polls_of_new_accounts_are_spread_over_one_interval(engine, config
         uid = accounts.create_user(conn, "a")
         now = utcnow()
         for n in range(200):
-            polling.add_account(conn, uid if n == 0 else accounts.create_user(conn, f"a{n}"),
-                                "x", str(n), vault=vault(config), access_token="t",
-                                poll_seconds=900, now=now)
+            link_account(conn, uid if n == 0 else accounts.create_user(conn, f"a{n}"),
+                         "x", str(n), vault=vault(config), access_token="t",
+                         poll_seconds=900, now=now)
         times = conn.execute(select(poll_accounts.c.next_poll_at)).scalars().all()
     offsets = sorted((t - now).total_seconds() for t in times)
     assert 0 <= offsets[0] < 60 and 840 < offsets[-1] <= 900
@@ -85,8 +85,8 @@ def test_polled_likes_reach_the_ledger_through_the_queue(worker_context, engine,
             identities.link(conn, creator, "soundcloud", "soundcloud:users:4242", claim=True)
             sc_user = accounts.create_user(conn, "listener")
             accounts.set_budget(conn, sc_user, 500, hub_config)
-            sc_id = polling.add_account(conn, sc_user, "soundcloud", "soundcloud:users:1",
-                                        vault=vault(hub_config), access_token="sc")
+            sc_id = link_account(conn, sc_user, "soundcloud", "soundcloud:users:1",
+                                 vault=vault(hub_config), access_token="sc")
             conn.execute(update(poll_accounts).values(next_poll_at=utcnow()))
         for n in range(3):
             fake_x.add_user(str(n), f"t{n}", likes=[tweet(100, "4242")])

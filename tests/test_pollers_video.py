@@ -6,10 +6,10 @@ from sqlalchemy import func, select, update
 
 from base.tables.connectors import poll_accounts
 from base.vault import vault
-from connectors import polling
 from ledger import accounts
 from ledger.schema import flattrs
 from ledger.sql import utcnow
+from members import linking
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import (
     FakeDailymotion,
@@ -60,11 +60,11 @@ def test_likes_and_unlikes_of_all_three_reach_the_ledger_through_the_queue(
                 giver = accounts.create_user(conn, f"giver-{platform}")
                 accounts.set_budget(conn, giver, 500, hub_config)
                 maker = accounts.create_user(conn, f"maker-{platform}")
-                polling.add_account(conn, maker, platform, creator,
-                                    vault=vault(hub_config), access_token=f"{platform}-maker")
+                linking.link_account(conn, maker, platform, creator,
+                                     vault=vault(hub_config), access_token=f"{platform}-maker")
                 fakes[platform].add_user(creator, f"{platform}-maker")
-                polling.add_account(conn, giver, platform, me, vault=vault(hub_config),
-                                    access_token=f"{platform}-token")
+                linking.link_account(conn, giver, platform, me, vault=vault(hub_config),
+                                     access_token=f"{platform}-token")
                 fakes[platform].add_user(me, f"{platform}-token", likes=[video(1)])
         due_now(engine)
         assert pollers.schedule_polls() == {"vimeo": 2, "dailymotion": 2, "youtube": 2}

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.polling import Account, Item, Snapshot, valid_items
+from connectors.poll_diff import valid_items
+from connectors.poll_types import Account, Item, Snapshot
 from ledger import identities
 from ledger.schema import things
 from ledger.sql import utcnow

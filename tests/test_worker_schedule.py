@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from rq import Queue
 
-from pipeline.queues import enqueue_settlement
-from workers.schedule import make_scheduler
+from flattr_hub.cli import build_parser
+from pipeline.queues import QUEUES, enqueue_settlement
+from workers.schedule import SCHEDULES, make_scheduler
 
 pytest_plugins = ["tests.hub_fixtures"]
 
@@ -31,9 +32,9 @@ def test_due_jobs_are_enqueued_on_their_queues(worker_context, redis):
     assert enqueued == {"sweep", "outbound-sweep", "notifications-sweep"}
     assert Queue("events", connection=redis).count == 1
     [sweep] = Queue("outbound", connection=redis).jobs
-    assert sweep.func_name == "outbound.webhooks.dispatch_due"
+    assert sweep.func_name == "workers.webhooks_out.dispatch_due"
     [notices] = Queue("notifications", connection=redis).jobs
-    assert notices.func_name == "notifications.delivery.dispatch_due"
+    assert notices.func_name == "workers.notices.dispatch_due"
     enqueue_settlement(redis)
     [job] = Queue("settlement", connection=redis).jobs
     assert job.func_name == "workers.jobs.settle_due"
@@ -45,3 +46,18 @@ def test_invalid_schedules_are_refused(worker_context, hub_config, day, at):
     hub_config["settlement"].update(day=day, time=at)
     with pytest.raises(ValueError, match="settlement"):
         make_scheduler(worker_context)
+
+
+def test_the_help_names_every_queue_and_every_schedule(worker_context, hub_config):
+    """`worker --help` and `scheduler --help` are made from the queues and the schedules that
+    the worker serves and the scheduler registers (with a poller on, all of them)."""
+    hub_config["connectors"]["soundcloud"]["client_id"] = "client"
+    registered = {job.name for job in make_scheduler(worker_context).get_jobs()}
+    assert registered == {schedule.name for schedule in SCHEDULES}
+    commands = next(action for action in build_parser()._actions
+                    if action.dest == "command").choices
+    worker_help, scheduler_help = (commands[name].description for name in ("worker",
+                                                                            "scheduler"))
+    assert all(name in worker_help for name in QUEUES)
+    assert all(schedule.what in scheduler_help for schedule in SCHEDULES)
+

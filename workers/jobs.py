@@ -28,9 +28,10 @@ from base import metrics
 from ledger.ingest import ingest
 from ledger.settlement import settle, settle_chunks
 from ledger.sql import utcnow
-from notifications import delivery
+from notifications import delivery as notice_delivery
 from notifications import outbox as notify
-from outbound import webhooks as outbound
+from outbound import delivery as webhook_delivery
+from outbound import events as webhook_events
 from pipeline import inbox, quarantine
 from pipeline.context import Context, current
 from pipeline.queues import SETTLE_TIMEOUT, WAKE_FLAG, enqueue_settle_helpers, wake
@@ -53,7 +54,7 @@ def process_batch(engine: Engine, limit: int, config: Mapping[str, Any] | None =
             return 0, Counter(), [], []
         with quarantine.guard(batch.ids):
             result = ingest(conn, batch.events)
-            deliveries = (outbound.emit_for_ingest(conn, config, batch.events, result)
+            deliveries = (webhook_events.emit_for_ingest(conn, config, batch.events, result)
                           if config else [])
             notices = (notify.record_for_ingest(conn, config, batch.events, result)
                        if config else [])
@@ -103,8 +104,8 @@ def _drain_loop(context: Context, limit: int, deadline: float) -> Counter[str]:
             size, held = quarantine.isolate(context.engine, failed, limit)
             totals["quarantined"] += held
             continue
-        outbound.enqueue(context.redis, deliveries)
-        delivery.enqueue(context.redis, notices)
+        webhook_delivery.enqueue(context.redis, deliveries)
+        notice_delivery.enqueue(context.redis, notices)
         totals.update(counts)
         totals["rows"] += rows
         if rows < size:
@@ -160,8 +161,8 @@ def settle_due(now: datetime | None = None) -> list[str]:
                                              int(context.config["settlement"]["jobs"]) - 1))
             metrics.record_settlement(summary, time.monotonic() - started)
             with context.engine.begin() as conn:
-                deliveries = outbound.emit_settlement(conn, context.config, month)
-            outbound.enqueue(context.redis, deliveries)
+                deliveries = webhook_events.emit_settlement(conn, context.config, month)
+            webhook_delivery.enqueue(context.redis, deliveries)
             log.info("month_settled", month=month, givers=summary.givers,
                      flattrs=summary.flattrs, amount=summary.amount)
         return months

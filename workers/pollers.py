@@ -24,7 +24,8 @@ from sqlalchemy import Engine, select, update
 from base import metrics
 from base.tables.connectors import poll_accounts
 from connectors import registry
-from connectors.polling import Poller, poll_account
+from connectors.poll_types import Poller
+from connectors.polling import poll_account
 from ledger.sql import utcnow
 from pipeline.context import current
 from pipeline.queues import queue, wake

@@ -1,7 +1,7 @@
-"""The scheduler of `flattr-hub scheduler`: RQ's CronScheduler enqueues the month-end settlement
-on `settlement.day` at `settlement.time` (UTC), the inbox sweep every `worker.sweep_seconds`,
-the outbound-delivery sweep every `outbound.sweep_seconds`, the notification sweep every
-`notifications.sweep_seconds`, and the poller tick.
+"""The scheduler of `flattr-hub scheduler`: RQ's CronScheduler enqueues the jobs of `SCHEDULES`:
+the month-end settlement on `settlement.day` at `settlement.time` (UTC), the inbox sweep every
+`worker.sweep_seconds`, the outbound-delivery sweep every `outbound.sweep_seconds`, the
+notification sweep every `notifications.sweep_seconds`, and the poller tick.
 
 RQ evaluates cron expressions in the process's local time, so the scheduler process runs with
 TZ=UTC. On start it also enqueues one settlement check, which catches up on a month whose
@@ -13,15 +13,44 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from rq.cron import CronScheduler
 
-from notifications import delivery
-from outbound import webhooks as outbound
 from pipeline import settling
 from pipeline.context import Context, install
 from pipeline.queues import SETTLE_TIMEOUT, enqueue_settlement
-from workers import jobs, pollers
+from workers import jobs, notices, pollers, webhooks_out
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A job the scheduler enqueues: its name, what it does (the command's help says it), the
+    job and its queue, every how many seconds (a config value; None: the settlement's monthly
+    time), and whether this configuration wants it."""
+
+    name: str
+    what: str
+    job: Callable[..., Any]
+    queue: str
+    seconds: Callable[[Mapping[str, Any]], Any] | None
+    wanted: Callable[[Mapping[str, Any]], Any] = lambda _config: True
+
+
+SCHEDULES = (
+    Schedule("settlement", "the month-end settlement", jobs.settle_due, "settlement", None),
+    Schedule("sweep", "the inbox sweep", jobs.sweep, "events",
+             lambda config: config["worker"]["sweep_seconds"]),
+    Schedule("outbound-sweep", "the outbound webhook sweep", webhooks_out.dispatch_due,
+             "outbound", lambda config: config["outbound"]["sweep_seconds"]),
+    Schedule("notifications-sweep", "the notification sweep", notices.dispatch_due,
+             "notifications", lambda config: config["notifications"]["sweep_seconds"]),
+    Schedule("pollers", "the pollers' tick (while a poller is configured)",
+             pollers.schedule_polls, "connectors",
+             lambda config: config["pollers"]["tick_seconds"], pollers.enabled_platforms),
+)
 
 
 def make_scheduler(context: Context) -> CronScheduler:
@@ -31,19 +60,15 @@ def make_scheduler(context: Context) -> CronScheduler:
     time.tzset()
     install(context)
     scheduler = CronScheduler(connection=context.redis, logging_level="WARNING")
-    scheduler.register(jobs.settle_due, "settlement", cron=f"{minute} {hour} {day} * *",
-                       job_timeout=SETTLE_TIMEOUT, name="settlement")
-    scheduler.register(jobs.sweep, "events",
-                       interval=max(1, int(context.config["worker"]["sweep_seconds"])),
-                       result_ttl=600, name="sweep")
-    scheduler.register(outbound.dispatch_due, "outbound", result_ttl=600, name="outbound-sweep",
-                       interval=max(1, int(context.config["outbound"]["sweep_seconds"])))
-    scheduler.register(delivery.dispatch_due, "notifications", result_ttl=600,
-                       name="notifications-sweep",
-                       interval=max(1, int(context.config["notifications"]["sweep_seconds"])))
-    if pollers.enabled_platforms(context.config):  # X, SoundCloud, Mastodon pollers
-        scheduler.register(pollers.schedule_polls, "connectors", result_ttl=600, name="pollers",
-                           interval=max(1, int(context.config["pollers"]["tick_seconds"])))
+    for schedule in SCHEDULES:
+        if not schedule.wanted(context.config):
+            continue
+        if schedule.seconds is None:
+            scheduler.register(schedule.job, schedule.queue, cron=f"{minute} {hour} {day} * *",
+                               job_timeout=SETTLE_TIMEOUT, name=schedule.name)
+        else:
+            scheduler.register(schedule.job, schedule.queue, result_ttl=600, name=schedule.name,
+                               interval=max(1, int(schedule.seconds(context.config))))
     return scheduler
 
 

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
+from rq.utils import import_attribute
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.context import Context, install
@@ -19,9 +20,29 @@ from pipeline.queues import QUEUES
 from workers import jobs
 
 log = structlog.get_logger(__name__)
+# Jobs are queued by the dotted path of their function. These moved into workers/; a job queued
+# under the old path before an upgrade (a retry waits up to 10 hours) runs the function's new
+# home.
+MOVED_JOBS = {
+    "outbound.webhooks.deliver": "workers.webhooks_out.deliver",
+    "outbound.webhooks.dispatch_due": "workers.webhooks_out.dispatch_due",
+    "notifications.delivery.deliver": "workers.notices.deliver",
+    "notifications.delivery.dispatch_due": "workers.notices.dispatch_due",
+}
+
+
+class FlattrJob(Job):
+    """A job whose function may have moved since it was queued (`MOVED_JOBS`)."""
+
+    @property
+    def func(self) -> Any:
+        moved = MOVED_JOBS.get(self.func_name or "")
+        return import_attribute(moved) if moved else super().func
 
 
 class FlattrWorker(SimpleWorker):
+    job_class = FlattrJob
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's work loop; the SIGINT/SIGTERM handlers RQ installs for it are removed again when
         it returns. Left installed, they outlive an in-process worker (`worker --burst`, tests)

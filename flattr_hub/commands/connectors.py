@@ -23,10 +23,11 @@ from base.vault import vault
 from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
 from connectors import registry
-from connectors.polling import add_account, list_accounts
+from connectors.poll_storage import list_accounts
 from connectors.stream_status import StatusWriter
 from flattr_hub.commands import add_command, usage
 from ledger import accounts
+from members.linking import link_account
 from pipeline.context import Context, install
 from pipeline.queues import wake
 from workers.pollers import schedule_polls
@@ -146,11 +147,11 @@ def _link(args: argparse.Namespace, app: Any) -> int:
     section = app.config["connectors"][args.platform]
     with app.engine.begin() as conn:
         uid = accounts.user_id(conn, args.name)
-        add_account(conn, uid, args.platform, args.platform_user_id, vault=vault(app.config),
-                    remote_id=args.remote_id,
-                    access_token=access, refresh_token=refresh, token_secret=secret,
-                    instance=instance,
-                    poll_seconds=int(section["poll_seconds"]))
+        link_account(conn, uid, args.platform, args.platform_user_id, vault=vault(app.config),
+                     remote_id=args.remote_id,
+                     access_token=access, refresh_token=refresh, token_secret=secret,
+                     instance=instance,
+                     poll_seconds=int(section["poll_seconds"]))
     print(f"linked {args.platform} account {args.platform_user_id} to {args.name}; "
           "it will be polled")
     return 0

@@ -18,7 +18,7 @@ from ledger.settlement import settle
 from ledger.statement import statement
 from ledger.statement_csv import write_statement_csv
 from ledger.verify import verify_snapshot
-from notifications.outbox import identity_claimed
+from members.claims import claim_identity
 
 IMPORT_BATCH = 1000
 
@@ -91,11 +91,10 @@ def _user_create(args: argparse.Namespace, app: Any) -> int:
 def _link(args: argparse.Namespace, app: Any) -> int:
     with app.engine.begin() as conn:
         uid = accounts.user_id(conn, args.name)
-        iid = identities.identity_id(conn, args.platform, args.platform_user_id)
-        unclaimed = identities.claimed_by(conn, iid) is None
-        identities.link(conn, uid, args.platform, args.platform_user_id, claim=args.claim)
-        if args.claim and unclaimed:
-            identity_claimed(conn, iid, uid)
+        if args.claim:
+            claim_identity(conn, uid, args.platform, args.platform_user_id, contest=False)
+        else:
+            identities.link(conn, uid, args.platform, args.platform_user_id)
     what = "linked and claimed" if args.claim else "linked"
     print(f"{what} {args.platform} identity {args.platform_user_id} for {args.name}")
     return 0

@@ -1,7 +1,7 @@
 """Outbound webhook commands: register an endpoint (its secret is printed once, here and never
 again), list a user's endpoints, enable, disable or delete one, read the delivery log, and
 resend a delivery. Members do the same for their own endpoints on /settings/webhooks, through
-the same functions of `outbound.webhooks`."""
+the same functions of `outbound`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from base.errors import UserError
 from base.redis_conn import connect
 from flattr_hub.commands import add_command, usage
 from ledger import accounts
-from outbound import webhooks as outbound
+from outbound import delivery, endpoints
 
 
 def register(commands: Any) -> None:
@@ -29,7 +29,7 @@ def register(commands: Any) -> None:
     add.add_argument("name", help="hub user name")
     add.add_argument("url", help="http(s) URL that receives the deliveries")
     add.add_argument("--events", required=True, type=_event_types, metavar="TYPE,...",
-                     help=f"event types: {', '.join(outbound.EVENT_TYPES)}")
+                     help=f"event types: {', '.join(endpoints.EVENT_TYPES)}")
     add.add_argument("--partner", action="store_true", help="a partner endpoint: it receives "
                      "the events that have no owner on the hub (pledges to unclaimed "
                      "identities)")
@@ -54,8 +54,8 @@ def register(commands: Any) -> None:
 
 def _event_types(text: str) -> tuple[str, ...]:
     try:
-        return outbound.parse_event_types(text)
-    except outbound.OutboundError as exc:
+        return endpoints.parse_event_types(text)
+    except endpoints.OutboundError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -63,9 +63,9 @@ def _add(args: argparse.Namespace, app: Any) -> int:
     try:
         with app.engine.begin() as conn:
             uid = accounts.user_id(conn, args.name)
-            endpoint_id, secret = outbound.add_endpoint(conn, app.config, uid, args.url,
+            endpoint_id, secret = endpoints.add_endpoint(conn, app.config, uid, args.url,
                                                         args.events, partner=args.partner)
-    except outbound.OutboundError as exc:
+    except endpoints.OutboundError as exc:
         raise UserError(str(exc)) from None
     kind = "partner endpoint" if args.partner else "endpoint"
     print(f"{kind} {endpoint_id} of {args.name}: {args.url} ({', '.join(args.events)})")
@@ -76,15 +76,15 @@ def _add(args: argparse.Namespace, app: Any) -> int:
 
 def _list(args: argparse.Namespace, app: Any) -> int:
     with app.engine.connect() as conn:
-        endpoints = outbound.list_endpoints(conn, accounts.user_id(conn, args.name))
+        found = endpoints.list_endpoints(conn, accounts.user_id(conn, args.name))
     if args.json:
         print(json.dumps([{"id": e.id, "url": e.url, "events": list(e.event_types),
                            "partner": e.partner, "enabled": e.enabled,
                            "disabled_reason": e.disabled_reason,
                            "failing_since": _time(e.failing_since),
-                           "created_at": _time(e.created_at)} for e in endpoints], indent=2))
+                           "created_at": _time(e.created_at)} for e in found], indent=2))
         return 0
-    for e in endpoints:
+    for e in found:
         state = "enabled" if e.enabled else f"disabled: {e.disabled_reason}"
         print(f"{e.id}\t{e.url}\t{','.join(e.event_types)}\t"
               f"{'partner' if e.partner else 'user'}\t{state}")
@@ -98,25 +98,25 @@ def _on_endpoint(change: Callable[[Connection, int], None], done: str
         try:
             with app.engine.begin() as conn:
                 change(conn, args.endpoint_id)
-        except outbound.OutboundError as exc:
+        except endpoints.OutboundError as exc:
             raise UserError(str(exc)) from None
         print(f"endpoint {args.endpoint_id} {done}")
         return 0
     return handler
 
 
-_enable = _on_endpoint(outbound.enable_endpoint, "enabled")
+_enable = _on_endpoint(endpoints.enable_endpoint, "enabled")
 _disable = _on_endpoint(
-    lambda conn, endpoint: outbound.disable_endpoint(conn, endpoint, "disabled by an operator"),
+    lambda conn, endpoint: endpoints.disable_endpoint(conn, endpoint, "disabled by an operator"),
     "disabled")
-_delete = _on_endpoint(outbound.delete_endpoint, "deleted")
+_delete = _on_endpoint(endpoints.delete_endpoint, "deleted")
 
 
 def _deliveries(args: argparse.Namespace, app: Any) -> int:
     if args.limit < 1:
         raise UserError("--limit must be at least 1")
     with app.engine.connect() as conn:
-        rows = outbound.list_deliveries(conn, args.endpoint, args.limit)
+        rows = endpoints.list_deliveries(conn, args.endpoint, args.limit)
     if args.json:
         print(json.dumps([{key: _time(value) if isinstance(value, datetime) else value
                            for key, value in row._mapping.items()} for row in rows], indent=2))
@@ -132,8 +132,8 @@ def _deliveries(args: argparse.Namespace, app: Any) -> int:
 
 def _resend(args: argparse.Namespace, app: Any) -> int:
     try:
-        queued = outbound.resend(app.engine, args.delivery_id, connect(app.config))
-    except outbound.OutboundError as exc:
+        queued = delivery.resend(app.engine, args.delivery_id, connect(app.config))
+    except endpoints.OutboundError as exc:
         raise UserError(str(exc)) from None
     print(f"delivery {args.delivery_id} will be sent again"
           + ("" if queued else " (the queue is unreachable: the next sweep sends it)"))

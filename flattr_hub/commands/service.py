@@ -1,5 +1,5 @@
 """Service commands: `serve` (the webhook hub), `worker` (an RQ worker on every queue),
-`scheduler` (month-end settlement and the inbox sweep), and `up`, which runs all three on
+`scheduler` (the jobs of `workers.schedule.SCHEDULES`), and `up`, which runs all three on
 embedded defaults (SQLite and an embedded Redis unless `redis.url` is set) until Ctrl-C;
 `up --demo` adds demo users and a stream of signed GitHub star webhooks."""
 
@@ -29,7 +29,8 @@ from hub import demo
 from hub.app import create_app
 from hub.server import run, serve
 from pipeline.context import Context
-from workers.schedule import run_scheduler
+from pipeline.queues import QUEUES
+from workers.schedule import SCHEDULES, run_scheduler
 from workers.worker import run_worker
 
 STOP_SECONDS = 20
@@ -40,12 +41,12 @@ def register(commands: Any) -> None:
     _listen_options(serve_cmd)
     # How a group's first process starts the others (flattr_hub.server_group).
     serve_cmd.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
-    worker = add_command(commands, "worker", "run a worker on the queues settlement, events, "
-                         "connectors and outbound", _worker)
+    worker = add_command(commands, "worker", f"run a worker on the queues {', '.join(QUEUES)}",
+                         _worker)
     worker.add_argument("--burst", action="store_true",
                         help="process what is queued and pending, then exit")
-    add_command(commands, "scheduler", "enqueue the month-end settlement and the inbox sweep "
-                "on schedule", _scheduler)
+    add_command(commands, "scheduler", "enqueue on schedule "
+                + ", ".join(schedule.what for schedule in SCHEDULES), _scheduler)
     up = add_command(commands, "up", "run the hub, a worker, the scheduler and the configured "
                      "stream connectors on embedded defaults until Ctrl-C", _up)
     _listen_options(up)

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from base.vault import web_keys
 from hub.inputs import form_bodies
 from hub.web import session
+from hub.web.amounts import money_filter, units
 from hub.web.paths import plain_paths
 from ledger.validation import is_web_url
 
@@ -43,6 +44,7 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("hub.web", "templates"), autoescape=True)
     env.filters["money"] = money_filter(config["currency"])
+    env.filters["units"] = units  # an amount as typed in a form
     env.tests["web_url"] = is_web_url  # `{% if x is web_url %}`: only http(s) become links
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
@@ -66,12 +68,3 @@ def except_webhooks(*middlewares: Middleware) -> Middleware:
             handler = partial(middleware, handler=handler)
         return await handler(request)
     return pages
-
-
-def money_filter(currency: str) -> Any:
-    """Minor units as `12.34 EUR` (every currency the hub takes has two decimals)."""
-    def money(amount: int | None) -> str:
-        amount = amount or 0
-        sign = "-" if amount < 0 else ""
-        return f"{sign}{abs(amount) // 100}.{abs(amount) % 100:02d} {currency}"
-    return money

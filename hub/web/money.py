@@ -21,6 +21,7 @@ from aiohttp import web
 from base import links
 from connectors.stripe import CheckoutUnavailable, checkout_enabled, create_checkout, settings_of
 from hub.inputs import path_int, safe_reason
+from hub.web.amounts import units
 from hub.web.session import CONFIG, call, render, require_member, require_operator
 from ledger.accounts import set_budget
 from ledger.errors import LedgerError, NotFound
@@ -103,7 +104,7 @@ async def add_funds(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return await _page(request, me.id, {"error": str(exc)}, 400)
     if not low <= amount <= high or not NONCE.match(nonce):
-        error = (f"You can add between {_units(low)} and {_units(high)} at a time."
+        error = (f"You can add between {units(low)} and {units(high)} at a time."
                  if NONCE.match(nonce) else "The form has expired; try again.")
         return await _page(request, me.id, {"error": error}, 400)
     base = links.base_url(request.app[CONFIG])
@@ -212,12 +213,8 @@ async def _ops_page(request: web.Request, extra: dict[str, Any],
                         {"ops": await call(request, operations), **extra}, status)
 
 
-def _units(amount: int) -> str:
-    return f"{amount // 100}.{amount % 100:02d}"
-
-
 def _budget_error(exc: Exception, config: Any) -> str:
     if isinstance(exc, LedgerError):
-        return (f"Your monthly budget must be between {_units(int(config['min_monthly']))} and "
-                f"{_units(int(config['max_monthly']))}.")
+        return (f"Your monthly budget must be between {units(int(config['min_monthly']))} and "
+                f"{units(int(config['max_monthly']))}.")
     return str(exc)

@@ -18,6 +18,7 @@ from aiohttp_session import get_session, new_session
 from redis import Redis
 from sqlalchemy import Connection, Engine
 
+from base import links
 from members.logins import Member
 from members.sessions import Lifetimes, end_session, session_member, start_session
 
@@ -170,7 +171,7 @@ def secure_cookies(config: Mapping[str, Any]) -> bool:
     """Secure cookies when served over https (`web.secure_cookies`: auto, true or false)."""
     setting = str(config["web"]["secure_cookies"]).lower()
     if setting == "auto":
-        return str(config["hub"]["base_url"]).startswith("https://")
+        return links.https(config)
     return setting in ("true", "1", "yes", "on")
 
 

@@ -4,7 +4,7 @@ enable, disable or delete it, read its delivery log and resend a delivery. A mem
 their own endpoints and deliveries: any other id answers 404. Partner endpoints
 (`pledge.created` for identities nobody has claimed) see every owner-less flattr on the hub,
 so only operators make them, with `flattr-hub webhooks add --partner`. Everything goes through
-the functions of `outbound.webhooks` that the CLI uses."""
+the functions of `outbound` that the CLI uses."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from aiohttp import web
 from hub.inputs import path_int, safe_reason
 from hub.web.session import CONFIG, ENGINE, REDIS, call, render, require_member
 from members.logins import Member
-from outbound import webhooks as outbound
+from outbound import delivery, endpoints
 
 PAGE = "/settings/webhooks"
 DONE = {"enabled": "Enabled.", "disabled": "Disabled: nothing is sent to it until you enable "
@@ -42,9 +42,9 @@ async def endpoints_page(request: web.Request) -> web.StreamResponse:
 
 async def _endpoints(request: web.Request, me: Member, context: dict[str, Any],
                      status: int = 200) -> web.Response:
-    endpoints = await call(request, outbound.list_endpoints, me.id)
+    found = await call(request, endpoints.list_endpoints, me.id)
     return await render(request, "webhooks.html", {
-        "endpoints": endpoints, "event_types": outbound.USER_EVENT_TYPES, **context}, status)
+        "endpoints": found, "event_types": endpoints.USER_EVENT_TYPES, **context}, status)
 
 
 async def add_endpoint(request: web.Request) -> web.StreamResponse:
@@ -53,9 +53,9 @@ async def add_endpoint(request: web.Request) -> web.StreamResponse:
     url = str(form.get("url", "")).strip()
     kinds = [str(kind) for kind in form.getall("events", [])]
     try:
-        endpoint_id, secret = await call(request, outbound.add_endpoint, request.app[CONFIG],
+        endpoint_id, secret = await call(request, endpoints.add_endpoint, request.app[CONFIG],
                                          me.id, url, kinds)
-    except outbound.OutboundError as exc:
+    except endpoints.OutboundError as exc:
         return await _endpoints(request, me, {"error": str(exc), "url": url, "chosen": kinds},
                                 400)
     page = await _endpoints(request, me, {"created": endpoint_id, "secret": secret})
@@ -71,9 +71,9 @@ async def log_page(request: web.Request) -> web.StreamResponse:
 async def _log(request: web.Request, me: Member, context: dict[str, Any],
                status: int = 200) -> web.Response:
     try:
-        endpoint, deliveries = await call(request, outbound.endpoint_log,
+        endpoint, deliveries = await call(request, endpoints.endpoint_log,
                                           path_int(request, "endpoint"), me.id)
-    except outbound.NotFound as exc:
+    except endpoints.NotFound as exc:
         raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return await render(request, "webhook_log.html",
                         {"endpoint": endpoint, "deliveries": deliveries, **context}, status)
@@ -81,19 +81,19 @@ async def _log(request: web.Request, me: Member, context: dict[str, Any],
 
 async def enable_endpoint(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
-    endpoint_id = await _change(request, outbound.enable_endpoint, me)
+    endpoint_id = await _change(request, endpoints.enable_endpoint, me)
     raise web.HTTPSeeOther(f"{PAGE}/{endpoint_id}?done=enabled")
 
 
 async def disable_endpoint(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
-    endpoint_id = await _change(request, outbound.disable_endpoint, me, "disabled by its owner")
+    endpoint_id = await _change(request, endpoints.disable_endpoint, me, "disabled by its owner")
     raise web.HTTPSeeOther(f"{PAGE}/{endpoint_id}?done=disabled")
 
 
 async def delete_endpoint(request: web.Request) -> web.StreamResponse:
     me = await require_member(request)
-    await _change(request, outbound.delete_endpoint, me)
+    await _change(request, endpoints.delete_endpoint, me)
     raise web.HTTPSeeOther(f"{PAGE}?deleted=1")
 
 
@@ -103,7 +103,7 @@ async def _change(request: web.Request, change: Callable[..., None], me: Member,
     endpoint_id = path_int(request, "endpoint")
     try:
         await call(request, change, endpoint_id, *args, owner=me.id)
-    except outbound.NotFound as exc:
+    except endpoints.NotFound as exc:
         raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return endpoint_id
 
@@ -113,11 +113,11 @@ async def resend(request: web.Request) -> web.StreamResponse:
     endpoint_id = path_int(request, "endpoint")
     try:
         # resend commits before it queues, so it takes the engine rather than a connection
-        await asyncio.to_thread(outbound.resend, request.app[ENGINE],
+        await asyncio.to_thread(delivery.resend, request.app[ENGINE],
                                 path_int(request, "delivery"), request.app[REDIS],
                                 owner=me.id, endpoint_id=endpoint_id)
-    except outbound.NotFound as exc:
+    except endpoints.NotFound as exc:
         raise web.HTTPNotFound(reason=safe_reason(exc)) from None
-    except outbound.OutboundError as exc:
+    except endpoints.OutboundError as exc:
         return await _log(request, me, {"error": str(exc)}, 409)
     raise web.HTTPSeeOther(f"{PAGE}/{endpoint_id}?done=resent")
