@@ -1,7 +1,8 @@
 """HTTP input shared by every handler: form bodies read once, before any handler, and refused
-with 400 when they can not be read (garbage multipart, a urlencoded body that is not UTF-8),
-and whole numbers from the path and the query (ASCII digits within 64 bits; anything else is
-404 for a path, the default for a query)."""
+with 400 when they can not be read (garbage multipart, a urlencoded body that is not UTF-8) or
+when they or the query hold a NUL character (no field of ours can, and PostgreSQL refuses it in
+a query, which would be a 500), and whole numbers from the path and the query (ASCII digits
+within 64 bits; anything else is 404 for a path, the default for a query)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ async def form_bodies(request: web.Request,
     """Parse a form body once (aiohttp keeps the result for every later `request.post()`);
     400 when it can not be parsed. Installed by `hub.web.install` between the session and the
     CSRF middlewares, which webhooks (reading their raw bytes) skip."""
+    if any("\x00" in key or "\x00" in value for key, value in request.query.items()):
+        raise web.HTTPBadRequest(reason="the query must not hold NUL characters")
     if (request.method in WITH_BODY and request.content_type in FORM_TYPES
             and not request.path.startswith("/webhooks/")):
         try:
@@ -31,6 +34,10 @@ async def form_bodies(request: web.Request,
         except Exception:
             raise web.HTTPBadRequest(reason="the form body can not be read: it must be "
                                             "UTF-8 form data") from None
+        form = await request.post()
+        if any("\x00" in key or (isinstance(value, str) and "\x00" in value)
+               for key, value in form.items()):
+            raise web.HTTPBadRequest(reason="the form must not hold NUL characters")
     return await handler(request)
 
 

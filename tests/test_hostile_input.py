@@ -70,6 +70,22 @@ async def test_unreadable_form_bodies_are_400(hostile: Hostile, engine):
             await assert_refused(reply, engine)
 
 
+async def test_nul_characters_in_queries_and_forms_are_400(hostile: Hostile, engine):
+    """No field of ours holds a NUL, and PostgreSQL refuses one in a query parameter: it is
+    refused at the door (it was a 500 from /rest/v2/things/search?user=)."""
+    for path in ("/rest/v2/things/search?user=a%00b", "/rest/v2/users/a%00b/things",
+                 "/things?query=%00", "/login?next=%00"):
+        reply = await hostile.client.get(path, headers={
+            "Accept": "application/json", "Authorization": f"Bearer {hostile.rest_token}"})
+        await assert_refused(reply, engine)
+    for path in FORM_POSTS:
+        reply = await hostile.client.post(
+            path.format(thing=hostile.thing_id), data={"name": "a\x00b", "title": "\x00"},
+            headers={"X-CSRF-Token": hostile.csrf,
+                     "Authorization": f"Bearer {hostile.rest_token}"})
+        await assert_refused(reply, engine)
+
+
 async def test_deep_or_unreadable_json_is_400(hostile: Hostile, engine):
     for method, path in JSON_POSTS:
         for body in JSON_BODIES:
