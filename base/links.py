@@ -10,37 +10,40 @@ they make the address really listened on the base URL (`listened`).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote
 
+from base.config import Settings
 
-def base_url(config: Mapping[str, Any]) -> str:
+
+def base_url(config: Settings) -> str:
     """The hub's public URL without a trailing slash: `hub.base_url`, else
     `http://<hub.host>:<hub.port>`."""
-    hub = config["hub"]
-    return (str(hub["base_url"] or "") or _origin(str(hub["host"]), int(hub["port"]))).rstrip("/")
+    hub = config.hub
+    return (hub.base_url or _origin(hub.host, hub.port)).rstrip("/")
 
 
-def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -> str:
+def claim_url(config: Settings, platform: str, platform_user_id: str) -> str:
     """Where the owner of an identity claims it (and the pledges waiting for it)."""
     return f"{base_url(config)}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
 
 
-def require_base_url(config: Mapping[str, Any], host: str) -> None:
+def require_base_url(config: Settings, host: str) -> None:
     """ValueError (one line) when a hub would listen on `host`, not a loopback address,
     without `hub.base_url`."""
-    if not str(config["hub"]["base_url"] or "") and not loopback(host):
+    if not config.hub.base_url and not loopback(host):
         raise ValueError(f"hub.base_url must be set to listen on {host or 'every address'} "
                          "(links are built from it, never from the Host header); e.g. "
                          "FLATTR_HUB__BASE_URL=https://hub.example.org")
 
 
-def listened(config: dict[str, Any], url: str) -> None:
-    """A hub without `hub.base_url` (on loopback) now listens at `url`: links point there."""
-    if not str(config["hub"]["base_url"] or ""):
-        config["hub"]["base_url"] = url
+def listened(config: Settings, url: str) -> Settings:
+    """The settings of a hub that now listens at `url`: without `hub.base_url` (on
+    loopback), links point there."""
+    if config.hub.base_url:
+        return config
+    return dataclasses.replace(config, hub=dataclasses.replace(config.hub, base_url=url))
 
 
 def loopback(host: str) -> bool:

@@ -15,10 +15,9 @@ those (still no framing, still scripts from the hub only otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from aiohttp import web
+
+from base.config import Settings
 
 STRICT = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'")
@@ -30,9 +29,9 @@ EMBEDDABLE = ("/js/button.js", "/button/")
 DASHBOARD = "/ops/rq"
 
 
-def install(app: web.Application, config: Mapping[str, Any]) -> None:
+def install(app: web.Application, config: Settings) -> None:
     """Put the headers on every response `app` prepares."""
-    hsts = str(config["hub"]["base_url"] or "").startswith("https://")
+    hsts = config.hub.base_url.startswith("https://")
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in headers(request.path, hsts).items():

@@ -16,12 +16,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
+from base.config import Settings
 from base.tables.connectors import poll_accounts
 from base.vault import vault
 from catalog.things import PLATFORM as BUTTON_PLATFORM
@@ -55,7 +56,7 @@ class Completed:
     attached: Attached
 
 
-async def complete(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any],
+async def complete(run: Callable[..., Awaitable[Any]], config: Settings,
                    platform: str, state: str, code: str, error: str,
                    member_id: int | None) -> Completed:
     """Finish the authorisation `state` that came back with `code` (or `error`):
@@ -76,7 +77,7 @@ async def complete(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any]
     return Completed("login", uid, attached)
 
 
-def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) -> Attached:
+def attach(conn: Connection, config: Settings, uid: int, proof: Proof) -> Attached:
     """Link and claim the proven identity for `uid` (see the module). OAuthError (409) when
     another member has linked it."""
     label = PROVIDERS[proof.platform].label
@@ -96,13 +97,13 @@ def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) 
                     remote_id=proof.remote_id, access_token=proof.access_token,
                     refresh_token=proof.refresh_token, expires_at=proof.expires_at,
                     instance=proof.instance,
-                    poll_seconds=int(config["connectors"][proof.platform]["poll_seconds"]))
+                    poll_seconds=config.connectors[proof.platform].poll_seconds)
     if row.claimed_by is None:
         identity_claimed(conn, iid, uid)
     return Attached(iid, row.claimed_by is None, None)
 
 
-def sign_in(conn: Connection, config: Mapping[str, Any], proof: Proof) -> tuple[int, Attached]:
+def sign_in(conn: Connection, config: Settings, proof: Proof) -> tuple[int, Attached]:
     """(the member to sign in, what linking did): the member who linked the identity, else a
     new member. OAuthError (409) when a member claimed it without linking it: they should log
     in with their password and link it."""

@@ -22,7 +22,7 @@ at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ import structlog
 from redis import Redis
 from sqlalchemy import Connection, Engine, func, select, update
 
+from base.config import Settings
 from base.links import base_url
 from base.tables.members import logins, verified_email
 from base.tables.notifications import (
@@ -103,7 +104,7 @@ def dispatch_due(now: datetime | None = None) -> int:
     recorded when an identity is claimed). Returns how many."""
     context = current()
     now = now or utcnow()
-    stale = now - timedelta(seconds=int(context.config["notifications"]["sweep_seconds"]))
+    stale = now - timedelta(seconds=context.config.notifications.sweep_seconds)
     o = notification_outbox.c
     with context.engine.connect() as conn:
         ids = list(conn.execute(
@@ -115,7 +116,7 @@ def dispatch_due(now: datetime | None = None) -> int:
     return count
 
 
-def attempt(engine: Engine, config: Mapping[str, Any], notice_id: int, *,
+def attempt(engine: Engine, config: Settings, notice_id: int, *,
             now: datetime | None = None) -> Attempt:
     """Send notice `notice_id` once if it is due at `now` (naive UTC; the clock of the retry
     schedule and of the hourly cap) and record the outcome."""
@@ -133,7 +134,7 @@ def attempt(engine: Engine, config: Mapping[str, Any], notice_id: int, *,
         return _record(conn, leased, now, error, permanent)
 
 
-def _lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
+def _lease(conn: Connection, config: Settings, notice_id: int,
            now: datetime) -> _Notice | Attempt:
     o, i = notification_outbox.c, identities.c
     recipient = func.coalesce(o.user_id, i.linked_user_id)
@@ -164,38 +165,38 @@ def _lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
             conn.execute(update(notification_outbox).where(o.id == notice_id)
                          .values(next_attempt_at=wait_until))
             return Attempt("pending", wait_until)
-    lease = 2 * float(config["notifications"]["timeout_seconds"]) + 60
+    lease = 2 * config.notifications.timeout_seconds + 60
     conn.execute(update(notification_outbox).where(o.id == notice_id)
                  .values(next_attempt_at=now + timedelta(seconds=lease)))
     return _Notice(row.id, row.kind, row.channel, row.attempts, row.identity_id, row.platform,
                    row.platform_user_id, row.username or row.platform_user_id, row.email or "")
 
 
-def _skip_reason(config: Mapping[str, Any], row: Any) -> str | None:
-    settings = config["notifications"]
+def _skip_reason(config: Settings, row: Any) -> str | None:
+    settings = config.notifications
     if row.kind == "pledges_waiting":
         if row.claimed_by is not None:
             return "claimed"
         if row.opted_out is not None:
             return "opted out"
-        if row.platform not in settings["platforms"]:
+        if row.platform not in settings.platforms:
             return "platform not opted in"
     elif row.pledgee_joined is False:
         return "turned off"
     if row.channel == "email":
         if not row.email:
             return "no e-mail address"
-        if not settings["smtp_host"]:
+        if not settings.smtp_host:
             return "e-mail is not configured"
-    elif not config["connectors"]["discord"]["bot_token"]:
+    elif not config.connectors["discord"].bot_token:
         return "the Discord bot is not configured"
     return None
 
 
-def _over_hourly_cap(conn: Connection, config: Mapping[str, Any],
+def _over_hourly_cap(conn: Connection, config: Settings,
                      now: datetime) -> datetime | None:
     """When the next creator notice may go out, if the last hour's cap is reached."""
-    cap = int(config["notifications"]["max_per_hour"])
+    cap = config.notifications.max_per_hour
     if cap <= 0:
         return None
     o = notification_outbox.c
@@ -205,7 +206,7 @@ def _over_hourly_cap(conn: Connection, config: Mapping[str, Any],
     return sent[-1] + HOUR if len(sent) >= cap else None
 
 
-def _send(config: Mapping[str, Any], notice: _Notice) -> None:
+def _send(config: Settings, notice: _Notice) -> None:
     if notice.kind == "pledges_waiting":
         message = messages.pledges_waiting(config, notice.identity_id, notice.platform,
                                            notice.platform_user_id, notice.name)

@@ -36,7 +36,7 @@ Wiring (not done here): call `emit_for_ingest(conn, config, events, result)` rig
 `ingest` in `workers.jobs.process_batch`, and `emit_settlement(conn, config, month)` (in a
 transaction) after each month settled in `workers.jobs.settle_due`, each followed by `enqueue`
 after the commit; register `dispatch_due` in `workers.schedule.make_scheduler` on the
-`outbound` queue with `interval=config["outbound"]["sweep_seconds"]`.
+`outbound` queue with `interval=config.outbound.sweep_seconds`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
+from base.config import Settings
 from base.links import claim_url
 from base.metrics import record_outbound
 from base.public_net import Guard, UnsafeTarget, guarded_session
@@ -135,7 +136,7 @@ def parse_event_types(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in EVENT_TYPES if kind in wanted)
 
 
-def add_endpoint(conn: Connection, config: Mapping[str, Any], user_id: int, url: str,
+def add_endpoint(conn: Connection, config: Settings, user_id: int, url: str,
                  event_types: Sequence[str], *, partner: bool = False) -> tuple[int, str]:
     """Register `url` for `user_id`: (endpoint id, its new secret). Its host must resolve to
     public addresses only, unless `outbound.allow_private`; it is resolved before any SQL,
@@ -301,7 +302,7 @@ def _record_deliveries(conn: Connection, endpoint_ids: Sequence[int], event_type
     return ids
 
 
-def emit_for_ingest(conn: Connection, config: Mapping[str, Any],
+def emit_for_ingest(conn: Connection, config: Settings,
                     batch: Sequence[NormalisedEvent], result: IngestResult) -> list[int]:
     """Emit `flattr.received` for the flattrs that `ingest(conn, batch)` recorded to claimed
     identities, and `pledge.created` for those waiting for an unclaimed one; call it in the
@@ -332,7 +333,7 @@ def emit_for_ingest(conn: Connection, config: Mapping[str, Any],
     return ids
 
 
-def _emit_flattr(conn: Connection, config: Mapping[str, Any], row: Row[Any],
+def _emit_flattr(conn: Connection, config: Settings, row: Row[Any],
                  endpoints: Mapping[int | None, list[tuple[int, tuple[str, ...]]]],
                  now: datetime) -> list[int]:
     event_type = "pledge.created" if row.claimed_by is None else "flattr.received"
@@ -367,7 +368,7 @@ def _flattr_query(platform: str, content_ids: set[str], event_ids: set[str]) -> 
             .order_by(flattrs.c.id))
 
 
-def emit_settlement(conn: Connection, config: Mapping[str, Any], month: str) -> list[int]:
+def emit_settlement(conn: Connection, config: Settings, month: str) -> list[int]:
     """Emit `settlement.completed` to each user who received money in settled `month`: how
     many flattrs, the gross amount, the fee and the net, in minor units. Emitting a month
     again delivers nothing new."""
@@ -378,7 +379,7 @@ def emit_settlement(conn: Connection, config: Mapping[str, Any], month: str) -> 
                    func.sum(shares.c.net).label("net"))
             .where(shares.c.month == month).group_by(shares.c.receiver_id)
             .order_by(shares.c.receiver_id)):
-        data = {"month": month, "currency": config["currency"], "flattrs": int(row.flattrs),
+        data = {"month": month, "currency": config.currency, "flattrs": int(row.flattrs),
                 "amount": int(row.amount), "fee": int(row.fee), "net": int(row.net)}
         ids += emit(conn, "settlement.completed", data, row.receiver_id,
                     key=f"settlement:{month}")
@@ -411,7 +412,7 @@ def dispatch_due(now: datetime | None = None) -> int:
     `outbound.sweep_seconds` (their job was lost, or never queued). Returns how many."""
     context = current()
     now = now or utcnow()
-    stale = now - timedelta(seconds=int(context.config["outbound"]["sweep_seconds"]))
+    stale = now - timedelta(seconds=context.config.outbound.sweep_seconds)
     with context.engine.connect() as conn:
         ids = list(conn.execute(
             select(outbound_deliveries.c.id)
@@ -424,7 +425,7 @@ def dispatch_due(now: datetime | None = None) -> int:
     return count
 
 
-def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
+def attempt(engine: Engine, config: Settings, delivery_id: int, *,
             now: datetime | None = None, post: Post | None = None) -> Attempt:
     """Send delivery `delivery_id` once if it is due at `now` (naive UTC; the clock of the
     retry schedule) and record the outcome. The signature's timestamp is the real time of
@@ -435,7 +436,7 @@ def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
     endpoint answers. `post` defaults to one that reaches public addresses only (unless
     `outbound.allow_private`), checked again at each attempt."""
     now = now or utcnow()
-    timeout = float(config["outbound"]["timeout_seconds"])
+    timeout = config.outbound.timeout_seconds
     d, e = outbound_deliveries.c, outbound_endpoints.c
     with engine.begin() as conn:
         row = conn.execute(
@@ -461,8 +462,8 @@ def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
         return _record(conn, config, row, now, status, error, elapsed_ms)
 
 
-def _guard(config: Mapping[str, Any]) -> Guard:
-    return Guard.from_config(config, config["outbound"]["allow_private"])
+def _guard(config: Settings) -> Guard:
+    return Guard.from_config(config, config.outbound.allow_private)
 
 
 def _send(row: Row[Any], post: Post, timeout: float) -> tuple[int | None, str | None, int]:
@@ -490,7 +491,7 @@ def _send(row: Row[Any], post: Post, timeout: float) -> tuple[int | None, str | 
     return status, error, int((time.monotonic() - started) * 1000)
 
 
-def _record(conn: Connection, config: Mapping[str, Any], row: Row[Any], now: datetime,
+def _record(conn: Connection, config: Settings, row: Row[Any], now: datetime,
             status: int | None, error: str | None, elapsed_ms: int) -> Attempt:
     attempts = row.attempts + 1
     conn.execute(outbound_attempts.insert().values(
@@ -513,7 +514,7 @@ def _record(conn: Connection, config: Mapping[str, Any], row: Row[Any], now: dat
         select(endpoint.failing_since).where(endpoint.id == row.endpoint_id)).scalar() or now
     conn.execute(update(outbound_endpoints).where(endpoint.id == row.endpoint_id)
                  .values(failing_since=failing_since))
-    limit = timedelta(days=int(config["outbound"]["disable_after_days"]))
+    limit = timedelta(days=config.outbound.disable_after_days)
     if status == 410:
         reason = "the endpoint answered 410 Gone"
     elif now - failing_since >= limit:

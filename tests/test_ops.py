@@ -155,7 +155,7 @@ async def test_settlement_runs_are_listed_after_a_settlement(hub_client, engine,
     make_user(engine, hub_config, "bo", budget=200, funds=300, github="2")
     feed(engine, star("1", "r1", "2", "2026-06-03T12:00:00"),
          star("2", "r2", "1", "2026-06-04T12:00:00"))
-    settle(engine, "2026-06", hub_config)
+    settle(engine, "2026-06", hub_config.money)
     await as_operator(hub_client, engine)
     page = await (await hub_client.get("/ops/settlements")).text()
     [_header, run] = table_rows(page, "settlement-runs")
@@ -171,9 +171,9 @@ def settle_parts(page: str) -> tuple[str, str]:
     return tuple(" ".join(match.group(1).split()) for match in found)
 
 
+@pytest.mark.settings({"settlement": {"day": 1, "time": "00:00"}})  # last month is due, always
 async def test_the_settle_button_queues_one_job_that_the_worker_runs(
         hub_client, engine, hub_config, worker_context, redis):
-    hub_config["settlement"].update(day=1, time="00:00")  # last month is due, whatever today is
     last_month = add_months(month_of(utcnow()), -1)
     make_user(engine, hub_config, "ana", budget=500, funds=2000, github="1")
     make_user(engine, hub_config, "bo", budget=200, funds=300, github="2")

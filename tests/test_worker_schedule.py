@@ -6,13 +6,14 @@ import pytest
 from rq import Queue
 
 from pipeline.queues import enqueue_settlement
+from tests.hub_helpers import reinstall
 from workers.schedule import make_scheduler
 
 pytest_plugins = ["tests.hub_fixtures"]
 
 
+@pytest.mark.settings({"settlement": {"day": 1, "time": "00:10"}})
 def test_settlement_is_scheduled_on_the_configured_day_and_time(worker_context, hub_config):
-    hub_config["settlement"].update(day=1, time="00:10")
     scheduler = make_scheduler(worker_context)
     jobs = {job.name: job for job in scheduler.get_jobs()}
     settlement = jobs["settlement"]
@@ -21,7 +22,7 @@ def test_settlement_is_scheduled_on_the_configured_day_and_time(worker_context, 
     moment = settlement.next_enqueue_time.astimezone(UTC)
     assert (moment.day, moment.hour, moment.minute) == (1, 0, 10)
     assert moment > datetime.now(UTC)
-    assert jobs["sweep"].interval == hub_config["worker"]["sweep_seconds"]
+    assert jobs["sweep"].interval == hub_config.worker.sweep_seconds
     assert jobs["sweep"].queue_name == "events"
 
 
@@ -41,7 +42,6 @@ def test_due_jobs_are_enqueued_on_their_queues(worker_context, redis):
 
 
 @pytest.mark.parametrize("day, at", [(0, "00:10"), (29, "00:10"), (1, "24:00"), (1, "noon")])
-def test_invalid_schedules_are_refused(worker_context, hub_config, day, at):
-    hub_config["settlement"].update(day=day, time=at)
+def test_invalid_schedules_are_refused(worker_context, day, at):
     with pytest.raises(ValueError, match="settlement"):
-        make_scheduler(worker_context)
+        make_scheduler(reinstall(worker_context, {"settlement": {"day": day, "time": at}}))

@@ -34,16 +34,16 @@ def make_scheduler(context: Context) -> CronScheduler:
     scheduler.register(jobs.settle_due, "settlement", cron=f"{minute} {hour} {day} * *",
                        job_timeout=SETTLE_TIMEOUT, name="settlement")
     scheduler.register(jobs.sweep, "events",
-                       interval=max(1, int(context.config["worker"]["sweep_seconds"])),
+                       interval=max(1, context.config.worker.sweep_seconds),
                        result_ttl=600, name="sweep")
     scheduler.register(outbound.dispatch_due, "outbound", result_ttl=600, name="outbound-sweep",
-                       interval=max(1, int(context.config["outbound"]["sweep_seconds"])))
+                       interval=max(1, context.config.outbound.sweep_seconds))
     scheduler.register(delivery.dispatch_due, "notifications", result_ttl=600,
                        name="notifications-sweep",
-                       interval=max(1, int(context.config["notifications"]["sweep_seconds"])))
+                       interval=max(1, context.config.notifications.sweep_seconds))
     if pollers.enabled_platforms(context.config):  # X, SoundCloud, Mastodon pollers
         scheduler.register(pollers.schedule_polls, "connectors", result_ttl=600, name="pollers",
-                           interval=max(1, int(context.config["pollers"]["tick_seconds"])))
+                           interval=max(1, context.config.pollers.tick_seconds))
     return scheduler
 
 

@@ -72,7 +72,7 @@ def register(commands: Any) -> None:
 
 
 def _discord_bot(_args: argparse.Namespace, app: Any) -> int:
-    if not app.config["connectors"]["discord"]["bot_token"]:
+    if not discord_connector.PLATFORM.section(app.config).bot_token:
         raise UserError("connectors.discord.bot_token is not set")
     redis = connect(app.config)
 
@@ -121,13 +121,13 @@ def _link(args: argparse.Namespace, app: Any) -> int:
         if not instance or not args.remote_id:
             raise UserError("a Mastodon account needs --instance (or user@host) and --remote-id")
         instance = mastodon_connector.instance_url(instance)
-    section = app.config["connectors"][args.platform]
+    section = app.config.connectors[args.platform]
     with app.engine.begin() as conn:
         uid = accounts.user_id(conn, args.name)
         add_account(conn, uid, args.platform, args.platform_user_id, vault=vault(app.config),
                     remote_id=args.remote_id,
                     access_token=access, refresh_token=refresh, instance=instance,
-                    poll_seconds=int(section["poll_seconds"]))
+                    poll_seconds=section.poll_seconds)
     print(f"linked {args.platform} account {args.platform_user_id} to {args.name}; "
           "it will be polled")
     return 0

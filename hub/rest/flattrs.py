@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 from sqlalchemy import Connection
 
+from base.config import Settings
 from catalog import things as catalog
 from hub.rest import present
 from hub.rest.common import (
@@ -72,7 +73,7 @@ def _target_view(conn: Connection, url: str, base: str) -> int | dict[str, Any] 
     return submitted if submitted is not None else thing_of_url(conn, url, base)
 
 
-def _flattr_view(conn: Connection, base: str, config: Mapping[str, Any], uid: int,
+def _flattr_view(conn: Connection, base: str, config: Settings, uid: int,
                  tid: int | None, submitted: Mapping[str, Any] | None) -> dict[str, Any]:
     """Flattr thing `tid`, or what the auto-submit parameters describe, as user `uid`."""
     if tid is not None and catalog.get_thing(conn, tid) is None:
