@@ -77,6 +77,18 @@ class PollerSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """The long-lived stream connectors `up` runs (connectors.streams): first wait before a
+    restart (doubling, at most a minute), quick restarts in a row before giving up, how long a
+    run must last not to count as quick, how often a stream writes its liveness."""
+
+    restart_ms: int = 1000
+    max_restarts: int = 5
+    stable_seconds: int = 60
+    heartbeat_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class NetworkSettings:
     """The one door out (`base.public_net`) for every request made on someone's behalf: DNS
     servers asked (() = the system's) and their port, networks let through although not
@@ -220,6 +232,7 @@ class Settings:
     hub: HubSettings = field(default_factory=HubSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     pollers: PollerSettings = field(default_factory=PollerSettings)
+    streams: StreamSettings = field(default_factory=StreamSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     notifications: NotificationsSettings = field(default_factory=NotificationsSettings)

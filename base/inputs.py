@@ -6,6 +6,7 @@ Both raise ValueError with a message safe to show the sender."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -23,8 +24,10 @@ def loads_json(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:  # its message names what is wrong, never the text
         raise ValueError(f"the body is not valid JSON: {exc.msg}") from None
-    opening = data.count(b"[" if isinstance(data, bytes) else "[") + data.count(
-        b"{" if isinstance(data, bytes) else "{")
+    if isinstance(data, bytes):
+        opening = data.count(b"[") + data.count(b"{")
+    else:
+        opening = data.count("[") + data.count("{")
     if opening > max_depth and depth(value) > max_depth:
         raise ValueError("the JSON nests too deeply")
     return value
@@ -36,6 +39,7 @@ def depth(value: Any) -> int:
     stack = [(value, 1)]
     while stack:
         node, level = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

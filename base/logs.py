@@ -36,10 +36,10 @@ class StderrLogger:
     debug = info = warning = warn = error = critical = fatal = exception = msg
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is when a line is logged, not when logging was set up."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

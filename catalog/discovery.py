@@ -110,7 +110,8 @@ async def _fetch(url: str, settings: CatalogSettings,
                     if reply.status >= 400:
                         raise FetchFailed(f"the page answered HTTP {reply.status}")
                     body = await _read(reply, settings.discovery_max_bytes)
-                    link = reply.links.get("payment", {}).get("url")
+                    payment = reply.links.get("payment")
+                    link = payment.get("url") if payment is not None else None
                     text = body.decode(reply.charset or "utf-8", errors="replace")
                     return url, text, str(link) if link else None
     except CatalogError:

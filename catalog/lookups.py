@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from base.config import Settings
 from catalog.discovery import discover
@@ -80,7 +80,7 @@ class FetchGate:
             if not self.by_client[client]:
                 del self.by_client[client]
 
-    def _cached(self, url: str) -> Outcome | bool:
+    def _cached(self, url: str) -> Outcome | Literal[False]:
         """The outcome kept for `url`, or False when there is none (or it is too old)."""
         kept = self.cache.get(url)
         if kept is None:

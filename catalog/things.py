@@ -26,7 +26,7 @@ thing: 409); each has `code` and a message fit for a user.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -279,7 +279,7 @@ def _tags_of(conn: Connection, ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
-def _as_dicts(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+def _as_dicts(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
     tags = _tags_of(conn, [row.id for row in rows])
     return [{
         "id": row.id, "url": row.url, "title": row.title, "description": row.description,

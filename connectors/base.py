@@ -6,9 +6,10 @@ function that turns a verified payload into normalised events. Signature schemes
 verifiers that work on the raw request bytes with constant-time comparisons; they raise
 `SignatureError` with a description that never contains a secret or a signature.
 
-Adding a platform means writing one module with a `CONNECTOR = WebhookConnector(...)` and listing
-it in `connectors.registry`. Schemes not defined here (X's base64 HMAC, Discord's Ed25519) are
-classes with the same `verify` method, defined next to their connector.
+A platform with a webhook puts its `CONNECTOR = WebhookConnector(...)` in its descriptor
+(`connectors.platform.Platform`; README, "Adding a platform"). Schemes not defined here (X's
+base64 HMAC, Discord's Ed25519) are classes with the same `verify` method, defined next to their
+connector.
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ while the database is down is retried, then spooled to a file and replayed in or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ from connectors.base import Headers, PayloadError, Settings, SignatureError, eve
 from connectors.discord_spool import MAX_RETRY_SECONDS, SPOOL_FILE, Reaction, Recorder, Spool
 from connectors.platform import OAuthProvider, Platform, Stream, key_set
 from connectors.polling import event_id as observation_id
+from connectors.stream_status import StatusWriter, heartbeat_seconds
 from ledger.events import NormalisedEvent
 from ledger.ingest import ingest
 from ledger.schema import events as ledger_events
@@ -313,15 +315,19 @@ def handle_reaction(engine: Engine, config: Config, raw: Any,
     return found
 
 
-def make_bot(engine: Engine, config: Config, on_recorded: Any) -> Any:
+def make_bot(engine: Engine, config: Settings, on_recorded: Any,
+             status: StatusWriter | None = None) -> Any:
     """A discord.py Client with the reactions intent whose raw reaction handlers record likes
     and unlikes; `on_recorded(events)` runs after each commit (it wakes the queue).
+
+    `status` (`connectors.stream_status`) hears of the gateway connection (connected on READY
+    and RESUMED, disconnected when it drops or the bot closes), of each stored reaction (its lag
+    from dispatch to commit) and, every `streams.heartbeat_seconds`, that the bot still runs.
 
     discord.py runs each dispatch as a task of its own, so an add quickly followed by its
     removal could be stored out of order: one worker thread records them in dispatch order.
     While the database is down they wait in the spool (`<data_dir>/discord-reactions.spool`),
     replayed on a timer with backoff and when the bot starts."""
-    import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     import discord
@@ -334,26 +340,50 @@ def make_bot(engine: Engine, config: Config, on_recorded: Any) -> Any:
     recorder = Recorder(lambda r: handle_reaction(engine, config, r, r.seen),
                         Spool(Path(config.data_dir) / SPOOL_FILE), settings.retry_seconds)
 
+    async def report(write: Callable[[StatusWriter], None]) -> None:
+        if status is not None:
+            await asyncio.get_running_loop().run_in_executor(None, write, status)
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(heartbeat_seconds(config))
+            await report(StatusWriter.heartbeat)
+
     class Bot(discord.Client):
         replaying: asyncio.Task[None] | None = None
+        beating: asyncio.Task[None] | None = None
 
         async def setup_hook(self) -> None:
             self.replay_soon()  # what an earlier run spooled
+            if status is not None:
+                self.beating = asyncio.get_running_loop().create_task(heartbeat())
+
+        async def on_connect(self) -> None:  # dispatched on READY
+            await report(StatusWriter.connected)
+
+        async def on_resumed(self) -> None:
+            await report(StatusWriter.connected)
+
+        async def on_disconnect(self) -> None:
+            await report(StatusWriter.disconnected)
 
         def replay_soon(self) -> None:
             if recorder.spooled and (self.replaying is None or self.replaying.done()):
                 self.replaying = asyncio.get_running_loop().create_task(replay())
 
         async def close(self) -> None:
-            if self.replaying is not None:
-                self.replaying.cancel()
+            for task in (self.replaying, self.beating):
+                if task is not None:
+                    task.cancel()
             await super().close()
 
+    discord.VoiceClient.warn_dave = False  # the bot never joins voice: no warning about it
     client = Bot(intents=intents)
 
     async def stored(found: list[NormalisedEvent]) -> None:
         if found:
             await asyncio.get_running_loop().run_in_executor(None, on_recorded, found)
+            await report(lambda writer: writer.event(found[-1].occurred_at))
 
     async def replay() -> None:
         delay = recorder.retry_seconds
@@ -399,11 +429,12 @@ def register_commands(config: Config) -> list[dict[str, Any]]:
     return response.json()
 
 
-async def run_bot(engine: Engine, config: Config, on_recorded: Any,
-                  started: Any = None) -> None:
+async def run_bot(engine: Engine, config: Settings, on_recorded: Any,
+                  started: Any = None, status: StatusWriter | None = None) -> None:
     """Log in with `connectors.discord.bot_token` and record reactions until the connection
     is closed. `connectors.discord.api_base` and `gateway_url` replace Discord's API base and
-    gateway (a local fake in tests). `started(client)` is called once the client exists."""
+    gateway (a local fake in tests). `started(client)` is called once the client exists;
+    `status` hears of the connection and of each stored reaction (see `make_bot`)."""
     import discord
     import yarl
 
@@ -414,11 +445,15 @@ async def run_bot(engine: Engine, config: Config, on_recorded: Any,
         discord.http.Route.BASE = section.api_base.rstrip("/")
     if section.gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(section.gateway_url)
-    client = make_bot(engine, config, on_recorded)
+    client = make_bot(engine, config, on_recorded, status)
     if started is not None:
         started(client)
-    async with client:
-        await client.start(section.bot_token)
+    try:
+        async with client:
+            await client.start(section.bot_token)
+    finally:
+        if status is not None:  # here, not in close(): nothing waits for close() to finish
+            await asyncio.to_thread(status.disconnected)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ class Reaction:
     def emoji(self) -> Any:
         import discord
 
-        return discord.PartialEmoji(name=self.emoji_name, id=self.emoji_id,
+        # a missing name becomes "", as in discord.py's own PartialEmoji.from_dict
+        return discord.PartialEmoji(name=self.emoji_name or "", id=self.emoji_id,
                                     animated=self.emoji_animated)
 
     @property

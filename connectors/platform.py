@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from base.config import Settings
 from connectors.base import WebhookConnector
 
-ProfilePath = tuple[str, ...]
+ProfilePath = tuple[str | int, ...]  # keys of objects, indexes of lists
 Section = Any  # a platform's settings dataclass
 S = TypeVar("S")
 
@@ -39,8 +39,10 @@ CLIENT_ID_SET = key_set("client_id")
 
 @dataclass(frozen=True)
 class OAuthProvider:
-    """One platform's OAuth 2 linking facts. Endpoints are the platform's own; the settings
-    keys named in `config_keys` override them when set (a local fake in tests)."""
+    """One platform's OAuth linking facts. Endpoints are the platform's own; the settings
+    keys named in `config_keys` override them when set (a local fake in tests). OAuth 1.0a
+    (`protocol="oauth1"`, Flickr: `members.oauth1`) uses the three URLs as authorize, access
+    token and request token, and finds the user in the access token's answer."""
 
     authorize_url: str
     token_url: str
@@ -56,6 +58,8 @@ class OAuthProvider:
     identity: Callable[[str, str], str] = field(default=lambda user_id, _instance: user_id)
     per_instance: bool = False  # Mastodon: endpoints and app credentials per instance
     enabled: Callable[[Section], bool] = CLIENT_ID_SET
+    authorize_params: tuple[tuple[str, str], ...] = ()  # added to the authorize URL
+    protocol: str = "oauth2"  # or "oauth1"
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ A platform poller is a small object (see `Poller`) whose `fetch` reads one snaps
 account's likes within a request budget and raises `RateLimited`, `TokenExpired` or
 `TransientError`; everything else is here:
 
-- **Diff.** A liked item not seen before is a like, dated and identified by the time it was
-  first seen; an item seen before that is missing from a *complete* snapshot is an unlike.
+- **Diff.** A liked item not seen before is a like, identified by the time it was first seen
+  and dated by it too, unless the platform says when the like happened (`Item.liked_at`:
+  Flickr's `date_faved`); an item seen before that is missing from a *complete* snapshot is
+  an unlike.
   The event id is deterministic: `(platform, actor, content, kind, first-seen time)`, so
   replaying one observation is deduplicated while a like after an unlike is a new event.
   The first poll of an account records a baseline and emits nothing (the platforms say
@@ -16,11 +18,11 @@ account's likes within a request budget and raises `RateLimited`, `TokenExpired`
 - **Limits.** A per-account request window (`window_requests` per `window_seconds`) is kept
   in the account row; on 429 the account waits until the platform's reset time.
 - **Tokens** are stored sealed with the token vault (`base.vault.Vault`, which each poller
-  carries) and opened only to make a request. An expired or rejected token is refreshed once
-  (the new refresh token is stored at once: SoundCloud's and X's are single-use); if that fails
-  the account is marked `relink` and is not polled again until the user links it anew; so is
-  one whose stored tokens the vault cannot open (`web.token_key` changed). Errors back off
-  exponentially.
+  carries) and opened only to make a request, and so is an OAuth 1.0a platform's (Flickr's)
+  token secret. An expired or rejected token is refreshed once (the new refresh token is
+  stored at once: SoundCloud's and X's are single-use); if that fails the account is marked
+  `relink` and is not polled again until the user links it anew; so is one whose stored
+  tokens the vault cannot open (`web.token_key` changed). Errors back off exponentially.
 """
 
 from __future__ import annotations
@@ -84,15 +86,18 @@ class Item:
     owner_id: str
     url: str | None = None
     title: str | None = None
+    liked_at: datetime | None = None  # when the platform says the like happened, if it does
 
 
 @dataclass(slots=True)
 class Snapshot:
-    """The likes read in one poll; `complete` when the list was read to its end."""
+    """The likes read in one poll; `complete` when the list was read to its end;
+    `newest_first` when the platform lists likes by the time they were given, newest first."""
 
     items: list[Item]
     complete: bool
     requests: int
+    newest_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,8 @@ class Account:
     window_requests: int
     baseline_done: bool
     failures: int
+    last_polled_at: datetime | None = None
+    token_secret: str | None = field(default=None, repr=False)  # OAuth 1.0a (Flickr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +163,22 @@ def diff(seen: Mapping[str, Item], snapshot: Snapshot) -> tuple[list[Item], list
     return new, gone
 
 
+def in_view(seen: Mapping[str, Item], snapshot: Snapshot,
+            new: list[Item]) -> tuple[list[Item], list[Item]]:
+    """(new likes, older likes that came into view) of the `new` items. In a list ordered
+    newest first, an unseen item below one seen before was liked before it: it was beyond the
+    pages read until an unlike higher up moved it into them. It is stored as seen, and is no
+    like now."""
+    if not snapshot.newest_first:
+        return new, []
+    first = next((n for n, item in enumerate(snapshot.items) if item.content_id in seen), None)
+    if first is None:
+        return new, []
+    above = {item.content_id for item in snapshot.items[:first]}
+    return ([item for item in new if item.content_id in above],
+            [item for item in new if item.content_id not in above])
+
+
 def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
                now: datetime) -> list[NormalisedEvent]:
     def make(item: Item, kind: str) -> NormalisedEvent:
@@ -163,7 +186,8 @@ def events_for(account: Account, new: Sequence[Item], gone: Sequence[Item],
             event_id=event_id(account.platform, account.platform_user_id, item.content_id, kind,
                               now),
             platform=account.platform, kind=kind, actor_id=account.platform_user_id,
-            content_id=item.content_id, owner_id=item.owner_id, occurred_at=now,
+            content_id=item.content_id, owner_id=item.owner_id,
+            occurred_at=item.liked_at if kind == "like" and item.liked_at else now,
             url=item.url, title=(item.title or "")[:512] or None)
 
     return [make(item, "like") for item in new] + [make(item, "unlike") for item in gone]
@@ -190,7 +214,8 @@ def valid_items(account: Account, snapshot: Snapshot, now: datetime) -> list[Ite
 def add_account(conn: Connection, uid: int, platform: str, platform_user_id: str, *,
                 vault: Vault, remote_id: str | None = None, access_token: str,
                 refresh_token: str | None = None, expires_at: datetime | None = None,
-                instance: str = "", poll_seconds: int = 900, now: datetime | None = None) -> int:
+                token_secret: str | None = None, instance: str = "", poll_seconds: int = 900,
+                now: datetime | None = None) -> int:
     """Link `platform_user_id` to user `uid` (likes become flattrs, owned things pay `uid`) and
     store its tokens, sealed by `vault`, for polling. The first poll is spread over one poll
     interval. Linking an account again replaces its tokens and makes it active."""
@@ -198,7 +223,8 @@ def add_account(conn: Connection, uid: int, platform: str, platform_user_id: str
     identities.link(conn, uid, platform, platform_user_id, claim=True)
     first = now + timedelta(seconds=random.uniform(0, max(1, poll_seconds)))
     values = {"remote_id": remote_id or platform_user_id, "state": "active", "failures": 0,
-              "last_error": None, **sealed(vault, access_token, refresh_token, expires_at)}
+              "last_error": None, **sealed(vault, access_token, refresh_token, expires_at),
+              "token_secret": None if token_secret is None else vault.seal(token_secret)}
     found = conn.execute(select(poll_accounts.c.id).where(
         poll_accounts.c.platform == platform, poll_accounts.c.instance == instance,
         poll_accounts.c.platform_user_id == platform_user_id)).scalar()
@@ -242,9 +268,11 @@ def load_account(conn: Connection, account_id: int,
     if row is None:
         return None, False
     refresh = None if row.refresh_token is None else vault.open(row.refresh_token)
+    secret = None if row.token_secret is None else vault.open(row.token_secret)
     return Account(row.id, row.platform, row.instance, row.platform_user_id, row.remote_id,
                    vault.open(row.access_token), refresh, row.window_started_at,
-                   row.window_requests, row.baseline_done, row.failures), row.flattr_enabled
+                   row.window_requests, row.baseline_done, row.failures, row.last_polled_at,
+                   secret), row.flattr_enabled
 
 
 def _seen(conn: Connection, account_id: int) -> dict[str, Item]:
@@ -302,13 +330,7 @@ def poll_account(engine: Engine, poller: Poller, account_id: int,
                 seconds=poller.window_seconds))
         return PollOutcome(account.id, "window_full")
     try:
-        try:
-            snapshot = poller.fetch(account, budget)
-        except TokenExpired:
-            account = _refresh(engine, poller, account)
-            if account is None:
-                return PollOutcome(account_id, "relink")
-            snapshot = poller.fetch(account, budget)
+        fetched = _fetch(engine, poller, account, budget)
     except TokenExpired:
         _relink(engine, account.id, "the platform refused the refreshed token")
         return PollOutcome(account.id, "relink")
@@ -332,7 +354,23 @@ def poll_account(engine: Engine, poller: Poller, account_id: int,
         log.warning("poll_failed", platform=poller.platform, account=account.id,
                     error=str(exc)[:200], failures=failures)
         return PollOutcome(account.id, "error")
+    if fetched is None:
+        return PollOutcome(account_id, "relink")
+    account, snapshot = fetched
     return record(engine, poller, account, snapshot, now, start, used)
+
+
+def _fetch(engine: Engine, poller: Poller, account: Account,
+           budget: int) -> tuple[Account, Snapshot] | None:
+    """`poller.fetch`, with the account as it is after the fetch: when the platform says the
+    token expired, refreshed once and fetched again; None when it could not be refreshed."""
+    try:
+        return account, poller.fetch(account, budget)
+    except TokenExpired:
+        refreshed = _refresh(engine, poller, account)
+        if refreshed is None:
+            return None
+        return refreshed, poller.fetch(refreshed, budget)
 
 
 def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
@@ -341,12 +379,13 @@ def record(engine: Engine, poller: Poller, account: Account, snapshot: Snapshot,
     with engine.begin() as conn:
         seen = _seen(conn, account.id)
         checked = Snapshot(valid_items(account, snapshot, now), snapshot.complete,
-                           snapshot.requests)
+                           snapshot.requests, snapshot.newest_first)
         new, gone = diff(seen, checked)
-        if new:
+        new, older = in_view(seen, checked, new)
+        if new or older:
             conn.execute(insert(poll_seen), [
                 {"account_id": account.id, "content_id": i.content_id, "owner_id": i.owner_id,
-                 "url": i.url, "title": i.title, "first_seen_at": now} for i in new])
+                 "url": i.url, "title": i.title, "first_seen_at": now} for i in new + older])
         for chunk in range(0, len(gone), 500):
             conn.execute(delete(poll_seen).where(
                 poll_seen.c.account_id == account.id,
@@ -380,7 +419,8 @@ def _refresh(engine: Engine, poller: Poller, account: Account) -> Account | None
     return Account(account.id, account.platform, account.instance, account.platform_user_id,
                    account.remote_id, tokens.access_token,
                    tokens.refresh_token or account.refresh_token, account.window_started_at,
-                   account.window_requests, account.baseline_done, account.failures)
+                   account.window_requests, account.baseline_done, account.failures,
+                   account.last_polled_at, account.token_secret)
 
 
 def _relink(engine: Engine, account_id: int, reason: str) -> None:
@@ -401,12 +441,17 @@ class RouteAdapter(HTTPAdapter):
         parts = urlsplit(target.rstrip("/"))
         self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True,
+             cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
         parts = urlsplit(request.url or "")
         request.url = urlunsplit((self._scheme, self._netloc, self._prefix + parts.path,
                                   parts.query, parts.fragment))
-        kwargs.setdefault("timeout", HTTP_TIMEOUT)
-        return super().send(request, **kwargs)
+        # requests.Session passes timeout=None when the library gave none: never wait forever
+        return super().send(request, stream, HTTP_TIMEOUT if timeout is None else timeout,
+                            verify, cert, proxies)
 
 
 def route(session: requests.Session, origin: str, target: str) -> requests.Session:
@@ -427,16 +472,19 @@ def reset_time(headers: Mapping[str, str], name: str = "x-rate-limit-reset") -> 
 
 def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
                   client_secret: str, refresh_token: str | None,
-                  now: datetime | None = None) -> Tokens | None:
-    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic). None when
-    the grant is refused (the refresh token is used up or revoked)."""
+                  now: datetime | None = None, secret_in_body: bool = False) -> Tokens | None:
+    """The OAuth 2 refresh grant (form-encoded, client credentials as HTTP Basic, or in the
+    form with `secret_in_body`). None when the grant is refused (the refresh token is used up
+    or revoked)."""
     if not refresh_token:
         return None
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": client_id}
+    if secret_in_body:
+        form["client_secret"] = client_secret
     try:
-        response = session.post(token_url, data={"grant_type": "refresh_token",
-                                                 "refresh_token": refresh_token,
-                                                 "client_id": client_id},
-                                auth=(client_id, client_secret), timeout=HTTP_TIMEOUT)
+        response = session.post(token_url, data=form, timeout=HTTP_TIMEOUT,
+                                auth=None if secret_in_body else (client_id, client_secret))
     except requests.RequestException as exc:
         raise TransientError(f"token refresh failed: {exc.__class__.__name__}") from None
     if response.status_code in (400, 401, 403):
@@ -445,7 +493,12 @@ def oauth_refresh(session: requests.Session, token_url: str, client_id: str,
         raise RateLimited(reset_time(response.headers))
     if not response.ok:
         raise TransientError(f"token refresh answered {response.status_code}")
-    body = response.json()
-    expires = body.get("expires_in")
-    moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
-    return Tokens(str(body["access_token"]), body.get("refresh_token"), moment)
+    try:
+        body = response.json()
+        expires = body.get("expires_in")
+        moment = (now or utcnow()) + timedelta(seconds=int(expires)) if expires else None
+        refresh = body.get("refresh_token")
+        return Tokens(str(body["access_token"]), refresh if isinstance(refresh, str) else None,
+                      moment)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        raise TransientError("token refresh answered something that is not a token") from None

@@ -10,7 +10,19 @@ from typing import Any
 
 from base import config, metrics
 from base.config import Settings
-from connectors import discord, github, mastodon, relay, soundcloud, x
+from connectors import (
+    bluesky,
+    dailymotion,
+    discord,
+    flickr,
+    github,
+    mastodon,
+    relay,
+    soundcloud,
+    vimeo,
+    x,
+    youtube,
+)
 from connectors.base import WebhookConnector
 from connectors.platform import Platform
 
@@ -21,6 +33,11 @@ PLATFORMS: tuple[Platform[Any], ...] = (
     discord.PLATFORM,
     soundcloud.PLATFORM,
     mastodon.PLATFORM,
+    vimeo.PLATFORM,
+    dailymotion.PLATFORM,
+    youtube.PLATFORM,
+    bluesky.PLATFORM,
+    flickr.PLATFORM,
 )
 BY_NAME: Mapping[str, Platform[Any]] = {platform.name: platform for platform in PLATFORMS}
 metrics.label_platforms(BY_NAME)

@@ -23,7 +23,7 @@ up to 3 days).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import stripe
 import structlog
@@ -109,19 +109,17 @@ def create_checkout(settings: StripeSettings, *, amount: int, currency: str, use
     client = stripe.StripeClient(
         settings.secret_key, base_addresses={"api": base} if base else None,
         max_network_retries=2, http_client=stripe.RequestsClient(timeout=TIMEOUT))
-    params: dict[str, Any] = {
-        "mode": "payment",
-        "line_items": [{"quantity": 1, "price_data": {
-            "currency": currency.lower(), "unit_amount": amount,
-            "product_data": {"name": "Flattr Hub funds"}}}],
-        "client_reference_id": f"user:{user}",
-        "metadata": {"user": user},
-        "success_url": success_url,
-        "cancel_url": cancel_url,
-    }
     try:
-        session = client.v1.checkout.sessions.create(
-            params=params, options={"idempotency_key": idempotency_key})
+        session = client.v1.checkout.sessions.create(params={
+            "mode": "payment",
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": currency.lower(), "unit_amount": amount,
+                "product_data": {"name": "Flattr Hub funds"}}}],
+            "client_reference_id": f"user:{user}",
+            "metadata": {"user": user},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }, options={"idempotency_key": idempotency_key})
     except stripe.StripeError as exc:
         log.error("stripe_checkout_failed", error=exc.__class__.__name__,
                   status=exc.http_status)
@@ -151,5 +149,5 @@ def _reference(session: Mapping[str, Any]) -> str | None:
     return user or None
 
 
-def _text(value: Any, limit: int) -> bool:
+def _text(value: Any, limit: int) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= limit

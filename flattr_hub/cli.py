@@ -38,6 +38,7 @@ COMMANDS = {
     **dict.fromkeys(("payouts", "payments"), "flattr_hub.commands.payouts"),
     "sites": "flattr_hub.commands.sites",
     "inbox": "flattr_hub.commands.inbox",
+    **dict.fromkeys(("bluesky-stream", "bluesky"), "flattr_hub.commands.bluesky"),
 }
 
 

@@ -15,6 +15,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
+from typing import Any
 
 import orjson
 import structlog
@@ -37,7 +38,7 @@ from pipeline import inbox
 from pipeline.queues import wake
 
 INTAKE = web.AppKey("intake", Intake)
-CHECK = web.AppKey("check", Callable[[], dict[str, str | int]])
+CHECK: web.AppKey[Callable[[], dict[str, Any]]] = web.AppKey("check")
 ERRORS = {400: "invalid_request", 401: "invalid_signature", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 413: "payload_too_large"}
 
@@ -54,7 +55,7 @@ def create_app(config: Settings, engine: Engine, redis: Redis) -> web.Applicatio
     app = web.Application(client_max_size=hub.max_body_bytes,
                           middlewares=[request_ids, json_errors])
     app[INTAKE] = Intake(config, enabled_connectors(config), committer)
-    app[CHECK] = partial(health, engine, redis)
+    app[CHECK] = lambda: health(engine, redis, config)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         committer.start()

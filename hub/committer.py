@@ -31,7 +31,7 @@ log = structlog.get_logger(__name__)
 
 
 class GroupCommit(Generic[Item]):
-    def __init__(self, store: Callable[[list[Item]], None], after: Callable[[], None], *,
+    def __init__(self, store: Callable[[list[Item]], None], after: Callable[[], object], *,
                  max_batch: int, wait: float, after_every: float = 0.02) -> None:
         self._store = store
         self._after = after
@@ -42,7 +42,7 @@ class GroupCommit(Generic[Item]):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
         self._after_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-commit")
         self._after_every = after_every
-        self._after_running: asyncio.Future[None] | None = None
+        self._after_running: asyncio.Future[object] | None = None
         self._after_timer: asyncio.TimerHandle | None = None
         self._after_last = float("-inf")
         self._after_again = False
@@ -129,7 +129,7 @@ class GroupCommit(Generic[Item]):
         self._after_running = loop.run_in_executor(self._after_executor, self._after)
         self._after_running.add_done_callback(self._after_done)
 
-    def _after_done(self, future: asyncio.Future[None]) -> None:
+    def _after_done(self, future: asyncio.Future[object]) -> None:
         if not future.cancelled() and future.exception():
             log.error("after_commit_failed", error=future.exception().__class__.__name__)
         if self._after_again:

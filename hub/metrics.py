@@ -27,7 +27,6 @@ import asyncio
 import hmac
 import os
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -49,7 +48,7 @@ from hub.status import health
 from pipeline import monitor, quarantine
 
 METRICS = web.AppKey("metrics", CollectorRegistry)
-READINESS = web.AppKey("readiness", Callable[[], dict[str, str]])
+READINESS: web.AppKey[Callable[[], dict[str, str]]] = web.AppKey("readiness")
 TOKEN = web.AppKey("metrics_token", str)
 
 
@@ -140,7 +139,7 @@ def install(app: web.Application, engine: Engine, redis: Redis, token: str = "")
     app[METRICS] = scrape_registry(redis)
     app[METRICS].register(QuarantineCollector(engine))
     app[TOKEN] = token
-    app[READINESS] = partial(readiness, engine, redis)
+    app[READINESS] = lambda: readiness(engine, redis)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/readyz", readyz_handler)
 

@@ -24,7 +24,7 @@ def monthly_totals(conn: Connection, uid: int, before: str | None = None) -> lis
     """The months in which user `uid` flattred, gave or received, oldest first; only those
     before `before` when it is given."""
     last_closed = conn.execute(select(ledger_clock.c.last_closed_month)).scalar() or ""
-    counted = dict(conn.execute(
+    counted: dict[str, int] = dict(conn.execute(
         select(flattrs.c.month, func.count()).where(flattrs.c.giver_id == uid)
         .group_by(flattrs.c.month)).all())
     given = {row.month: row for row in conn.execute(

@@ -13,6 +13,12 @@ caller's transaction. Per event it:
   or before the unlike (rule 2), and remembers it, so that a like dated at or before it that
   arrives later is retracted on arrival.
 
+Concurrent batches on PostgreSQL (two drain lanes, two workers) first take a transaction-level
+advisory lock per (giver, platform, content) of their events, in one order, so that a like and
+its unlike recorded by two batches at the same moment are applied one after the other: without
+it neither sees the other's uncommitted rows and the unliked flattr would stay. (On SQLite,
+`BEGIN IMMEDIATE` already makes writers take turns.)
+
 Identities, things and events of a batch are written in key order, so that concurrent workers
 take their row locks in one order; flattrs in the order of their times (their ids break ties
 in settlement), and a rare deadlock between two workers' upserts of the same flattrs rolls one
@@ -22,13 +28,14 @@ whole batch (`ledger.sql.recordset`).
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, text, update
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
@@ -50,6 +57,11 @@ class IngestResult:
     counts: Counter[str] = field(default_factory=Counter)
 
     def note(self, key: Key, outcome: str) -> None:
+        """Record what became of `key`; a second note replaces the first in the counts too (a
+        like taken for a flattr can turn out `retracted` or `already`)."""
+        previous = self.outcomes.get(key)
+        if previous is not None:
+            self.counts[previous] -= 1
         self.outcomes[key] = outcome
         self.counts[outcome] += 1
 
@@ -75,6 +87,7 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
     last_closed = conn.execute(
         select(ledger_clock.c.last_closed_month).with_for_update(read=True)
     ).scalar()
+    _lock_pairs(conn, fresh.values())
     for key in _seen(conn, list(fresh)):
         result.note(key, "duplicate")
         del fresh[key]
@@ -106,22 +119,19 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
             result.note(event.key, "self")
         else:
             month = month_of(event.occurred_at)
-            late = last_closed is not None and month <= last_closed
-            if late:
-                month = add_months(last_closed, 1)
+            late = False
+            if last_closed is not None and month <= last_closed:
+                month, late = add_months(last_closed, 1), True
             slot = (giver, thing, month)
             if slot in pending:
                 result.note(event.key, "already")
             else:
                 pending[slot] = _Like(event, giver, thing, month, late)
                 result.note(event.key, "flattred" if owner_claimed_by else "pledge")
-                if late:
-                    result.counts["late"] += 1
 
     for event, giver, thing in unlikes:
         result.note(event.key, _retract(conn, giver, thing, event.occurred_at, last_closed))
     for slot in _undone(conn, pending):
-        result.counts[result.outcomes[pending[slot].event.key]] -= 1
         result.note(pending[slot].event.key, "retracted")
         del pending[slot]
     if unlikes:
@@ -129,8 +139,11 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
             {"giver_id": giver, "thing_id": thing, "occurred_at": event.occurred_at}
             for event, giver, thing in unlikes])
     for slot in _active(conn, list(pending)):
-        result.counts[result.outcomes[pending[slot].event.key]] -= 1
         result.note(pending[slot].event.key, "already")
+    late_flattrs = sum(like.late and result.outcomes[like.event.key] != "already"
+                       for like in pending.values())
+    if late_flattrs:
+        result.counts["late"] += late_flattrs
     _record_likes(conn, list(pending.values()))
     now = utcnow()
     execute_many(conn, events.insert(), [
@@ -139,6 +152,22 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
         for e in sorted(fresh.values(), key=lambda e: e.key)
     ])
     return result
+
+
+def _lock_pairs(conn: Connection, batch: Iterable[NormalisedEvent]) -> None:
+    """On PostgreSQL, wait for and hold (until commit) a lock per giver and liked content, taken
+    in ascending order so that two batches never wait for each other in a circle."""
+    if conn.dialect.name != "postgresql":
+        return
+    pairs = sorted({_pair_lock(event) for event in batch})
+    conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                 {"keys": pairs})
+
+
+def _pair_lock(event: NormalisedEvent) -> int:
+    """A 64-bit advisory lock key for the event's (giver, platform, content)."""
+    name = "\0".join((*event.giver_key, event.platform, event.content_id)).encode()
+    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
 
 
 def _seen(conn: Connection, keys: list[Key]) -> list[Key]:
@@ -261,7 +290,7 @@ def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
-            keys: Iterable[tuple[Any, Any]], *where: Any) -> list[Any]:
+            keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
     """Rows whose (first, second) is one of `keys`, with `columns`: one query per value of
     `first` (the platform, a handful per batch) and chunk of seconds, `first = :a AND second
     IN (…)`, which every backend answers from the unique index on the pair."""
@@ -280,7 +309,7 @@ def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
 
 
 def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
-                   keys: Iterable[tuple[Any, Any]], *where: Any) -> list[Any]:
+                   keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
     """PostgreSQL: `_lookup` as one query joining the table with the keys, sent as one JSON
     value (`json_to_recordset`): one statement text whatever the number of keys, so its cached
     plan is the index's (a cached plan of an IN list could be a scan)."""
@@ -297,7 +326,7 @@ def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any
 
 
 def _by_things(conn: Connection, query: Any, thing_column: Any,
-               slots: Iterable[tuple[int, int, str]]) -> list[Any]:
+               slots: Iterable[tuple[int, int, str]]) -> Sequence[Any]:
     """`query`'s rows for the things of `slots`, by chunks of thing ids (indexed); on PostgreSQL
     only those of the slots' (giver, thing) pairs, in one query joined with them."""
     if conn.dialect.name == "postgresql":

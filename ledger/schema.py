@@ -7,6 +7,8 @@ is the sum of its credits minus the sum of its debits.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -41,7 +43,7 @@ Money = BigInteger
 Month = String(7)
 
 
-def _fk(table: str, **kwargs: object) -> ForeignKey:
+def _fk(table: str, **kwargs: Any) -> ForeignKey:
     return ForeignKey(f"{table}.id", **kwargs)
 
 

@@ -12,6 +12,7 @@ deleting the application. Scopes are Flattr's: `flattr`, `thing`, `extendedread`
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,9 @@ SCOPES = ("flattr", "thing", "extendedread", "email")
 CODE_SECONDS = 600
 MAX_NAME = 100
 MAX_URI = 2000
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]+")
+CLIENT_ID_MAX = 64
 
 
 class OAuthError(Exception):
@@ -123,6 +127,11 @@ def delete_app(conn: Connection, owner_uid: int, app_id: int) -> bool:
 
 
 def client(conn: Connection, client_id: str) -> App | None:
+    """The application with `client_id`; None for an unknown one, and without asking the
+    database for one no application can have (the hub makes them URL-safe and short; a NUL
+    byte, which PostgreSQL refuses in a query, can come from any client's Basic header)."""
+    if not (0 < len(client_id) <= CLIENT_ID_MAX and CLIENT_ID.fullmatch(client_id)):
+        return None
     row = conn.execute(select(oauth_apps).where(oauth_apps.c.client_id == client_id)).first()
     return None if row is None else _app(row)
 

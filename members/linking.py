@@ -1,10 +1,13 @@
 """What a proven platform identity does for a member, and undoing it.
 
+- **Starting** (`start`) an authorisation: OAuth 2 (`members.oauth`), or Flickr's OAuth 1.0a
+  (`members.oauth1`); `complete` finishes either with the callback's answer.
 - **Linking** (`attach`) links the identity to the member (their likes there become flattrs,
   switchable per account) and claims it (things it owns pay them), and stores the tokens for
-  the platform's poller (X, SoundCloud, Mastodon), sealed. An identity linked by another member
-  is refused; one claimed by another member opens a claim contest (`members.contests`) and
-  changes nothing else. A new claim records the "someone you pledged to joined" notices.
+  the platform's poller (X, SoundCloud, Mastodon, Flickr), sealed. An identity linked by
+  another member is refused; one claimed by another member opens a claim contest
+  (`members.contests`) and changes nothing else. A new claim records the "someone you
+  pledged to joined" notices.
 - **Logging in** (`sign_in`) with an identity signs in the member who linked it (refreshing its
   link and tokens), or signs up a new member named after the platform user name.
 - **Unlinking** (`unlink`) ends the link: the account's likes stop becoming flattrs and its
@@ -16,9 +19,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
@@ -30,12 +33,31 @@ from connectors.polling import add_account
 from ledger.errors import NotFound
 from ledger.identities import identity_id, link
 from ledger.schema import identities, users
+from members import oauth1
 from members.contests import contests, open_contest
 from members.logins import ensure_login, sign_up_linked
-from members.oauth import PROVIDERS, OAuthError, Proof, credentials, prove, take
+from members.oauth import (
+    PROVIDERS,
+    OAuthError,
+    Proof,
+    begin,
+    credentials,
+    prove,
+    provider,
+    take,
+)
 from notifications.outbox import identity_claimed
 
 NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Run(Protocol):
+    """Runs `fn(conn, *args, **kwargs)` in one transaction (`hub.web.session.call`)."""
+
+    async def __call__(self, fn: Callable[Concatenate[Connection, P], T], /,
+                       *args: P.args, **kwargs: P.kwargs) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +78,17 @@ class Completed:
     attached: Attached
 
 
-async def complete(run: Callable[..., Awaitable[Any]], config: Settings,
+async def start(run: Run, config: Settings, platform: str, purpose: str,
+                user_id: int | None, redirect_uri: str,
+                instance: str = "") -> tuple[str, str]:
+    """Begin linking (or logging in with) `platform`: (the platform's authorize URL, the state
+    its callback brings back). `run(fn, *args)` runs `fn(conn, *args)` in a transaction."""
+    if provider(config, platform).oauth.protocol == "oauth1":
+        return await oauth1.begin(run, config, platform, purpose, user_id, redirect_uri)
+    return await run(begin, config, platform, purpose, user_id, redirect_uri, instance)
+
+
+async def complete(run: Run, config: Settings,
                    platform: str, state: str, code: str, error: str,
                    member_id: int | None) -> Completed:
     """Finish the authorisation `state` that came back with `code` (or `error`):
@@ -68,8 +100,10 @@ async def complete(run: Callable[..., Awaitable[Any]], config: Settings,
                          f"({(error or 'no code')[:40]}); nothing was changed.")
     if pending.purpose == "link" and pending.user_id != member_id:
         raise OAuthError("This link was started by another session. Log in and start again.")
-    client = await run(credentials, config, pending)
-    proof = await prove(config, pending, client, code)
+    if PROVIDERS[platform].oauth.protocol == "oauth1":
+        proof = await oauth1.prove(config, pending, state, code)
+    else:
+        proof = await prove(config, pending, await run(credentials, config, pending), code)
     if pending.user_id is not None:  # a link: the table ties a user to purpose "link"
         return Completed("link", pending.user_id,
                          await run(attach, config, pending.user_id, proof))
@@ -96,8 +130,8 @@ def attach(conn: Connection, config: Settings, uid: int, proof: Proof) -> Attach
         add_account(conn, uid, proof.platform, proof.platform_user_id, vault=vault(config),
                     remote_id=proof.remote_id, access_token=proof.access_token,
                     refresh_token=proof.refresh_token, expires_at=proof.expires_at,
-                    instance=proof.instance,
-                    poll_seconds=config.connectors[proof.platform].poll_seconds)
+                    token_secret=proof.token_secret, instance=proof.instance,
+                    poll_seconds=int(config.connectors[proof.platform].poll_seconds))
     if row.claimed_by is None:
         identity_claimed(conn, iid, uid)
     return Attached(iid, row.claimed_by is None, None)

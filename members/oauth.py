@@ -12,7 +12,12 @@ never leaves the server; the state is also kept in the browser's encrypted sessi
 layer, so a callback URL that was started in another browser is refused.
 
 Identity ids are the ones the connectors use: X, Discord and GitHub numeric user ids,
-SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`.
+SoundCloud user URNs (`soundcloud:users:<id>`), Mastodon `user@host`, Vimeo numeric user ids
+(from the profile's `uri`, `/users/<id>`), Dailymotion user ids, YouTube channel ids, Flickr
+NSIDs.
+
+Flickr offers OAuth 1.0a only (its provider's `protocol`): its request-token → authorize →
+access-token flow is `members.oauth1`, which shares the pending authorisations kept here.
 """
 
 from __future__ import annotations
@@ -95,6 +100,7 @@ class Proof:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: datetime | None
+    token_secret: str | None = field(default=None, repr=False)  # OAuth 1.0a
 
 
 def enabled(config: Settings) -> list[Provider]:
@@ -121,14 +127,10 @@ def begin(conn: Connection, config: Settings, platform: str, purpose: str,
     found = provider(config, platform)
     if found.oauth.per_instance:
         instance = _instance(instance)
-    state, now = secrets.token_urlsafe(32), utcnow()
+    state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64) if found.oauth.pkce else None
-    conn.execute(delete(oauth_pending).where(oauth_pending.c.expires_at < now))
-    conn.execute(insert(oauth_pending).values(
-        state_hash=state_hash(state), purpose=purpose, platform=platform, instance=instance,
-        user_id=user_id, code_verifier=verifier and vault(config).seal(verifier),
-        redirect_uri=redirect_uri, created_at=now,
-        expires_at=now + timedelta(minutes=PENDING_MINUTES)))
+    store_pending(conn, config, state, purpose, platform, instance, user_id, verifier,
+                  redirect_uri)
     client_id, _ = _client(conn, config, found, instance, redirect_uri)
     query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
              "state": state}
@@ -136,7 +138,22 @@ def begin(conn: Connection, config: Settings, platform: str, purpose: str,
         query["scope"] = " ".join(found.oauth.scopes)
     if verifier:
         query.update(code_challenge=challenge(verifier), code_challenge_method="S256")
-    return f"{_endpoints(config, found, instance)[0]}?{urlencode(query)}", state
+    query.update(found.oauth.authorize_params)
+    return f"{endpoints(config, found, instance)[0]}?{urlencode(query)}", state
+
+
+def store_pending(conn: Connection, config: Settings, state: str, purpose: str,
+                  platform: str, instance: str, user_id: int | None, verifier: str | None,
+                  redirect_uri: str) -> None:
+    """Store a pending authorisation under the hash of `state`, `verifier` (the PKCE code
+    verifier, or an OAuth 1.0a request token secret) sealed; drop the expired ones."""
+    now = utcnow()
+    conn.execute(delete(oauth_pending).where(oauth_pending.c.expires_at < now))
+    conn.execute(insert(oauth_pending).values(
+        state_hash=state_hash(state), purpose=purpose, platform=platform, instance=instance,
+        user_id=user_id, code_verifier=verifier and vault(config).seal(verifier),
+        redirect_uri=redirect_uri, created_at=now,
+        expires_at=now + timedelta(minutes=PENDING_MINUTES)))
 
 
 def take(conn: Connection, config: Settings, platform: str,
@@ -166,22 +183,30 @@ async def prove(config: Settings, pending: Pending, client: tuple[str, str],
                 code: str) -> Proof:
     """Trade `code` for tokens and read the profile they open."""
     found = PROVIDERS[pending.platform]
-    _, token_url, profile_url = _endpoints(config, found, pending.instance)
+    _, token_url, profile_url = endpoints(config, found, pending.instance)
     async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT,
                                      connector=_connector(config, found)) as http:
         tokens = await _token(http, found, token_url, client, pending, code)
         profile = await _profile(http, found, profile_url, str(tokens["access_token"]))
-    user_id = _at(profile, found.oauth.user_id)
-    expires = tokens.get("expires_in")
+    user_id = value_at(profile, found.oauth.user_id)
+    try:
+        platform_user_id = found.oauth.identity(user_id, pending.instance)
+    except ValueError:
+        raise OAuthError("The platform's profile answer lacks the account id.", 502) from None
+    expires = str(tokens.get("expires_in"))
     return Proof(
-        platform=found.platform,
-        platform_user_id=found.oauth.identity(user_id, pending.instance),
-        username=_at(profile, found.oauth.username),
-        remote_id=_at(profile, found.oauth.remote_id or found.oauth.user_id),
+        platform=found.platform, platform_user_id=platform_user_id,
+        username=value_at(profile, found.oauth.username),
+        remote_id=value_at(profile, found.oauth.remote_id or found.oauth.user_id),
         instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
-        expires_at=utcnow() + timedelta(seconds=int(expires)) if str(expires).isdigit()
-        else None)
+        expires_at=utcnow() + timedelta(seconds=int(expires)) if _seconds(expires) else None)
+
+
+def _seconds(text: str) -> bool:
+    """Whether a token's `expires_in` is a plain count of seconds (ASCII digits, at most about
+    30 years): anything else is taken as no expiry rather than failing the link."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def _connector(config: Settings, found: Provider) -> aiohttp.TCPConnector | None:
@@ -207,8 +232,9 @@ def _instance(instance: str) -> str:
     return mastodon.instance_url(host)
 
 
-def _endpoints(config: Settings, found: Provider,
-               instance: str) -> tuple[str, str, str]:
+def endpoints(config: Settings, found: Provider,
+              instance: str) -> tuple[str, str, str]:
+    """(authorize, token, profile) URLs of `found`: configured ones first, else its own."""
     section = config.connectors[found.platform]
     defaults = (found.oauth.authorize_url, found.oauth.token_url, found.oauth.profile_url)
     if found.oauth.per_instance:
@@ -278,10 +304,14 @@ async def _json(request: Any, found: Provider) -> dict[str, Any]:
     return body
 
 
-def _at(document: Mapping[str, Any], path: ProfilePath) -> str:
+def value_at(document: Mapping[str, Any], path: ProfilePath) -> str:
+    """The non-empty scalar at `path` in `document` as text; OAuthError (502) if there is none."""
     node: Any = document
     for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and len(node) > key else None
+        else:
+            node = node.get(key) if isinstance(node, Mapping) else None
     if node is None or isinstance(node, Mapping | list) or str(node) == "":
         raise OAuthError("The platform's profile answer lacks the account id.", 502)
     return str(node)

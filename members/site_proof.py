@@ -72,7 +72,7 @@ class Outcome:
 
 async def find_proof(settings: ProofSettings, host: str, token: str) -> Outcome:
     """Look for `token` on `host` by each method in turn; the first one found wins."""
-    resolver = _dns_resolver(settings)
+    resolver = dns_resolver(settings)
     reasons = []
     checks = (("meta", "front page", _meta_tag), ("well-known", WELL_KNOWN, _well_known))
     connector = guarded_connector(settings.guard(), force_close=True, limit=2)
@@ -98,30 +98,30 @@ async def find_proof(settings: ProofSettings, host: str, token: str) -> Outcome:
 async def _meta_tag(session: aiohttp.ClientSession, settings: ProofSettings, host: str,
                     token: str) -> bool:
     finder = MetaFinder()
-    finder.feed(await _fetch(session, settings, _url(settings, host, "/")))
+    finder.feed(await fetch_text(session, settings, page_url(settings, host, "/")))
     return any(secrets.compare_digest(found, token) for found in finder.contents)
 
 
 async def _well_known(session: aiohttp.ClientSession, settings: ProofSettings, host: str,
                       token: str) -> bool:
-    text = await _fetch(session, settings, _url(settings, host, WELL_KNOWN))
+    text = await fetch_text(session, settings, page_url(settings, host, WELL_KNOWN))
     return any(secrets.compare_digest(word, token) for word in text.split())
 
 
 async def _txt_record(resolver: dns.asyncresolver.Resolver, host: str, token: str) -> bool:
     expected = TXT_PREFIX + token
-    for record in await _lookup(resolver, host, "TXT"):
+    for record in await lookup(resolver, host, "TXT"):
         text = b"".join(record.strings).decode("utf-8", "replace").strip()
         if secrets.compare_digest(text.encode(), expected.encode()):
             return True
     return False
 
 
-def _url(settings: ProofSettings, host: str, path: str) -> URL:
+def page_url(settings: ProofSettings, host: str, path: str) -> URL:
     return URL.build(scheme=settings.scheme, host=host, port=settings.port or None, path=path)
 
 
-async def _fetch(session: aiohttp.ClientSession, settings: ProofSettings, url: URL) -> str:
+async def fetch_text(session: aiohttp.ClientSession, settings: ProofSettings, url: URL) -> str:
     """The text at `url` (at most `max_bytes` of it), following a few checked redirects."""
     for _ in range(MAX_REDIRECTS + 1):
         try:
@@ -164,7 +164,7 @@ def _failure(exc: BaseException, host: str) -> str:
     return f"{host} resolves to an address that is not a public one"
 
 
-def _dns_resolver(settings: ProofSettings) -> dns.asyncresolver.Resolver:
+def dns_resolver(settings: ProofSettings) -> dns.asyncresolver.Resolver:
     resolver = dns.asyncresolver.Resolver(configure=not settings.nameservers)
     if settings.nameservers:
         resolver.nameservers = list(settings.nameservers)
@@ -173,7 +173,7 @@ def _dns_resolver(settings: ProofSettings) -> dns.asyncresolver.Resolver:
     return resolver
 
 
-async def _lookup(resolver: dns.asyncresolver.Resolver, host: str, kind: str) -> list[Any]:
+async def lookup(resolver: dns.asyncresolver.Resolver, host: str, kind: str) -> list[Any]:
     try:
         return list(await resolver.resolve(host, kind))
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine, and_, select, update
@@ -36,6 +36,7 @@ HOST = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})+$")
 TOKEN_BYTES = 24
 
 log = structlog.get_logger(__name__)
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -170,9 +171,10 @@ async def verify_site(engine: Engine, config: Settings, uid: int,
     return claimed
 
 
-async def _run(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+async def _run(engine: Engine, fn: Callable[Concatenate[Connection, P], T],
+               *args: P.args, **kwargs: P.kwargs) -> T:
     def run() -> T:
         with engine.begin() as conn:
-            return fn(conn, *args)
+            return fn(conn, *args, **kwargs)
 
     return await asyncio.to_thread(run)

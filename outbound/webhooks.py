@@ -160,7 +160,7 @@ def add_endpoint(conn: Connection, config: Settings, user_id: int, url: str,
     secret = new_secret()
     endpoint_id = conn.execute(outbound_endpoints.insert().values(
         user_id=user_id, url=url, secret=secret, event_types=",".join(kinds), partner=partner,
-        created_at=utcnow())).inserted_primary_key[0]
+        created_at=utcnow()).returning(outbound_endpoints.c.id)).scalar_one()
     return int(endpoint_id), secret
 
 
@@ -466,7 +466,8 @@ def _guard(config: Settings) -> Guard:
     return Guard.from_config(config, config.outbound.allow_private)
 
 
-def _send(row: Row[Any], post: Post, timeout: float) -> tuple[int | None, str | None, int]:
+def _send(row: Row[*tuple[Any, ...]], post: Post,
+          timeout: float) -> tuple[int | None, str | None, int]:
     """POST the signed delivery: (HTTP status or None, error or None, milliseconds)."""
     sent_at = datetime.now(UTC)
     headers = {"content-type": "application/json", "user-agent": "flattr-hub-webhooks",
@@ -491,8 +492,8 @@ def _send(row: Row[Any], post: Post, timeout: float) -> tuple[int | None, str | 
     return status, error, int((time.monotonic() - started) * 1000)
 
 
-def _record(conn: Connection, config: Settings, row: Row[Any], now: datetime,
-            status: int | None, error: str | None, elapsed_ms: int) -> Attempt:
+def _record(conn: Connection, config: Settings, row: Row[*tuple[Any, ...]],
+            now: datetime, status: int | None, error: str | None, elapsed_ms: int) -> Attempt:
     attempts = row.attempts + 1
     conn.execute(outbound_attempts.insert().values(
         delivery_id=row.id, attempted_at=now, status=status, error=error,

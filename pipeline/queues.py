@@ -18,6 +18,7 @@ import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.job import Job
 
 QUEUES = ("settlement", "events", "connectors", "outbound", "notifications")
 WAKE_FLAG = "flattr:inbox:wake"
@@ -33,11 +34,11 @@ log = structlog.get_logger(__name__)
 class TracedQueue(Queue):
     """A queue whose new jobs carry the request id bound for logging, if any."""
 
-    def create_job(self, *args: Any, meta: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    def create_job(self, *args: Any, **kwargs: Any) -> Job:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
-            meta = {"request_id": request_id, **(meta or {})}
-        return super().create_job(*args, meta=meta, **kwargs)
+            kwargs["meta"] = {"request_id": request_id, **(kwargs.get("meta") or {})}
+        return super().create_job(*args, **kwargs)
 
 
 def queue(name: str, redis: Redis) -> Queue:

@@ -325,6 +325,38 @@ def test_events_import_of_normalised_github_fixtures(cli, engine, config, tmp_pa
     assert problems(engine) == []
 
 
+def test_events_import_counts_late_only_the_late_likes_that_become_flattrs(cli, engine,
+                                                                         tmp_path):
+    """A like dated in a settled month is late; one that turns out `already` (the giver has
+    flattred the thing in the open month) or `retracted` (by an unlike in the same file or
+    recorded earlier) is no flattr, so the summary does not count it late, nor flattred."""
+    worked_example_june(cli, tmp_path)
+
+    def imported(*rows: dict) -> str:
+        path = tmp_path / "late.jsonl"
+        path.write_text(jsonl(*rows))
+        return ok(cli("events", "import", str(path)))
+
+    assert imported(event("a1", "1", "r1", "2", "2026-06-20T10:00:00Z")) == (
+        "imported 1 events: flattred 1, late 1\n")
+    assert imported(event("b1", "1", "r5", "2", "2026-07-04T10:00:00Z")) == (
+        "imported 1 events: flattred 1\n")
+    assert imported(event("b2", "1", "r5", "2", "2026-06-28T10:00:00Z")) == (
+        "imported 1 events: already 1\n")
+    assert imported(event("c1", "1", "r6", "2", "2026-06-20T10:00:00Z"),
+                    event("c2", "1", "r6", "2", "2026-07-02T10:00:00Z", kind="unlike")) == (
+        "imported 2 events: nothing_to_unlike 1, retracted 1\n")
+    assert imported(event("d1", "1", "r7", "2", "2026-07-02T10:00:00Z", kind="unlike")) == (
+        "imported 1 events: nothing_to_unlike 1\n")
+    assert imported(event("d2", "1", "r7", "2", "2026-06-20T10:00:00Z")) == (
+        "imported 1 events: retracted 1\n")
+    with engine.connect() as conn:
+        late = conn.execute(select(things.c.content_id).join(flattrs).where(
+            flattrs.c.late, flattrs.c.retracted_at.is_(None))).scalars().all()
+    assert sorted(late) == ["r1", "r5"]
+    assert problems(engine) == []
+
+
 def test_as_a_subprocess(cli_env, engine, config, tmp_path, db_url):
     if not db_url.startswith("sqlite"):
         pytest.skip("the subprocess case runs once, on SQLite; in-process tests cover "

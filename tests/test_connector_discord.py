@@ -17,11 +17,14 @@ from sqlalchemy import select
 from base.config import with_overrides
 from base.tables.connectors import discord_reactions
 from connectors import discord as dc
+from connectors import stream_status
 from connectors.registry import default_config
+from connectors.stream_status import StatusWriter
 from hub.app import create_app
-from ledger import accounts, identities
 from ledger.schema import flattrs, things
 from pipeline import inbox
+from tests.discord_helpers import MAREN, MESSAGE, PJOTR, people
+from tests.fakes.discord_gateway import fake_gateway
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from workers import jobs
@@ -29,8 +32,6 @@ from workers import jobs
 pytest_plugins = ["tests.hub_fixtures"]
 
 KEY = SigningKey(b"\x07" * 32)
-PJOTR, MAREN = "301122334455667788", "401122334455667788"
-MESSAGE = "1301122334455667788"
 
 
 def sign(body: bytes, key: SigningKey = KEY, stamp: int | None = None) -> dict[str, str]:
@@ -45,19 +46,6 @@ async def dc_client(aiohttp_client: Any, hub_config, engine, redis) -> Any:
     hub_config = with_overrides(hub_config, {
         "connectors.discord.public_key": KEY.verify_key.encode().hex()})
     return await aiohttp_client(create_app(hub_config, engine, redis))
-
-
-def people(engine, config, *, maren: bool = True, pjotr: bool = True) -> dict[str, int]:
-    made = {}
-    with engine.begin() as conn:
-        for name, discord_id, wanted in (("pjotr", PJOTR, pjotr), ("maren", MAREN, maren)):
-            if not wanted:
-                continue
-            uid = made[name] = accounts.create_user(conn, name)
-            accounts.set_budget(conn, uid, 500, config.money)
-            accounts.credit_funds(conn, uid, 2000, "test", f"test:{name}")
-            identities.link(conn, uid, "discord", discord_id, claim=True)
-    return made
 
 
 def command(interaction_id: str = "1211122334455667788", **changes: Any) -> bytes:
@@ -298,54 +286,8 @@ async def test_the_bot_records_reactions_parsed_by_discord_py(engine, hub_config
     await client.close()
 
 
-def fake_gateway(identified: list[dict[str, Any]]) -> web.Application:
-    """Discord's REST login and gateway, enough for discord.py to log in, receive READY and
-    then the two reaction dispatches of the fixtures."""
-    def reply(body: Any, status: int = 200) -> web.Response:
-        # discord.py decodes JSON only for exactly `application/json`, as Discord sends it
-        return web.Response(body=json.dumps(body).encode(), status=status,
-                            headers={"Content-Type": "application/json"})
-
-    app = web.Application()
-    bot = {"id": "801122334455667788", "username": "flattr", "discriminator": "0",
-           "avatar": None, "bot": True, "global_name": None}
-
-    async def me(request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != "Bot bot-token":
-            return reply({"message": "401: Unauthorized", "code": 0}, 401)
-        return reply(bot)
-
-    async def socket(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 45000}, "s": None, "t": None})
-        async for message in ws:
-            frame = json.loads(message.data)
-            if frame["op"] != 2:
-                continue  # heartbeats
-            identified.append(frame["d"])
-            await ws.send_json({"op": 0, "s": 1, "t": "READY", "d": {
-                "v": 10, "user": bot, "guilds": [], "session_id": "session",
-                "resume_gateway_url": f"ws://{request.host}/gw", "shard": [0, 1],
-                "application": {"id": bot["id"], "flags": 0}}})
-            for seq, name in enumerate(("discord-reaction-add.json",
-                                        "discord-reaction-remove.json"), 2):
-                await ws.send_json({"op": 0, "s": seq, **fixture(name)})
-        return ws
-
-    async def application(request: web.Request) -> web.Response:
-        return reply({"id": bot["id"], "name": "Flattr Hub", "description": "", "icon": None,
-                      "bot_public": True, "bot_require_code_grant": False, "verify_key": "00",
-                      "owner": {**bot, "id": "1", "bot": False}, "flags": 0})
-
-    app.router.add_get("/users/@me", me)
-    app.router.add_get("/oauth2/applications/@me", application)
-    app.router.add_get("/gw", socket)
-    return app
-
-
 async def test_the_bot_logs_in_with_its_token_and_turns_gateway_reactions_into_likes(
-        aiohttp_client, engine, hub_config) -> None:
+        aiohttp_client, engine, hub_config, redis) -> None:
     people(engine, hub_config)
     identified: list[dict[str, Any]] = []
     api = await aiohttp_client(fake_gateway(identified))
@@ -355,16 +297,20 @@ async def test_the_bot_logs_in_with_its_token_and_turns_gateway_reactions_into_l
     recorded: list[Any] = []
     clients: list[Any] = []
     base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    task = asyncio.create_task(dc.run_bot(engine, hub_config, recorded.extend, clients.append))
+    task = asyncio.create_task(dc.run_bot(engine, hub_config, recorded.extend, clients.append,
+                                          StatusWriter(redis, "discord")))
     try:
         for _ in range(500):
-            if len(recorded) == 2 or task.done():
+            if (len(recorded) == 2 and stream_status.read(redis, "discord", 15).lag_seconds
+                    is not None) or task.done():
                 break
             await asyncio.sleep(0.01)
         assert [e.kind for e in recorded] == ["like", "unlike"]
         [identify] = identified
         assert identify["token"] == "bot-token"
         assert identify["intents"] & discord.Intents(reactions=True).value
+        live = stream_status.read(redis, "discord", 15)
+        assert live.connected and live.last_event_at is not None and live.lag_seconds >= 0
     finally:
         await clients[0].close()
         await asyncio.wait_for(task, 5)
@@ -372,6 +318,7 @@ async def test_the_bot_logs_in_with_its_token_and_turns_gateway_reactions_into_l
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
     with engine.connect() as conn:
         assert inbox.pending_count(conn) == 2
+    assert not stream_status.read(redis, "discord", 15).connected  # closed: written at once
 
 
 def test_an_unusable_public_key_stops_the_hub_naming_the_key(hub_config, engine, redis) -> None:

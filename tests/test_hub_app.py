@@ -138,7 +138,8 @@ async def test_healthz_reports_database_queue_and_pending(hub_client):
     response = await hub_client.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "database": "ok", "queue": "ok",
-                                     "pending": 1, "quarantined": 0, "process": os.getpid()}
+                                     "pending": 1, "quarantined": 0, "streams": {},
+                                     "process": os.getpid()}
 
 
 async def test_events_are_accepted_while_redis_is_down(aiohttp_client, hub_config, engine):

@@ -44,8 +44,11 @@ PEOPLE = {
     "soundcloud": ("4242", "pjotr", "soundcloud:users:4242"),
     "github": ("583231", "pjotr", "583231"),
     "mastodon": ("109", "pjotr", "pjotr@mastodon.example"),
+    "vimeo": ("152184", "pjotr", "152184"),  # the profile's uri is /users/152184
+    "dailymotion": ("x2lefik", "pjotr", "x2lefik"),
+    "youtube": ("UC_x5XG1OV2P6uZZ5FSM9Ttw", "pjotr", "UC_x5XG1OV2P6uZZ5FSM9Ttw"),
 }
-POLLED = {"x", "soundcloud", "mastodon"}
+POLLED = {"x", "soundcloud", "mastodon", "vimeo", "dailymotion", "youtube"}
 
 
 @pytest.fixture
@@ -392,3 +395,29 @@ async def test_the_members_own_button_identity_is_not_listed_as_an_account(clien
     with engine.begin() as conn:
         listed = linked_accounts(conn, ana)
     assert [row.platform for row in listed] == ["github"]
+
+
+async def test_youtube_asks_for_read_only_access_and_a_refresh_token(client, fake, engine,
+                                                                     hub_config):
+    await sign_up(client, "ana")
+    start = await post_form(client, "/accounts/link/youtube", {}, token_from="/accounts")
+    query = URL(start.headers["Location"]).query
+    assert query["scope"] == "https://www.googleapis.com/auth/youtube.readonly"
+    assert (query["access_type"], query["prompt"]) == ("offline", "consent")
+    assert query["code_challenge_method"] == "S256"
+    fake.sign_in("youtube", *PEOPLE["youtube"][:2])
+    assert (await link_account(client, "youtube")).status == 303
+    with engine.connect() as conn:
+        account = conn.execute(select(poll_accounts)).one()
+    assert vault(hub_config).open(account.refresh_token).startswith("youtube-refresh-")
+
+
+async def test_vimeo_links_by_the_id_of_the_profile_uri_with_basic_client_auth(
+        client, fake, engine):
+    await sign_up(client, "ana")
+    fake.sign_in("vimeo", "notanumber", "pjotr")  # the profile's uri: /users/notanumber
+    refused = await link_account(client, "vimeo")
+    assert refused.status == 502 and "lacks the account id" in await refused.text()
+    assert fake.token_requests[-1].get("client_secret") is None  # sent as HTTP Basic
+    with engine.connect() as conn:
+        assert conn.execute(select(identities)).all() == []

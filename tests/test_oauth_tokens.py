@@ -73,3 +73,13 @@ async def test_an_app_revokes_its_own_token_rfc7009(hub_client, engine):
     unknown = await hub_client.post("/oauth/revoke", json={
         "token": "never-issued", "client_id": client_id, "client_secret": secret})
     assert unknown.status == 200
+
+
+async def test_client_ids_no_app_could_have_are_refused_not_looked_up(hub_client):
+    """PostgreSQL refuses a NUL byte in a query parameter: a client id carrying one (found by
+    schemathesis in the Basic credentials) must be an unknown client, not a 500."""
+    for client_id in ("abc\x00def", "é" * 20, "x" * 5000):
+        reply = await hub_client.post("/oauth/revoke", headers=basic(client_id, "secret"),
+                                      data={"token": "anything"})
+        assert reply.status == 401, client_id
+        assert (await reply.json())["error"] == "invalid_client"

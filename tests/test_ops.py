@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
@@ -17,6 +18,8 @@ from redis.retry import Retry
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, update
 
+from base.config import with_overrides
+from connectors.stream_status import StatusWriter
 from flattr_hub.cli import main
 from hub.app import create_app
 from ledger import accounts
@@ -309,3 +312,30 @@ def test_user_commands_refuse_bad_input_in_one_line(cli):
         code, out, err = cli(*argv, stdin=stdin)
         assert (code, out) == (2, ""), argv
         assert err.count("\n") == 1 and message in err, err
+
+
+async def test_the_index_shows_each_configured_stream_with_its_liveness(
+        aiohttp_client, hub_config, engine, redis):
+    hub_config = with_overrides(hub_config, {"connectors.discord.bot_token": "bot-token"})
+    client = await aiohttp_client(create_app(hub_config, engine, redis))
+    await as_operator(client, engine)
+    [_, row] = table_rows(await (await client.get("/ops")).text(), "streams")
+    assert row[1:] == ["not connected (never heard from)", "none yet", ""]
+    writer = StatusWriter(redis, "discord")
+    writer.connected()
+    writer.event(datetime.now(UTC) - timedelta(seconds=2.5))
+    [_, row] = table_rows(await (await client.get("/ops")).text(), "streams")
+    assert row[1] == "connected" and "ago" in row[2]
+    assert float(row[3].removesuffix(" s")) >= 2.5
+
+
+async def test_the_index_says_when_no_stream_is_configured_or_redis_is_down(
+        hub_client, aiohttp_client, hub_config, engine):
+    await as_operator(hub_client, engine, "olga")
+    assert "No stream connector is configured" in await (await hub_client.get("/ops")).text()
+    hub_config = with_overrides(hub_config, {"connectors.discord.bot_token": "bot-token"})
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    client = await aiohttp_client(create_app(hub_config, engine, dead))
+    await as_operator(client, engine, "otto")
+    [_, row] = table_rows(await (await client.get("/ops")).text(), "streams")
+    assert row[:2] == ["discord bot", "unknown (Redis does not answer)"]

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 from redis.exceptions import LockError, RedisError
@@ -152,8 +153,8 @@ def settle_due(now: datetime | None = None) -> list[str]:
         for month in months:
             started = time.monotonic()
             summary = settle(context.engine, month, context.config.money,
-                             planned=lambda m=month: enqueue_settle_helpers(
-                                 context.redis, m, context.config.settlement.jobs - 1))
+                             planned=partial(enqueue_settle_helpers, context.redis, month,
+                                             context.config.settlement.jobs - 1))
             metrics.record_settlement(summary, time.monotonic() - started)
             with context.engine.begin() as conn:
                 deliveries = outbound.emit_settlement(conn, context.config, month)

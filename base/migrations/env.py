@@ -7,6 +7,8 @@ from base.tables import metadata
 from ledger.db import make_engine
 
 url = context.config.get_main_option("sqlalchemy.url")
+if url is None:
+    raise ValueError("alembic: sqlalchemy.url is not set")
 engine = make_engine(url)
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata,

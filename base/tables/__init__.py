@@ -4,6 +4,7 @@ package, so autogenerate compares the migrations with all of them."""
 
 from base.tables import (
     apps,
+    bluesky,
     catalog,
     connectors,
     inbox,
@@ -16,5 +17,5 @@ from base.tables import (
 from ledger import money_schema
 from ledger.schema import metadata
 
-__all__ = ["apps", "catalog", "connectors", "inbox", "linking", "members", "metadata",
+__all__ = ["apps", "bluesky", "catalog", "connectors", "inbox", "linking", "members", "metadata",
            "money_schema", "notifications", "outbound", "sites"]

@@ -1,8 +1,9 @@
 """The connectors' own tables (in the ledger's metadata, created by migration 0003).
 
-- `poll_accounts`: each linked account a poller reads: its tokens, its place in the poll
-  schedule (`next_poll_at`), its request window for per-user rate limits, and its state
-  (`active`, or `relink` when its token is gone for good and the user must link again).
+- `poll_accounts`: each linked account a poller reads: its tokens (and an OAuth 1.0a token
+  secret, column added by migration 0020), its place in the poll schedule (`next_poll_at`),
+  its request window for per-user rate limits, and its state (`active`, or `relink` when its
+  token is gone for good and the user must link again).
 - `poll_seen`: what a poller saw liked by an account, with the time it was first seen; the
   diff of a new snapshot against it gives likes (new rows) and unlikes (rows that vanished).
 - `mastodon_apps`: the client credentials of the app registered on each Mastodon instance
@@ -48,6 +49,7 @@ poll_accounts = Table(
     Column("remote_id", String(255), nullable=False),
     Column("access_token", Text, nullable=False),
     Column("refresh_token", Text, nullable=True),
+    Column("token_secret", Text, nullable=True),  # OAuth 1.0a (Flickr): sealed like the tokens
     Column("token_expires_at", DateTime, nullable=True),
     Column("state", String(16), nullable=False, server_default=text("'active'")),
     Column("next_poll_at", DateTime, nullable=False),

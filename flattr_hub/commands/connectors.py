@@ -2,9 +2,10 @@
 linking accounts for the pollers (what OAuth linking stores), listing them, enqueueing due
 polls now, and registering the hub's app on a Mastodon instance.
 
-Tokens are read from the environment (`FLATTR_LINK_ACCESS_TOKEN`, `FLATTR_LINK_REFRESH_TOKEN`)
-or from standard input, never from the command line (where `ps` would show them), and are never
-printed.
+Tokens are read from the environment (`FLATTR_LINK_ACCESS_TOKEN`, `FLATTR_LINK_REFRESH_TOKEN`;
+Flickr's OAuth 1.0a token secret from `FLATTR_LINK_TOKEN_SECRET`) or from standard input (the
+second line: the refresh token, or Flickr's token secret), never from the command line (where
+`ps` would show them), and are never printed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from typing import Any
 
@@ -22,6 +24,7 @@ from connectors import discord as discord_connector
 from connectors import mastodon as mastodon_connector
 from connectors import registry
 from connectors.polling import add_account, list_accounts
+from connectors.stream_status import StatusWriter
 from flattr_hub.commands import add_command, usage
 from ledger import accounts
 from pipeline.context import Context, install
@@ -52,8 +55,9 @@ def register(commands: Any) -> None:
                        "FLATTR_LINK_REFRESH_TOKEN or standard input)", _link)
     link.add_argument("name", help="hub user name")
     link.add_argument("platform", choices=PLATFORMS)
-    link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, or "
-                      "Mastodon user@host")
+    link.add_argument("platform_user_id", help="X user id, SoundCloud user URN, Mastodon "
+                      "user@host, Vimeo or Dailymotion user id, YouTube channel id, or Flickr "
+                      "NSID")
     link.add_argument("--remote-id", help="the id the API uses, when it differs (Mastodon: "
                       "the account id on its instance)")
     link.add_argument("--instance", default="", help="Mastodon instance, e.g. mastodon.social")
@@ -72,15 +76,26 @@ def register(commands: Any) -> None:
 
 
 def _discord_bot(_args: argparse.Namespace, app: Any) -> int:
-    if not discord_connector.PLATFORM.section(app.config).bot_token:
+    import aiohttp
+    import discord
+
+    if not app.config.connectors["discord"].bot_token:
         raise UserError("connectors.discord.bot_token is not set")
     redis = connect(app.config)
 
     def started(client: Any) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: loop.create_task(client.close()))
         print("Discord bot starting (Ctrl-C to stop)", flush=True)
 
-    asyncio.run(discord_connector.run_bot(app.engine, app.config, lambda _e: wake(redis),
-                                          started))
+    try:
+        asyncio.run(discord_connector.run_bot(app.engine, app.config, lambda _e: wake(redis),
+                                              started, StatusWriter(redis, "discord")))
+    except discord.LoginFailure:
+        raise UserError("Discord refused the bot token (connectors.discord.bot_token)") from None
+    except (discord.GatewayNotFound, discord.ConnectionClosed, aiohttp.ClientError) as exc:
+        raise UserError(f"cannot reach Discord: {exc.__class__.__name__}") from None
     return 0
 
 
@@ -114,6 +129,13 @@ def _tokens() -> tuple[str, str | None]:
 
 def _link(args: argparse.Namespace, app: Any) -> int:
     access, refresh = _tokens()
+    secret = None
+    linking = registry.BY_NAME[args.platform].linking
+    if linking is not None and linking.protocol == "oauth1":  # a secret, no refresh token
+        secret, refresh = os.environ.get("FLATTR_LINK_TOKEN_SECRET") or refresh, None
+        if not secret:
+            raise UserError(f"a {args.platform} account needs its token secret: set "
+                            "FLATTR_LINK_TOKEN_SECRET or give it on the second line of stdin")
     instance = args.instance
     if args.platform == "mastodon":
         if not instance and "@" in args.platform_user_id:
@@ -126,7 +148,8 @@ def _link(args: argparse.Namespace, app: Any) -> int:
         uid = accounts.user_id(conn, args.name)
         add_account(conn, uid, args.platform, args.platform_user_id, vault=vault(app.config),
                     remote_id=args.remote_id,
-                    access_token=access, refresh_token=refresh, instance=instance,
+                    access_token=access, refresh_token=refresh, token_secret=secret,
+                    instance=instance,
                     poll_seconds=section.poll_seconds)
     print(f"linked {args.platform} account {args.platform_user_id} to {args.name}; "
           "it will be polled")

@@ -22,8 +22,10 @@ from base.config import Settings, database_url, with_overrides
 from base.errors import UserError
 from base.links import listened, require_base_url
 from base.redis_conn import connect, release_embedded, socket_url
+from connectors.streams import configured_streams
 from flattr_hub.commands import add_command, port
 from flattr_hub.server_group import ServerGroup, stop_with_parent
+from flattr_hub.supervisor import StreamSupervisor
 from hub import demo
 from hub.app import create_app
 from hub.server import bind, run, serve, url_of
@@ -45,8 +47,8 @@ def register(commands: Any) -> None:
                         help="process what is queued and pending, then exit")
     add_command(commands, "scheduler", "enqueue the month-end settlement and the inbox sweep "
                 "on schedule", _scheduler)
-    up = add_command(commands, "up", "run the hub, a worker and the scheduler on embedded "
-                     "defaults until Ctrl-C", _up)
+    up = add_command(commands, "up", "run the hub, a worker, the scheduler and the configured "
+                     "stream connectors on embedded defaults until Ctrl-C", _up)
     _listen_options(up)
     up.add_argument("--demo", action="store_true",
                     help="also create demo users and send them signed GitHub star webhooks")
@@ -165,6 +167,8 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     config_args = _config_args(args)
     group = ServerGroup(args.processes, sock.getsockname()[0], config_args, env)
     children: dict[str, subprocess.Popen[bytes]] = {}
+    streams = StreamSupervisor(configured_streams(config), config, config_args, env,
+                               lambda line: print(line, file=sys.stderr, flush=True))
     failed: list[str] = []
     tasks: list[asyncio.Task[None]] = []
 
@@ -176,9 +180,10 @@ def _up(args: argparse.Namespace, app: Any) -> int:
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "flattr_hub.cli", name, *config_args], env=env,
                 start_new_session=True)
+        streams.start(stop)
         print(f"Flattr Hub is up at {url} — webhooks at {url}/webhooks/<platform>, health at "
-              f"{url}/healthz; a worker and the scheduler are running. Ctrl-C stops all.",
-              flush=True)
+              f"{url}/healthz; a worker{streams.described()} and the scheduler are running. "
+              f"Ctrl-C stops all.", flush=True)
         if group.extra:
             print(f"The hub runs{group.described()} sharing the port.", flush=True)
         tasks.append(asyncio.get_running_loop().create_task(_watch(children, stop, failed)))
@@ -189,7 +194,9 @@ def _up(args: argparse.Namespace, app: Any) -> int:
         run(serve(web_app, sock, started))
     finally:
         group.stop()
+        streams.terminate()
         _stop_children(children)
+        streams.stop()
         context.redis.close()
         release_embedded()
     if group.failed:

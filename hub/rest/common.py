@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 import structlog
 from aiohttp import web
@@ -144,6 +144,14 @@ async def body(request: web.Request) -> dict[str, Any]:
     return values
 
 
+@overload
+def text_param(values: Mapping[str, Any], name: str, required: Literal[True]) -> str: ...
+
+
+@overload
+def text_param(values: Mapping[str, Any], name: str, required: bool = False) -> str | None: ...
+
+
 def text_param(values: Mapping[str, Any], name: str, required: bool = False) -> str | None:
     value = values.get(name)
     if value is None or value == "":
@@ -203,7 +211,8 @@ async def api_middleware(request: web.Request,
     except ApiError as invalid:  # an invalid token: 401 at once, counted against the address
         usage = await _count(request, address_key(client_address(request)), True)
         refusal = OVER_LIMIT if usage is not None and usage.exceeded else invalid
-        answer = error_reply(refusal.status, refusal.code, refusal.description, uri=uri)
+        answer: web.StreamResponse = error_reply(refusal.status, refusal.code,
+                                                 refusal.description, uri=uri)
         if usage is not None:
             answer.headers.update(usage.headers())
         return answer

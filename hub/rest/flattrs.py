@@ -51,20 +51,18 @@ def routes(app: web.Application) -> None:
 async def flattr_thing(request: web.Request) -> web.Response:
     token = await grant(request, "flattr")
     return reply(await call(request, _flattr_view, base_url(request), request.app[CONFIG],
-                            token.user_id, thing_id(request), None))
+                            token.user_id, thing_id(request)))
 
 
 async def flattr_url(request: web.Request) -> web.Response:
     token = await grant(request, "flattr")
     url = text_param(await body(request), "url", required=True)
-    assert url is not None
     target = (await call(request, _target_view, url, base_url(request))
               or await discovered(request, url))
     if target is None:
         raise ApiError(404, "not_found", "no thing has this URL")
-    tid, submitted = (target, None) if isinstance(target, int) else (None, target)
     return reply(await call(request, _flattr_view, base_url(request), request.app[CONFIG],
-                            token.user_id, tid, submitted))
+                            token.user_id, target))
 
 
 def _target_view(conn: Connection, url: str, base: str) -> int | dict[str, Any] | None:
@@ -74,18 +72,20 @@ def _target_view(conn: Connection, url: str, base: str) -> int | dict[str, Any] 
 
 
 def _flattr_view(conn: Connection, base: str, config: Settings, uid: int,
-                 tid: int | None, submitted: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Flattr thing `tid`, or what the auto-submit parameters describe, as user `uid`."""
-    if tid is not None and catalog.get_thing(conn, tid) is None:
+                 target: int | Mapping[str, Any]) -> dict[str, Any]:
+    """Flattr thing `target`, or what the auto-submit parameters `target` describe, as user
+    `uid`."""
+    if isinstance(target, int) and catalog.get_thing(conn, target) is None:
         _refuse("not_found")
     if not has_means(conn, uid, config):
         raise ApiError(401, "no_means", "you have no means to flattr with: set a monthly "
                                         "amount and add funds")
     now = utcnow()
-    if submitted is not None:
-        outcome, tid = catalog.flattr_submit(conn, uid, submitted, now)
+    tid: int | None
+    if isinstance(target, int):
+        outcome, tid = catalog.flattr(conn, uid, target, now), target
     else:
-        outcome = catalog.flattr(conn, uid, tid, now)
+        outcome, tid = catalog.flattr_submit(conn, uid, target, now)
     if outcome not in ("flattred", "pledged") or tid is None:
         _refuse(outcome)
     thing = catalog.get_thing(conn, tid)

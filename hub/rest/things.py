@@ -68,7 +68,6 @@ def _things_view(conn: Connection, base: str, ids: list[int],
 
 async def lookup(request: web.Request) -> web.Response:
     url = text_param(request.query, "url", required=True)
-    assert url is not None
     tid = await find_thing(request, url)
     if tid is None:
         raise ApiError(404, "not_found", NOT_FOUND["description"], NOT_FOUND)
@@ -141,7 +140,8 @@ def _search_view(conn: Connection, base: str, criteria: dict[str, Any],
         tid = thing_of_url(conn, criteria["url"], base)
         found = [] if tid is None else catalog.get_things(conn, [tid])
         found = [t for t in found if not t.get("hidden")]
-        result = {"total_items": len(found), "items": len(found), "page": 1, "things": found}
+        result: dict[str, Any] = {"total_items": len(found), "items": len(found), "page": 1,
+                                  "things": found}
     else:
         result = catalog.search(
             conn, criteria["query"], criteria["category"], criteria["language"],

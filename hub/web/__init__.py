@@ -5,7 +5,6 @@ module has a `routes(app)` function."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib import import_module
 from pathlib import Path
@@ -15,6 +14,7 @@ import aiohttp_jinja2
 import aiohttp_session
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from redis import Redis
 from sqlalchemy import Engine
@@ -30,10 +30,8 @@ FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.d
             "hub.web.public", "hub.web.sites", "hub.web.ops", "hub.web.ops_rq",
             "hub.web.things", "hub.web.oauth", "hub.rest", "hub.web.accounts",
             "hub.web.contests", "hub.web.webhooks", "hub.web.security",
-            "hub.web.email", "hub.web.ops_quarantine")
+            "hub.web.email", "hub.web.ops_quarantine", "hub.web.bluesky")
 STATIC = Path(__file__).with_name("static")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def install(app: web.Application, config: Settings, engine: Engine,

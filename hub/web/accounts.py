@@ -28,9 +28,9 @@ from hub.web.session import (
 )
 from ledger.errors import LedgerError, NotFound
 from ledger.identities import set_flattr_enabled
-from members.linking import complete, overview, unlink
+from members.linking import complete, overview, start, unlink
 from members.logins import Member
-from members.oauth import PROVIDERS, OAuthError, begin, enabled, state_hash
+from members.oauth import PROVIDERS, OAuthError, enabled, state_hash
 
 STATES = "oauth_states"  # session key: hashes of the states this browser started
 KEEP_STATES = 4
@@ -66,8 +66,9 @@ async def start_link(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     platform = request.match_info["platform"]
     try:
-        url, state = await call(request, begin, request.app[CONFIG], platform, "link", me.id,
-                                _redirect_uri(request, platform), str(form.get("instance", "")))
+        url, state = await start(partial(call, request), request.app[CONFIG], platform, "link",
+                                 me.id, _redirect_uri(request, platform),
+                                 str(form.get("instance", "")))
     except OAuthError as exc:
         return await _page(request, me, error=str(exc), status=exc.status)
     await _remember(request, state)
@@ -78,8 +79,9 @@ async def start_login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     platform = request.match_info["platform"]
     try:
-        url, state = await call(request, begin, request.app[CONFIG], platform, "login", None,
-                                _redirect_uri(request, platform), str(form.get("instance", "")))
+        url, state = await start(partial(call, request), request.app[CONFIG], platform, "login",
+                                 None, _redirect_uri(request, platform),
+                                 str(form.get("instance", "")))
     except OAuthError as exc:
         return await render(request, "login.html", {
             "error": str(exc), "name": "", "next": local_path(None)}, status=exc.status)
@@ -88,7 +90,9 @@ async def start_login(request: web.Request) -> web.StreamResponse:
 
 
 async def oauth_callback(request: web.Request) -> web.StreamResponse:
-    platform, state = request.match_info["platform"], request.query.get("state", "")
+    # OAuth 1.0a (Flickr) brings its request token as the state, and a verifier as the code
+    platform = request.match_info["platform"]
+    state = request.query.get("state") or request.query.get("oauth_token", "")
     session = await get_session(request)
     started = list(session.get(STATES, []))
     if not state or state_hash(state) not in started:
@@ -98,8 +102,9 @@ async def oauth_callback(request: web.Request) -> web.StreamResponse:
     me = await current_member(request)
     try:
         done = await complete(partial(call, request), request.app[CONFIG], platform, state,
-                              request.query.get("code", ""), request.query.get("error", ""),
-                              me and me.id)
+                              request.query.get("code") or request.query.get("oauth_verifier", ""),
+                              request.query.get("error", ""),
+                              None if me is None else me.id)
     except OAuthError as exc:
         return await error_page(request, exc.status, str(exc))
     except LedgerError as exc:

@@ -1,18 +1,19 @@
-"""The operator pages under /ops: an index, the queues with their failed jobs and a replay
-button, the settlement runs with a button that settles the ended months now, and the ledger
-self-check. Operators only (others get 403, visitors who are not logged in are sent to the login
-page)."""
+"""The operator pages under /ops: an index (with the stream connectors' liveness), the queues
+with their failed jobs and a replay button, the settlement runs with a button that settles the
+ended months now, and the ledger self-check. Operators only (others get 403, visitors who are
+not logged in are sent to the login page)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from connectors.streams import stream_states
 from hub.web.session import CONFIG, ENGINE, REDIS, call, render, require_operator
 from ledger.sql import utcnow
 from ledger.verify import verify_snapshot
@@ -45,7 +46,14 @@ def routes(app: web.Application) -> None:
 
 async def index(request: web.Request) -> web.StreamResponse:
     await require_operator(request)
-    return await render(request, "ops_index.html", {"sections": SECTIONS})
+    states = await asyncio.to_thread(stream_states, request.app[REDIS], request.app[CONFIG])
+    return await render(request, "ops_index.html", {"sections": SECTIONS, "streams": [
+        (stream, state, _ago(state.last_event_at) if state else None)
+        for stream, state in states]})
+
+
+def _ago(moment: datetime | None) -> str | None:
+    return duration_text(datetime.now(UTC) - moment) if moment else None
 
 
 async def jobs_page(request: web.Request) -> web.StreamResponse:

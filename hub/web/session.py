@@ -9,14 +9,14 @@ import asyncio
 import contextvars
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 from redis import Redis
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from base.config import Settings
 from members.logins import Member
@@ -32,10 +32,12 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Machine-to-machine endpoints authenticate by signature or bearer token, not by cookie.
 CSRF_EXEMPT = ("/webhooks/", "/rest/", "/oauth/token", "/oauth/revoke", "/metrics")
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
-async def call(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+async def call(request: web.Request, fn: Callable[Concatenate[Connection, P], T],
+               *args: P.args, **kwargs: P.kwargs) -> T:
     """Run `fn(conn, *args, **kwargs)` in one transaction on a worker thread (which sees the
     request's context variables: its request id is logged and given to the jobs it enqueues)."""
     engine = request.app[ENGINE]
@@ -144,7 +146,8 @@ async def csrf_protect(request: web.Request,
     routed = request.match_info.http_exception is None  # unknown paths answer 404/405 first
     if routed and request.method in UNSAFE and not request.path.startswith(CSRF_EXEMPT):
         # X-CSRFToken is what the RQ dashboard's scripts send (from the cookie /ops/rq sets).
-        sent = request.headers.get("X-CSRF-Token") or request.headers.get("X-CSRFToken")
+        sent: object = (request.headers.get("X-CSRF-Token")
+                        or request.headers.get("X-CSRFToken"))
         if sent is None and request.content_type in (
                 "application/x-www-form-urlencoded", "multipart/form-data"):
             sent = (await request.post()).get("csrf_token")

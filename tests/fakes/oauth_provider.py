@@ -1,5 +1,6 @@
-"""A fake OAuth 2 provider speaking X's, Discord's, SoundCloud's, GitHub's and a Mastodon
-instance's documented formats, for tests of linking and of logging in with a platform account.
+"""A fake OAuth 2 provider speaking X's, Discord's, SoundCloud's, GitHub's, Vimeo's,
+Dailymotion's, Google's (YouTube) and a Mastodon instance's documented formats, for tests of
+linking and of logging in with a platform account.
 
 `FakeOAuthProvider().app()` is an aiohttp application; serve it with `aiohttp_server` or
 `tests.fakes.server.serve` and point the hub at it with `configure(config, url)`. Per platform
@@ -25,9 +26,11 @@ from aiohttp import web
 
 from base.config import Settings, with_overrides
 
-PLATFORMS = ("x", "discord", "soundcloud", "github")
+PLATFORMS = ("x", "discord", "soundcloud", "github", "vimeo", "dailymotion", "youtube")
 PKCE_REQUIRED = {"x", "soundcloud"}
-BASIC_AUTH = {"x"}  # X authenticates confidential clients with HTTP Basic; the others in the body
+# X and Vimeo authenticate confidential clients with HTTP Basic; the others in the body
+BASIC_AUTH = {"x", "vimeo"}
+NO_EXPIRY = {"mastodon", "vimeo"}  # their tokens do not expire: no refresh token
 CLIENT_ID, CLIENT_SECRET = "fake-client-id", "fake-client-secret"
 PROFILE_SCHEME = {"soundcloud": "OAuth"}
 MASTODON_HOST = "mastodon.example"
@@ -125,7 +128,9 @@ class FakeOAuthProvider:
             access = f"{platform}-access-{secrets.token_urlsafe(12)}"
             self.tokens[access] = (platform, grant.user)
             body: dict[str, Any] = {"access_token": access, "token_type": "bearer"}
-            if platform != "mastodon":  # Mastodon tokens do not expire
+            if platform == "vimeo":  # Vimeo's token answer carries the user
+                body.update(scope="public", user=profile_document(platform, grant.user))
+            if platform not in NO_EXPIRY:
                 body.update(expires_in=7200, refresh_token=f"{platform}-refresh-"
                             + secrets.token_urlsafe(12))
             if platform == "github" and "application/json" not in request.headers.get(
@@ -159,6 +164,15 @@ def profile_document(platform: str, user: dict[str, str]) -> dict[str, Any]:
                 "permalink": name, "username": name.title()}
     if platform == "github":
         return {"id": int(uid), "login": name, "type": "User", "name": name.title()}
+    if platform == "vimeo":
+        return {"uri": f"/users/{uid}", "name": name, "link": f"https://vimeo.com/user{uid}",
+                "account": "free"}
+    if platform == "dailymotion":
+        return {"id": uid, "username": name, "screenname": name.title()}
+    if platform == "youtube":  # channels?mine=true&part=id,snippet
+        return {"kind": "youtube#channelListResponse", "pageInfo": {"totalResults": 1},
+                "items": [{"kind": "youtube#channel", "id": uid,
+                           "snippet": {"title": name, "customUrl": f"@{name}"}}]}
     return {"id": uid, "username": name, "acct": name, "display_name": name.title(),
             "url": f"https://{MASTODON_HOST}/@{name}"}
 
