@@ -28,6 +28,7 @@ from ledger.sql import utcnow
 from ledger.verify import verify
 from tests.fakes.flickr import API_KEY, API_SECRET, FakeFlickr, fixture_faves, photo
 from tests.fakes.server import serve
+from tests.hub_helpers import reinstall
 from tests.test_pollers import run_cli
 from tests.web_helpers import post_form, sign_up
 from workers import jobs, pollers
@@ -337,8 +338,9 @@ def test_cli_links_a_flickr_account_with_its_token_secret(monkeypatch, capsys, d
 
 def test_poll_jobs_are_paced_under_the_keys_hourly_limit(engine, hub_config, fake,
                                                         worker_context) -> None:
-    hub_config = with_overrides(hub_config, {"connectors.flickr": dict(
+    worker_context = reinstall(worker_context, {"connectors.flickr": dict(
         api_key=API_KEY, api_secret=API_SECRET, api_base=fake.url, full_listing_seconds=0)})
+    hub_config = worker_context.config
     assert "flickr" in pollers.enabled_platforms(hub_config)
     assert pollers.per_tick(hub_config, "flickr") * 60 < 3600  # a minute's polls, an hour
     with engine.begin() as conn:

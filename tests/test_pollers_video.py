@@ -19,6 +19,7 @@ from tests.fakes.video_platforms import (
     vimeo_video,
     youtube_video,
 )
+from tests.hub_helpers import reinstall
 from workers import pollers
 from workers.worker import run_worker
 
@@ -50,10 +51,11 @@ def test_likes_and_unlikes_of_all_three_reach_the_ledger_through_the_queue(
              "youtube": FakeYouTube(page_size=50)}
     with serve(fakes["vimeo"].app()) as vimeo_url, \
             serve(fakes["dailymotion"].app()) as dm_url, serve(fakes["youtube"].app()) as yt_url:
-        for platform, url in (("vimeo", vimeo_url), ("dailymotion", dm_url),
-                              ("youtube", yt_url)):
-            hub_config.connectors[platform].update(client_id="cid", client_secret="cs",
-                                                      api_base=url)
+        worker_context = reinstall(worker_context, {
+            f"connectors.{platform}": {"client_id": "cid", "client_secret": "cs", "api_base": url}
+            for platform, url in (("vimeo", vimeo_url), ("dailymotion", dm_url),
+                                  ("youtube", yt_url))})
+        hub_config = worker_context.config
         assert set(pollers.enabled_platforms(hub_config)) >= set(PEOPLE)
         with engine.begin() as conn:
             for platform, (me, creator, video) in PEOPLE.items():
