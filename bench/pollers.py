@@ -27,7 +27,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import structlog
 from cryptography.fernet import Fernet
@@ -35,6 +34,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from base.config import Settings, with_overrides
 from base.db import upgrade
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
@@ -86,7 +86,7 @@ def seed(engine: Engine, fake: FakeSoundCloud, count: int, changed: float, vault
         fake.likes[f"soundcloud:users:{n}"].insert(0, track(10**9 + n, 1_000_001))
 
 
-def run_round(engine: Engine, poller: SoundCloudPoller, config: dict[str, Any], workers: int,
+def run_round(engine: Engine, poller: SoundCloudPoller, config: Settings, workers: int,
               unpaced: bool, timeout: float) -> tuple[float, int]:
     """Poll every account once; return (seconds, ticks)."""
     start = utcnow()
@@ -128,9 +128,9 @@ def main() -> int:
         upgrade(url)
         engine = make_engine(url)
         fake = FakeSoundCloud(page_size=50, app_per_second=args.rate)
-        config = default_config()
-        config["pollers"]["tick_seconds"] = 1
-        config["connectors"]["soundcloud"]["requests_per_minute"] = int(args.rate * 60 * 0.9)
+        config = with_overrides(default_config(), {
+            "pollers.tick_seconds": 1,
+            "connectors.soundcloud.requests_per_minute": int(args.rate * 60 * 0.9)})
         t0 = time.monotonic()
         seed(engine, fake, args.accounts, args.changed, VAULT)
         print(f"seeded {args.accounts} linked accounts in {time.monotonic() - t0:.1f} s")
@@ -145,7 +145,7 @@ def main() -> int:
         engine.dispose()
     requests = fake.stats["requests"] + fake.stats["429"]
     mode = "unpaced" if args.unpaced else (
-        f"paced at {config['connectors']['soundcloud']['requests_per_minute']}/min")
+        f"paced at {config.connectors['soundcloud'].requests_per_minute}/min")
     print(f"round ({mode}, {args.workers} workers, fake limit {args.rate:g} req/s): "
           f"{done}/{args.accounts} accounts polled in {seconds:.1f} s over {ticks} ticks")
     print(f"requests: {requests} ({requests / seconds:.0f}/s), served {fake.stats['requests']} "

@@ -140,7 +140,7 @@ def throughput(url: str, accounts: int, workers: int, changed: float) -> None:
 def quota_day(url: str, accounts: int, likes: int) -> None:
     engine = make_engine(url)
     config = default_config()
-    section = config["connectors"]["youtube"]
+    section = config.connectors["youtube"]
     fake = FakeYouTube(page_size=50)
     seed(engine, "youtube", fake, accounts, likes, 0)
     start = utcnow()

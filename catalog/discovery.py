@@ -13,13 +13,13 @@ nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from base.config import CatalogSettings, Settings
 from base.public_net import Guard, Unresolved
 from base.public_net_aiohttp import guarded_connector, unsafe_target
 from catalog.errors import CatalogError, FetchFailed, InvalidThing
@@ -59,15 +59,15 @@ def payment_links(document: str, base_url: str) -> list[str]:
     return [urljoin(base_url, href) for href in parser.hrefs]
 
 
-async def discover(url: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
+async def discover(url: str, config: Settings) -> dict[str, Any] | None:
     """Fetch `url` and return the auto-submit parameters of its payment link (as
     catalog.things.submit_params; "url" defaults to the page's own URL) plus "payment_url" (the
     link) and "page_url" (the URL finally fetched), or None when it has no auto-submit payment
     link. Among several, the one whose `url` is the page's wins, else the first.
     Raises InvalidThing for a malformed or refused URL, FetchFailed when it can't be fetched."""
-    settings = config["catalog"]
+    settings = config.catalog
     requested = normalise(url)
-    guard = Guard.from_config(config, bool(settings["discovery_allow_private"]))
+    guard = Guard.from_config(config, settings.discovery_allow_private)
     page_url, body, link_header = await _fetch(requested, settings, guard)
     links = [link_header] if link_header else []
     links += payment_links(body, page_url)
@@ -92,16 +92,16 @@ def _http_host(url: str) -> str:
     return parts.hostname
 
 
-async def _fetch(url: str, settings: Mapping[str, Any],
+async def _fetch(url: str, settings: CatalogSettings,
                  guard: Guard) -> tuple[str, str, str | None]:
     """(final URL, the document's text up to the byte cap, the payment `Link:` header), all
     redirects included within the one deadline."""
     host = _http_host(url)
     connector = guarded_connector(guard, force_close=True, limit=2)
     try:
-        async with asyncio.timeout(float(settings["discovery_timeout_seconds"])), \
+        async with asyncio.timeout(settings.discovery_timeout_seconds), \
                 aiohttp.ClientSession(connector=connector, headers=HEADERS) as session:
-            for _ in range(int(settings["discovery_max_redirects"]) + 1):
+            for _ in range(settings.discovery_max_redirects + 1):
                 host = _http_host(url)
                 async with session.get(url, allow_redirects=False) as reply:
                     if reply.status in REDIRECTS and "Location" in reply.headers:
@@ -109,7 +109,7 @@ async def _fetch(url: str, settings: Mapping[str, Any],
                         continue
                     if reply.status >= 400:
                         raise FetchFailed(f"the page answered HTTP {reply.status}")
-                    body = await _read(reply, int(settings["discovery_max_bytes"]))
+                    body = await _read(reply, settings.discovery_max_bytes)
                     payment = reply.links.get("payment")
                     link = payment.get("url") if payment is not None else None
                     text = body.decode(reply.charset or "utf-8", errors="replace")

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from base.config import Settings
 from catalog.discovery import discover
 from catalog.errors import CatalogError
 from catalog.urls import normalise
@@ -47,25 +47,25 @@ class FetchGate:
     by_client: dict[str, int] = field(default_factory=dict)
     cache: OrderedDict[str, tuple[float, Outcome]] = field(default_factory=OrderedDict)
 
-    async def discover(self, url: str, config: Mapping[str, Any],
+    async def discover(self, url: str, config: Settings,
                        client: str) -> dict[str, Any] | None:
         """`catalog.discovery.discover(url)` within the limits, from the cache when it is
         there. Raises Busy when a limit is reached, else as `discover`."""
-        settings = config["catalog"]
+        settings = config.catalog
         key = normalise(url)
         outcome = self._cached(key)
         if outcome is False:
             outcome = await self._fetch(key, config, client)
-            self._keep(key, outcome, float(settings["lookup_cache_seconds"]))
+            self._keep(key, outcome, settings.lookup_cache_seconds)
         if isinstance(outcome, CatalogError):
             raise outcome
         return outcome
 
-    async def _fetch(self, url: str, config: Mapping[str, Any], client: str) -> Outcome:
-        settings = config["catalog"]
-        if self.running >= int(settings["lookup_concurrency"]):
+    async def _fetch(self, url: str, config: Settings, client: str) -> Outcome:
+        settings = config.catalog
+        if self.running >= settings.lookup_concurrency:
             raise Busy("too many pages are being fetched; try again in a moment", 503)
-        if self.by_client.get(client, 0) >= int(settings["lookup_per_client"]):
+        if self.by_client.get(client, 0) >= settings.lookup_per_client:
             raise Busy("too many lookups from your address at once; wait for them to finish",
                        429)
         self.running += 1

@@ -22,11 +22,12 @@ from typing import Any, Protocol
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from base.config import Settings as Config
 from base.inputs import loads_json
 from ledger.events import NormalisedEvent
 
 Headers = Mapping[str, str]
-Settings = Mapping[str, Any]
+Settings = Any  # a platform's settings dataclass (`connectors.platform`)
 
 
 class SignatureError(Exception):
@@ -64,7 +65,7 @@ class HmacSha256Hex:
             raise SignatureError(f"missing {self.header} header")
         if not given.startswith(self.prefix):
             raise SignatureError(f"{self.header} must start with {self.prefix}")
-        secret = str(settings[self.secret_key]).encode()
+        secret = getattr(settings, self.secret_key).encode()
         expected = self.prefix + hmac.new(secret, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
@@ -79,7 +80,7 @@ class StandardWebhooks:
 
     def check_settings(self, settings: Settings) -> None:
         try:
-            Webhook(str(settings.get(self.secret_key) or ""))
+            Webhook(getattr(settings, self.secret_key))
         except Exception:
             raise ValueError(f"{self.secret_key} is not a whsec_ secret") from None
 
@@ -90,7 +91,7 @@ class StandardWebhooks:
         if missing:
             raise SignatureError(f"missing {', '.join(missing)} header")
         try:
-            Webhook(str(settings[self.secret_key])).verify(body, values, json_parse=False)
+            Webhook(getattr(settings, self.secret_key)).verify(body, values, json_parse=False)
         except WebhookVerificationError as exc:
             reason = str(exc).lower()
             if "timestamp too" in reason:
@@ -136,15 +137,15 @@ class WebhookConnector:
     parse: Parser = field(default=json_body)
     accepted_status: int = 202
 
-    def settings(self, config: Mapping[str, Any]) -> Settings:
-        return config.get("connectors", {}).get(self.section or self.name, {}) or {}
+    def settings(self, config: Config) -> Settings:
+        return config.connectors[self.section or self.name]
 
-    def enabled(self, config: Mapping[str, Any]) -> bool:
+    def enabled(self, config: Config) -> bool:
         """On when every one of its config keys is set."""
         settings = self.settings(config)
-        return all(str(settings.get(key) or "") for key in self.config_keys)
+        return all(getattr(settings, key) for key in self.config_keys)
 
-    def check(self, config: Mapping[str, Any]) -> None:
+    def check(self, config: Config) -> None:
         """Raise ValueError naming the bad key if the connector is on but its secret is unusable."""
         try:
             self.verifier.check_settings(self.settings(config))
@@ -154,7 +155,7 @@ class WebhookConnector:
     def delivery_id(self, headers: Headers) -> str | None:
         return headers.get(self.delivery_header) if self.delivery_header else None
 
-    def accept(self, config: Mapping[str, Any], body: bytes,
+    def accept(self, config: Config, body: bytes,
                headers: Headers) -> tuple[list[NormalisedEvent], dict[str, Any]]:
         """Verify the raw body, then parse and normalise it: (events, reply body).
 

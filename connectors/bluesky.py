@@ -227,9 +227,9 @@ class BlueskySettings:
     replay_seconds: int = 5  # a restart resumes this long before the saved cursor
     batch_size: int = 500  # likes stored per transaction at most
     flush_ms: int = 200  # a like waits at most this long before it is stored
-    cursor_seconds: int = 1  # the cursor alone is saved this often while messages come
-    reload_seconds: int = 10  # linked accounts are read again this often
-    reconnect_seconds: int = 1  # first pause before reconnecting (doubles) ...
+    cursor_seconds: float = 1.0  # the cursor alone is saved this often while messages come
+    reload_seconds: float = 10.0  # linked accounts are read again this often
+    reconnect_seconds: float = 1.0  # first pause before reconnecting (doubles) ...
     max_reconnect_seconds: int = 60  # ... up to this
     appview_url: str = "https://public.api.bsky.app"  # app.bsky.actor.getProfile (linking)
     timeout_seconds: int = 10  # the AppView must answer within this

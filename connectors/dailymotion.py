@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 
+from base.config import Settings
 from base.public_net import Guard, UnsafeTarget, guarded_session
 from base.vault import Vault, vault
 from connectors.liked_items import ident, page_list, parse_items, site_url, title
@@ -124,14 +125,14 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> date
     return (now or utcnow()) + timedelta(seconds=int(raw))
 
 
-def poller(config: Mapping[str, Any]) -> DailymotionPoller | None:
+def poller(config: Settings) -> DailymotionPoller | None:
     """The Dailymotion poller, or None while `connectors.dailymotion.client_id` is not set."""
-    section = config["connectors"]["dailymotion"]
-    if not section.get("client_id"):
+    section = config.connectors["dailymotion"]
+    if not section.client_id:
         return None
-    return DailymotionPoller(section["client_id"], section["client_secret"],
-                             section["api_base"], section["oauth_token_url"],
-                             int(section["poll_seconds"]), int(section["max_pages"]),
+    return DailymotionPoller(section.client_id, section.client_secret,
+                             section.api_base, section.oauth_token_url,
+                             section.poll_seconds, section.max_pages,
                              vault=vault(config), guard=Guard.from_config(config))
 
 

@@ -31,7 +31,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from base.config import Settings as Config
 from base.inputs import parse_int
 from base.tables.connectors import discord_guilds, discord_reactions
 from connectors.base import Headers, PayloadError, Settings, SignatureError, event, field_of
@@ -82,7 +83,7 @@ class Ed25519Signature:
 
     def check_settings(self, settings: Settings) -> None:
         try:
-            VerifyKey(bytes.fromhex(str(settings.get(self.key) or "")))
+            VerifyKey(bytes.fromhex(getattr(settings, self.key)))
         except Exception:
             raise ValueError(f"{self.key} is not a hex Ed25519 public key") from None
 
@@ -99,7 +100,7 @@ class Ed25519Signature:
         if abs((time.time() if now is None else now) - moment) > self.tolerance:
             raise SignatureError("X-Signature-Timestamp is outside the window")
         try:
-            VerifyKey(bytes.fromhex(str(settings[self.key]))).verify(
+            VerifyKey(bytes.fromhex(getattr(settings, self.key))).verify(
                 stamp.encode() + body, bytes.fromhex(signature))
         except (BadSignatureError, ValueError, TypeError):
             raise SignatureError("signature does not match") from None
@@ -108,8 +109,8 @@ class Ed25519Signature:
 VERIFIER = Ed25519Signature()
 
 
-def enabled(config: Mapping[str, Any]) -> bool:
-    return bool(config["connectors"]["discord"].get("public_key"))
+def enabled(config: Config) -> bool:
+    return bool(PLATFORM.section(config).public_key)
 
 
 # --- interactions ---------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def like_event(payload: Mapping[str, Any], message: Mapping[str, Any]) -> Normal
                  url=message_url(payload.get("guild_id"), channel, message_id))
 
 
-def target_message(payload: Mapping[str, Any], config: Mapping[str, Any]) -> Mapping[str, Any]:
+def target_message(payload: Mapping[str, Any], config: Config) -> Mapping[str, Any]:
     """The message an application command is about. Raises PayloadError when it can't be had."""
     data = field_of(payload, "data")
     if not isinstance(data, Mapping):
@@ -155,15 +156,15 @@ def target_message(payload: Mapping[str, Any], config: Mapping[str, Any]) -> Map
     raise PayloadError("unknown command")
 
 
-def fetch_message(config: Mapping[str, Any], channel: str, message: str) -> Mapping[str, Any]:
+def fetch_message(config: Config, channel: str, message: str) -> Mapping[str, Any]:
     """GET a message with the bot token (2 s at most: the reply is due within 3 s)."""
-    section = config["connectors"]["discord"]
-    if not section.get("bot_token"):
+    section = PLATFORM.section(config)
+    if not section.bot_token:
         raise PayloadError("looking up message links needs the bot")
     try:
         response = requests.get(
-            f"{section.get('api_base') or API}/channels/{channel}/messages/{message}",
-            headers={"Authorization": f"Bot {section['bot_token']}"}, timeout=2)
+            f"{section.api_base or API}/channels/{channel}/messages/{message}",
+            headers={"Authorization": f"Bot {section.bot_token}"}, timeout=2)
     except requests.RequestException:
         raise PayloadError("Discord did not answer in time") from None
     if response.status_code != 200:
@@ -210,7 +211,7 @@ def ephemeral(content: str) -> dict[str, Any]:
                                 "allowed_mentions": {"parse": []}}}
 
 
-def answer(engine: Engine, config: Mapping[str, Any], payload: Any) -> dict[str, Any]:
+def answer(engine: Engine, config: Config, payload: Any) -> dict[str, Any]:
     """The synchronous answer to a verified interaction."""
     if not isinstance(payload, Mapping):
         raise PayloadError("body must be a JSON object")
@@ -304,17 +305,17 @@ def _reaction_event(raw: Any, kind: str, author: str, now: datetime) -> Normalis
         "url": message_url(raw.guild_id, raw.channel_id, message)})
 
 
-def handle_reaction(engine: Engine, config: Mapping[str, Any], raw: Any,
+def handle_reaction(engine: Engine, config: Config, raw: Any,
                     now: datetime | None = None) -> list[NormalisedEvent]:
     """Record what a reaction dispatch (seen at `now`) means in the inbox (one transaction)
     and return it. The caller wakes the queue."""
     with engine.begin() as conn:
-        found = reaction_events(conn, raw, config["connectors"]["discord"]["emoji"], now)
+        found = reaction_events(conn, raw, PLATFORM.section(config).emoji, now)
         inbox.append(conn, [inbox.Entry(e, None) for e in found])
     return found
 
 
-def make_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
+def make_bot(engine: Engine, config: Settings, on_recorded: Any,
              status: StatusWriter | None = None) -> Any:
     """A discord.py Client with the reactions intent whose raw reaction handlers record likes
     and unlikes; `on_recorded(events)` runs after each commit (it wakes the queue).
@@ -335,9 +336,9 @@ def make_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
     intents.guilds = True
     intents.reactions = True
     in_order = ThreadPoolExecutor(max_workers=1, thread_name_prefix="discord-reactions")
-    settings = config["connectors"]["discord"]
+    settings = PLATFORM.section(config)
     recorder = Recorder(lambda r: handle_reaction(engine, config, r, r.seen),
-                        Spool(Path(config["data_dir"]) / SPOOL_FILE), settings)
+                        Spool(Path(config.data_dir) / SPOOL_FILE), settings.retry_seconds)
 
     async def report(write: Callable[[StatusWriter], None]) -> None:
         if status is not None:
@@ -411,16 +412,16 @@ def _named(name: str, handler: Any) -> Any:
     return wrapper
 
 
-def register_commands(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+def register_commands(config: Config) -> list[dict[str, Any]]:
     """PUT the application's global commands (replacing what was there); return Discord's
     answer. Raises ValueError with a safe message on failure."""
-    section = config["connectors"]["discord"]
-    if not section.get("bot_token") or not section.get("application_id"):
+    section = PLATFORM.section(config)
+    if not section.bot_token or not section.application_id:
         raise ValueError("connectors.discord.bot_token and application_id must be set")
-    url = f"{section.get('api_base') or API}/applications/{section['application_id']}/commands"
+    url = f"{section.api_base or API}/applications/{section.application_id}/commands"
     try:
         response = requests.put(url, json=COMMANDS, timeout=10,
-                                headers={"Authorization": f"Bot {section['bot_token']}"})
+                                headers={"Authorization": f"Bot {section.bot_token}"})
     except requests.RequestException as exc:
         raise ValueError(f"Discord unreachable: {exc.__class__.__name__}") from None
     if response.status_code != 200:
@@ -428,7 +429,7 @@ def register_commands(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     return response.json()
 
 
-async def run_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
+async def run_bot(engine: Engine, config: Settings, on_recorded: Any,
                   started: Any = None, status: StatusWriter | None = None) -> None:
     """Log in with `connectors.discord.bot_token` and record reactions until the connection
     is closed. `connectors.discord.api_base` and `gateway_url` replace Discord's API base and
@@ -437,19 +438,19 @@ async def run_bot(engine: Engine, config: Mapping[str, Any], on_recorded: Any,
     import discord
     import yarl
 
-    section = config["connectors"]["discord"]
-    if not section.get("bot_token"):
+    section = PLATFORM.section(config)
+    if not section.bot_token:
         raise ValueError("connectors.discord.bot_token is not set")
-    if section.get("api_base"):
-        discord.http.Route.BASE = str(section["api_base"]).rstrip("/")
-    if section.get("gateway_url"):
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(section["gateway_url"]))
+    if section.api_base:
+        discord.http.Route.BASE = section.api_base.rstrip("/")
+    if section.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(section.gateway_url)
     client = make_bot(engine, config, on_recorded, status)
     if started is not None:
         started(client)
     try:
         async with client:
-            await client.start(str(section["bot_token"]))
+            await client.start(section.bot_token)
     finally:
         if status is not None:  # here, not in close(): nothing waits for close() to finish
             await asyncio.to_thread(status.disconnected)
@@ -461,17 +462,17 @@ class DiscordSettings:
     `bot_token`, linking with `client_id`."""
 
     public_key: str = ""
-    bot_token: str = ""
+    bot_token: str = field(default="", repr=False)
     application_id: str = ""
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     emoji: tuple[str, ...] = ("💸", "flattr")
     api_base: str = ""  # "" = https://discord.com/api/v10
     gateway_url: str = ""  # "" = wss://gateway.discord.gg/
     oauth_authorize_url: str = ""  # "" = https://discord.com/oauth2/authorize
     oauth_token_url: str = ""  # "" = https://discord.com/api/oauth2/token
     profile_url: str = ""  # "" = https://discord.com/api/users/@me
-    retry_seconds: int = 1  # the bot's first wait before storing a reaction again
+    retry_seconds: float = 1.0  # the bot's first wait before storing a reaction again
 
 
 PLATFORM = Platform(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -132,11 +132,11 @@ class Recorder:
     """Stores reactions in the order they came, through the spool when the database is down.
     Its methods run on one thread (the bot's ordered executor)."""
 
-    def __init__(self, store: Store, spool: Spool, settings: Mapping[str, Any],
+    def __init__(self, store: Store, spool: Spool, retry_seconds: float,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
         self.spool = spool
-        self.retry_seconds = max(0.0, float(settings.get("retry_seconds", 1)))
+        self.retry_seconds = max(0.0, retry_seconds)
         self.sleep = sleep
         self.spooled = len(spool.read())
 

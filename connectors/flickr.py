@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 import structlog
 
+from base.config import Settings
 from base.vault import Vault, vault
 from connectors.platform import OAuthProvider, Platform, key_set
 from connectors.poll_http import HTTP_TIMEOUT
@@ -226,15 +227,15 @@ def _seconds(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp())
 
 
-def poller(config: Mapping[str, Any]) -> FlickrPoller | None:
+def poller(config: Settings) -> FlickrPoller | None:
     """The Flickr poller, or None while `connectors.flickr.api_key` is not set."""
-    section = config["connectors"]["flickr"]
-    if not section.get("api_key"):
+    section = config.connectors["flickr"]
+    if not section.api_key:
         return None
-    return FlickrPoller(section["api_key"], section["api_secret"], section["api_base"],
-                        int(section["poll_seconds"]), int(section["full_listing_seconds"]),
-                        int(section["max_pages"]), int(section["per_page"]),
-                        int(section["window_requests"]), int(section["window_seconds"]),
+    return FlickrPoller(section.api_key, section.api_secret, section.api_base,
+                        section.poll_seconds, section.full_listing_seconds,
+                        section.max_pages, section.per_page,
+                        section.window_requests, section.window_seconds,
                         vault=vault(config))
 
 

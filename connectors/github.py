@@ -6,7 +6,7 @@ the raw body either way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -85,9 +85,9 @@ class GitHubSettings:
     """`connectors.github`: the webhook is on with `webhook_secret`, linking with
     `client_id`."""
 
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     # linking: "" = github.com/login/oauth/authorize, …/access_token, api.github.com/user
     oauth_authorize_url: str = ""
     oauth_token_url: str = ""

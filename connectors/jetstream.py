@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ from sqlalchemy import exc as sa
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
+from base.config import Settings
 from connectors import bluesky
 from ledger.events import NormalisedEvent
 
@@ -71,14 +72,14 @@ class StreamSettings:
     max_reconnect_seconds: float
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
-        section = config["connectors"]["bluesky"]
-        return cls(str(section["jetstream_url"]),
-                   min(SERVER_MAX_DIDS, int(section["max_wanted_dids"])),
-                   bool(section["compress"]), float(section["replay_seconds"]),
-                   int(section["batch_size"]), int(section["flush_ms"]),
-                   float(section["cursor_seconds"]), float(section["reload_seconds"]),
-                   float(section["reconnect_seconds"]), float(section["max_reconnect_seconds"]))
+    def from_config(cls, config: Settings) -> StreamSettings:
+        section = config.connectors["bluesky"]
+        return cls(section.jetstream_url,
+                   min(SERVER_MAX_DIDS, section.max_wanted_dids),
+                   bool(section.compress), section.replay_seconds,
+                   section.batch_size, section.flush_ms,
+                   section.cursor_seconds, section.reload_seconds,
+                   section.reconnect_seconds, section.max_reconnect_seconds)
 
 
 def decompressor() -> zstandard.ZstdDecompressor:
@@ -225,7 +226,7 @@ class Status:
             log.warning("stream_status_failed", error=exc.__class__.__name__)
 
 
-async def run(engine: Engine, config: Mapping[str, Any], stop: asyncio.Event,
+async def run(engine: Engine, config: Settings, stop: asyncio.Event,
               on_stored: Callable[[list[NormalisedEvent]], Any],
               status: Status | None = None) -> None:
     """Consume Jetstream until `stop` is set: reconnect with backoff after a failure, store

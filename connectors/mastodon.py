@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select, update
 
+from base.config import Settings
 from base.public_net import Guard, guarded_session, refusal
 from base.tables.connectors import mastodon_apps
 from base.vault import Vault, vault
@@ -150,17 +151,17 @@ def _item(status: Mapping[str, Any], instance: str) -> Item:
                 url=status.get("url"), title=" ".join(text.split())[:200] or None)
 
 
-def poller(config: Mapping[str, Any]) -> MastodonPoller | None:
+def poller(config: Settings) -> MastodonPoller | None:
     """The Mastodon poller, or None while `connectors.mastodon.enabled` is off."""
-    section = config["connectors"]["mastodon"]
-    if not section.get("enabled"):
+    section = PLATFORM.section(config)
+    if not section.enabled:
         return None
-    return MastodonPoller(section.get("api_base", ""), int(section["poll_seconds"]),
-                          int(section["max_pages"]), vault=vault(config),
+    return MastodonPoller(section.api_base, section.poll_seconds,
+                          section.max_pages, vault=vault(config),
                           guard=Guard.from_config(config))
 
 
-def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
+def app_credentials(conn: Connection, instance: str, config: Settings,
                     redirect_uri: str = OOB) -> tuple[str, str]:
     """The (client id, client secret) of the hub's app on `instance`, registered on first use
     and stored (the secret sealed). An app registered without `redirect_uri` (e.g. by the
@@ -172,7 +173,7 @@ def app_credentials(conn: Connection, instance: str, config: Mapping[str, Any],
         return row.client_id, vault(config).open(row.client_secret)
     uris = list(dict.fromkeys([*registered, OOB, redirect_uri]))
     session = route(guarded_session(Guard.from_config(config)), instance_url(host),
-                    config["connectors"]["mastodon"].get("api_base", ""))
+                    PLATFORM.section(config).api_base)
     with session:
         from mastodon import Mastodon
 

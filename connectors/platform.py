@@ -6,8 +6,9 @@ metric labels, display names, configuration sections, supervised stream listener
 derived from the registry. A descriptor holds:
 
 - `name` (in URLs, config keys and identity rows) and `display_name` (on pages and notices);
-- `settings`: the dataclass of its `connectors.<name>` configuration section, whose field
-  defaults are the defaults (`config.yaml` documents the same keys);
+- `settings`: the frozen dataclass of its `connectors.<name>` configuration section, whose
+  field defaults are the defaults (`config.yaml` documents the same keys); the loaded
+  settings hold an instance of it (`platform.section(settings)`);
 - what it offers, each optional and each switched on by its own keys of that section: a
   signed `webhook` (`connectors.base.WebhookConnector`), a `poller(config)` factory
   (`connectors.poll_types.Poller`, None while off), an OAuth `linking` provider, a long-lived
@@ -16,19 +17,21 @@ derived from the registry. A descriptor holds:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from base.config import Settings
 from connectors.base import WebhookConnector
 
 ProfilePath = tuple[str | int, ...]  # keys of objects, indexes of lists
-Section = Mapping[str, Any]
+Section = Any  # a platform's settings dataclass
+S = TypeVar("S")
 
 
 def key_set(*keys: str) -> Callable[[Section], bool]:
     """An `enabled` test: on when every one of `keys` is configured (not empty)."""
-    return lambda section: all(section.get(key) for key in keys)
+    return lambda section: all(getattr(section, key) for key in keys)
 
 
 CLIENT_ID_SET = key_set("client_id")
@@ -69,17 +72,19 @@ class Stream:
 
 
 @dataclass(frozen=True)
-class Platform:
+class Platform(Generic[S]):
     """One platform, described as data (see the module docstring)."""
 
     name: str
     display_name: str
-    settings: type
+    settings: type[S]
     webhook: WebhookConnector | None = None
-    poller: Callable[[Mapping[str, Any]], Any] | None = None
+    poller: Callable[[Settings], Any] | None = None
     linking: OAuthProvider | None = None
     stream: Stream | None = None
 
-    def section(self, config: Mapping[str, Any]) -> Section:
-        """This platform's configured `connectors.<name>` section."""
-        return config["connectors"][self.name]
+    def section(self, config: Settings) -> S:
+        """This platform's configured `connectors.<name>` section, an instance of
+        `settings`."""
+        section: S = config.connectors[self.name]
+        return section

@@ -4,12 +4,12 @@ list of platforms elsewhere is derived from `PLATFORMS`."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from base import config, metrics
+from base.config import Settings
 from connectors import (
     bluesky,
     dailymotion,
@@ -26,7 +26,7 @@ from connectors import (
 from connectors.base import WebhookConnector
 from connectors.platform import Platform
 
-PLATFORMS: tuple[Platform, ...] = (
+PLATFORMS: tuple[Platform[Any], ...] = (
     github.PLATFORM,
     relay.PLATFORM,
     x.PLATFORM,
@@ -39,13 +39,13 @@ PLATFORMS: tuple[Platform, ...] = (
     bluesky.PLATFORM,
     flickr.PLATFORM,
 )
-BY_NAME: Mapping[str, Platform] = {platform.name: platform for platform in PLATFORMS}
+BY_NAME: Mapping[str, Platform[Any]] = {platform.name: platform for platform in PLATFORMS}
 metrics.label_platforms(BY_NAME)
 
 
-def settings_defaults() -> dict[str, dict[str, Any]]:
-    """`{name: {key: default}}`: the `connectors` section of the configuration."""
-    return {p.name: _plain(dataclasses.asdict(p.settings())) for p in PLATFORMS}
+def sections() -> dict[str, type]:
+    """`{name: settings dataclass}`: the `connectors` section of the configuration."""
+    return {p.name: p.settings for p in PLATFORMS}
 
 
 def display_name(name: str) -> str:
@@ -59,7 +59,7 @@ def all_connectors() -> dict[str, WebhookConnector]:
     return {p.name: p.webhook for p in PLATFORMS if p.webhook is not None}
 
 
-def enabled_connectors(config: Mapping[str, Any]) -> dict[str, WebhookConnector]:
+def enabled_connectors(config: Settings) -> dict[str, WebhookConnector]:
     """The connectors whose keys are configured. Raises ValueError naming a key whose value is
     unusable (never the value itself)."""
     enabled = {name: c for name, c in all_connectors().items() if c.enabled(config)}
@@ -68,34 +68,28 @@ def enabled_connectors(config: Mapping[str, Any]) -> dict[str, WebhookConnector]
     return enabled
 
 
-def polled() -> tuple[Platform, ...]:
+def polled() -> tuple[Platform[Any], ...]:
     """The platforms with a poller."""
     return tuple(p for p in PLATFORMS if p.poller is not None)
 
 
-def linkable() -> tuple[Platform, ...]:
+def linkable() -> tuple[Platform[Any], ...]:
     """The platforms whose accounts people link with OAuth."""
     return tuple(p for p in PLATFORMS if p.linking is not None)
 
 
-def streams(config: Mapping[str, Any]) -> tuple[Platform, ...]:
+def streams(config: Settings) -> tuple[Platform[Any], ...]:
     """The platforms whose long-lived listener is configured on."""
     return tuple(p for p in PLATFORMS
                  if p.stream is not None and p.stream.enabled(p.section(config)))
 
 
-def _plain(defaults: dict[str, Any]) -> dict[str, Any]:
-    """Tuples (immutable dataclass defaults) as the lists the configuration holds."""
-    return {key: list(value) if isinstance(value, tuple) else value
-            for key, value in defaults.items()}
-
-
-def default_config() -> dict[str, Any]:
+def default_config() -> Settings:
     """The whole configuration with every key at its default."""
-    return config.defaults(settings_defaults())
+    return config.defaults(sections())
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
-                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The effective configuration (`base.config.load_config`) with every platform's section."""
-    return config.load_config(path, environ, connectors=settings_defaults())
+                environ: Mapping[str, str] | None = None) -> Settings:
+    """The effective settings (`base.config.load_config`) with every platform's section."""
+    return config.load_config(path, environ, connectors=sections())

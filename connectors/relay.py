@@ -6,7 +6,7 @@ SoundCloud relays use it, since SoundCloud has no webhooks. The body's `type` (o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import Headers, PayloadError, StandardWebhooks, WebhookConnector, event
@@ -39,7 +39,7 @@ CONNECTOR = WebhookConnector(
 class RelaySettings:
     """`connectors.relay`: the webhook is on with `secret` (a Standard Webhooks `whsec_`)."""
 
-    secret: str = ""
+    secret: str = field(default="", repr=False)
 
 
 PLATFORM = Platform(name="relay", display_name="Relay", settings=RelaySettings, webhook=CONNECTOR)

@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from base.config import Settings
 from base.vault import Vault, vault
 from connectors.platform import OAuthProvider, Platform
 from connectors.poll_http import HTTP_TIMEOUT, oauth_refresh, reset_time, route
@@ -93,14 +94,14 @@ def _item(track: Mapping[str, Any]) -> Item:
                 url=track.get("permalink_url"), title=title[:512] if title else None)
 
 
-def poller(config: Mapping[str, Any]) -> SoundCloudPoller | None:
+def poller(config: Settings) -> SoundCloudPoller | None:
     """The SoundCloud poller, or None while `connectors.soundcloud.client_id` is not set."""
-    section = config["connectors"]["soundcloud"]
-    if not section.get("client_id"):
+    section = PLATFORM.section(config)
+    if not section.client_id:
         return None
-    return SoundCloudPoller(section["client_id"], section["client_secret"], section["api_base"],
-                            section["token_url"], int(section["poll_seconds"]),
-                            int(section["max_pages"]), vault=vault(config))
+    return SoundCloudPoller(section.client_id, section.client_secret, section.api_base,
+                            section.token_url, section.poll_seconds,
+                            section.max_pages, vault=vault(config))
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class SoundCloudSettings:
     """`connectors.soundcloud`: linking and the poller are on with `client_id`."""
 
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     # poller: "" = https://api.soundcloud.com / secure.soundcloud.com
     api_base: str = ""
     token_url: str = ""

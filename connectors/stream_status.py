@@ -15,7 +15,6 @@ best effort: a stream keeps running while Redis is down (its events go to the da
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +23,8 @@ import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
+
+from base.config import Settings
 
 KEY = "flattr:stream:{}"
 STALE_HEARTBEATS = 3
@@ -35,8 +36,8 @@ def key(name: str) -> str:
     return KEY.format(name)
 
 
-def heartbeat_seconds(config: Mapping[str, Any]) -> float:
-    return float(config["streams"]["heartbeat_seconds"])
+def heartbeat_seconds(config: Settings) -> float:
+    return config.streams.heartbeat_seconds
 
 
 def _now() -> datetime:

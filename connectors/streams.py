@@ -7,14 +7,13 @@ the platform's name) on `/ops` and `/healthz`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 
+from base.config import Settings
 from connectors import registry
 from connectors.stream_status import StreamState, heartbeat_seconds, read
 
@@ -29,14 +28,14 @@ class StreamListener:
     command: tuple[str, ...]
 
 
-def configured_streams(config: Mapping[str, Any]) -> list[StreamListener]:
+def configured_streams(config: Settings) -> list[StreamListener]:
     """The listeners the configuration turns on, in registry order."""
     return [StreamListener(platform.name, " ".join(platform.stream.command).replace("-", " "),
                            platform.stream.command)
             for platform in registry.streams(config) if platform.stream is not None]
 
 
-def stream_states(redis: Redis, config: Mapping[str, Any],
+def stream_states(redis: Redis, config: Settings,
                   now: datetime | None = None
                   ) -> list[tuple[StreamListener, StreamState | None]]:
     """Each configured listener with its state, or None for all of them when Redis does not

@@ -28,6 +28,7 @@ from typing import Any, TypeGuard
 import stripe
 import structlog
 
+from base.config import Settings, StripeSettings
 from connectors.base import PayloadError, SignatureError
 from ledger.payments import ProviderPayment
 
@@ -44,28 +45,28 @@ class CheckoutUnavailable(Exception):
     """Stripe did not make a Checkout Session. The message is safe to show to the user."""
 
 
-def settings_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    return config["payments"]["stripe"]
+def settings_of(config: Settings) -> StripeSettings:
+    return config.payments.stripe
 
 
-def webhook_enabled(config: Mapping[str, Any]) -> bool:
+def webhook_enabled(config: Settings) -> bool:
     """The webhook is on when `payments.stripe.webhook_secret` is set."""
-    return bool(str(settings_of(config)["webhook_secret"] or ""))
+    return bool(settings_of(config).webhook_secret)
 
 
-def checkout_enabled(config: Mapping[str, Any]) -> bool:
+def checkout_enabled(config: Settings) -> bool:
     """Adding funds is on when both Stripe keys are set."""
     settings = settings_of(config)
-    return bool(str(settings["secret_key"] or "")) and webhook_enabled(config)
+    return bool(settings.secret_key) and webhook_enabled(config)
 
 
-def parse_event(settings: Mapping[str, Any], body: bytes,
+def parse_event(settings: StripeSettings, body: bytes,
                 signature: str | None) -> ProviderPayment | None:
     """The payment a verified Stripe event reports, or None for an event that credits nothing.
     Raises SignatureError (nothing was parsed) or PayloadError."""
     try:
         event = stripe.Webhook.construct_event(
-            body, signature, str(settings["webhook_secret"]), tolerance=TOLERANCE)
+            body, signature, settings.webhook_secret, tolerance=TOLERANCE)
     except stripe.SignatureVerificationError as exc:
         raise SignatureError(_signature_problem(str(exc.user_message or exc))) from None
     except UnicodeDecodeError:
@@ -100,13 +101,13 @@ def payment_of(event: Mapping[str, Any]) -> ProviderPayment | None:
                            currency.upper())
 
 
-def create_checkout(settings: Mapping[str, Any], *, amount: int, currency: str, user: str,
+def create_checkout(settings: StripeSettings, *, amount: int, currency: str, user: str,
                     success_url: str, cancel_url: str, idempotency_key: str) -> str:
     """Make a Checkout Session for adding `amount` to `user`'s funds; the URL to send the
     browser to. Raises CheckoutUnavailable."""
-    base = str(settings["api_base"] or "")
+    base = settings.api_base
     client = stripe.StripeClient(
-        str(settings["secret_key"]), base_addresses={"api": base} if base else None,
+        settings.secret_key, base_addresses={"api": base} if base else None,
         max_network_retries=2, http_client=stripe.RequestsClient(timeout=TIMEOUT))
     try:
         session = client.v1.checkout.sessions.create(params={

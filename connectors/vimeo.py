@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from base.config import Settings
 from base.vault import Vault, vault
 from connectors.liked_items import ident, page_list, parse_items, site_url, title
 from connectors.platform import OAuthProvider, Platform
@@ -142,13 +143,13 @@ def rate_reset(headers: Mapping[str, str]) -> datetime | None:
     return moment
 
 
-def poller(config: Mapping[str, Any]) -> VimeoPoller | None:
+def poller(config: Settings) -> VimeoPoller | None:
     """The Vimeo poller, or None while `connectors.vimeo.client_id` is not set."""
-    section = config["connectors"]["vimeo"]
-    if not section.get("client_id"):
+    section = config.connectors["vimeo"]
+    if not section.client_id:
         return None
-    return VimeoPoller(section["client_id"], section["client_secret"], section["api_base"],
-                       int(section["poll_seconds"]), int(section["max_pages"]),
+    return VimeoPoller(section.client_id, section.client_secret, section.api_base,
+                       section.poll_seconds, section.max_pages,
                        vault=vault(config))
 
 

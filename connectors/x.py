@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from base.config import Settings as Config
 from base.vault import Vault, vault
 from connectors.base import (
     Headers,
@@ -77,7 +78,7 @@ def crc_response(settings: Settings, crc_token: str) -> dict[str, str]:
     """The answer to X's challenge-response check."""
     if not crc_token:
         raise PayloadError("missing crc_token")
-    return {"response_token": _digest(str(settings["consumer_secret"]), crc_token.encode())}
+    return {"response_token": _digest(settings.consumer_secret, crc_token.encode())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class XSignature:
         given = headers.get(SIGNATURE_HEADER, "")
         if not given:
             raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-        expected = _digest(str(settings[self.secret_key]), body)
+        expected = _digest(getattr(settings, self.secret_key), body)
         if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
 
@@ -171,11 +172,11 @@ class XPoller:
     vault: Vault = field(kw_only=True, repr=False)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> XPoller:
-        section = config["connectors"]["x"]
-        return cls(section["client_id"], section["client_secret"], section["api_base"],
-                   int(section["poll_seconds"]), int(section["window_requests"]),
-                   int(section["window_seconds"]), int(section["max_pages"]),
+    def from_config(cls, config: Config) -> XPoller:
+        section = PLATFORM.section(config)
+        return cls(section.client_id, section.client_secret, section.api_base,
+                   section.poll_seconds, section.window_requests,
+                   section.window_seconds, section.max_pages,
                    vault=vault(config))
 
     def client(self, token: str) -> tweepy.Client:
@@ -231,9 +232,9 @@ def _reset(exc: tweepy.TooManyRequests) -> datetime | None:
     return reset_time(exc.response.headers)
 
 
-def poller(config: Mapping[str, Any]) -> XPoller | None:
+def poller(config: Config) -> XPoller | None:
     """The X poller, or None while `connectors.x.client_id` is not set."""
-    return XPoller.from_config(config) if config["connectors"]["x"].get("client_id") else None
+    return XPoller.from_config(config) if PLATFORM.section(config).client_id else None
 
 
 @dataclass(frozen=True)
@@ -241,9 +242,9 @@ class XSettings:
     """`connectors.x`: the webhook is on with `consumer_secret`, linking and the poller with
     `client_id`."""
 
-    consumer_secret: str = ""
+    consumer_secret: str = field(default="", repr=False)
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     # poller: API base ("" = https://api.twitter.com), per-user window, pages per poll
     api_base: str = ""
     poll_seconds: int = 900

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from base.config import Settings
 from base.vault import Vault, vault
 from connectors.liked_items import at, ident, page_list, parse_items, title
 from connectors.platform import OAuthProvider, Platform
@@ -187,14 +188,14 @@ def quota_reset(now: datetime | None = None) -> datetime:
     return midnight.astimezone(UTC).replace(tzinfo=None)
 
 
-def poller(config: Mapping[str, Any]) -> YouTubePoller | None:
+def poller(config: Settings) -> YouTubePoller | None:
     """The YouTube poller, or None while `connectors.youtube.client_id` is not set."""
-    section = config["connectors"]["youtube"]
-    if not section.get("client_id"):
+    section = config.connectors["youtube"]
+    if not section.client_id:
         return None
-    return YouTubePoller(section["client_id"], section["client_secret"], section["api_base"],
-                         section["oauth_token_url"], int(section["poll_seconds"]),
-                         int(section["max_pages"]), vault=vault(config))
+    return YouTubePoller(section.client_id, section.client_secret, section.api_base,
+                         section.oauth_token_url, section.poll_seconds,
+                         section.max_pages, vault=vault(config))
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 from functools import cached_property
 from importlib import import_module
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from base import logs
-from base.config import ConfigError, database_url
+from base.config import ConfigError, Settings, database_url
 from base.db import upgrade
 from base.errors import UserError
 from connectors.registry import load_config
@@ -55,7 +55,7 @@ class OneLineParser(argparse.ArgumentParser):
 class App:
     """What a command needs, made on first use: the configuration and a migrated database."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: Settings) -> None:
         self.config = config
 
     @cached_property
@@ -65,7 +65,7 @@ class App:
         return make_engine(url)
 
 
-def database_problem(config: dict[str, Any], exc: OperationalError) -> str:
+def database_problem(config: Settings, exc: OperationalError) -> str:
     """One line for a database that cannot be used: where it is (host:port, or the SQLite
     file) and the driver's first line of reason, without the password."""
     url = make_url(database_url(config))

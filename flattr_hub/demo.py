@@ -43,11 +43,11 @@ def run_demo(_args: argparse.Namespace, app: Any) -> int:
     config = app.config
     with engine.begin() as conn:
         ana = accounts.create_user(conn, "ana")
-        accounts.set_budget(conn, ana, 500, config)
+        accounts.set_budget(conn, ana, 500, config.money)
         accounts.credit_funds(conn, ana, 2000, "demo", "demo:ana")
         identities.link(conn, ana, "github", "1")
         bo = accounts.create_user(conn, "bo")
-        accounts.set_budget(conn, bo, 200, config)
+        accounts.set_budget(conn, bo, 200, config.money)
         accounts.credit_funds(conn, bo, 300, "demo", "demo:bo")
         identities.link(conn, bo, "github", "2", claim=True)
     print(f"demo database: {path}")
@@ -57,7 +57,7 @@ def run_demo(_args: argparse.Namespace, app: Any) -> int:
         if month == "2026-07":
             with engine.begin() as conn:
                 cy = accounts.create_user(conn, "cy")
-                accounts.set_budget(conn, cy, 200, config)
+                accounts.set_budget(conn, cy, 200, config.money)
                 accounts.credit_funds(conn, cy, 200, "demo", "demo:cy")
                 identities.link(conn, cy, "github", "3", claim=True)
             print("\nCy joins and claims GitHub identity 3.")
@@ -70,15 +70,15 @@ def run_demo(_args: argparse.Namespace, app: Any) -> int:
         with engine.begin() as conn:
             ingest(conn, batch)
         print(f"\nAna stars {', '.join(repo for repo, _, _ in stars)} in {month}; settling.")
-        settle(engine, month, config)
+        settle(engine, month, config.money)
         with engine.connect() as conn:
             for name in ("ana", "bo", "cy"):
                 try:
                     uid = accounts.user_id(conn, name)
                 except NotFound:
                     continue
-                print_statement(name, statement(conn, uid, month, config),
-                                config["currency"])
+                print_statement(name, statement(conn, uid, month, config.money),
+                                config.currency)
     with engine.connect() as conn:
         for name in ("ana", "bo", "cy"):
             held = accounts.balances(conn, accounts.user_id(conn, name))

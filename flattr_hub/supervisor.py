@@ -19,10 +19,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any
+from typing import IO
 
 import structlog
 
+from base.config import Settings
 from connectors.streams import StreamListener
 
 MAX_WAIT_SECONDS = 60.0
@@ -81,14 +82,14 @@ class Run:
 class StreamSupervisor:
     """Runs `streams` as supervised children of the calling process until `stop`."""
 
-    def __init__(self, streams: Sequence[StreamListener], config: Mapping[str, Any],
+    def __init__(self, streams: Sequence[StreamListener], config: Settings,
                  config_args: Sequence[str], env: Mapping[str, str],
                  say: Callable[[str], None]) -> None:
-        settings = config["streams"]
+        settings = config.streams
         self.streams = list(streams)
-        self.first_wait = max(0, int(settings["restart_ms"])) / 1000
-        self.max_restarts = max(0, int(settings["max_restarts"]))
-        self.stable_seconds = float(settings["stable_seconds"])
+        self.first_wait = max(0, settings.restart_ms) / 1000
+        self.max_restarts = max(0, settings.max_restarts)
+        self.stable_seconds = settings.stable_seconds
         self.config_args = list(config_args)
         self.env = env  # read at each start: `up` completes it once the hub listens
         self.say = say

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,7 @@ from aiohttp import web
 from redis import Redis
 from sqlalchemy import Engine
 
+from base.config import Settings
 from connectors.registry import enabled_connectors
 from hub import metrics, security_headers
 from hub.committer import GroupCommit
@@ -44,14 +45,14 @@ ERRORS = {400: "invalid_request", 401: "invalid_signature", 403: "forbidden", 40
 log = structlog.get_logger(__name__)
 
 
-def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.Application:
+def create_app(config: Settings, engine: Engine, redis: Redis) -> web.Application:
     """The hub application. Raises ValueError naming a connector key whose value is unusable."""
-    hub = config["hub"]
+    hub = config.hub
     writer = InboxWriter(engine)
     committer: GroupCommit[inbox.Entry] = GroupCommit(
         writer, partial(wake, redis),
-        max_batch=int(hub["inbox_batch"]), wait=int(hub["inbox_wait_ms"]) / 1000)
-    app = web.Application(client_max_size=int(hub["max_body_bytes"]),
+        max_batch=hub.inbox_batch, wait=hub.inbox_wait_ms / 1000)
+    app = web.Application(client_max_size=hub.max_body_bytes,
                           middlewares=[request_ids, json_errors])
     app[INTAKE] = Intake(config, enabled_connectors(config), committer)
     app[CHECK] = lambda: health(engine, redis, config)
@@ -66,7 +67,7 @@ def create_app(config: Mapping[str, Any], engine: Engine, redis: Redis) -> web.A
     add_platform_routes(app, config, engine)
     app.router.add_post(r"/webhooks/{platform:[a-z][a-z0-9_-]{0,31}}", webhook)
     app.router.add_get("/healthz", healthz)
-    metrics.install(app, engine, redis, str(config["metrics"]["token"]))
+    metrics.install(app, engine, redis, config.metrics.token)
     install_web(app, config, engine, redis)
     security_headers.install(app, config)
     return app

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 from sqlalchemy import Engine, func, select
 
+from base.config import Settings
 from hub.simulate import github_star
 from ledger import accounts, identities
 from ledger.errors import NotFound
@@ -25,7 +25,7 @@ DEMO_PASSWORD = "flattr-demo-password"  # a local demo only: printed when `up --
 REPOS = {owner: [owner * 100 + n for n in range(3)] for _, owner, _, _ in USERS}
 
 
-def seed(engine: Engine, config: Mapping[str, Any]) -> list[str]:
+def seed(engine: Engine, config: Settings) -> list[str]:
     """Create the demo users (those that do not exist yet); return the names created."""
     created = []
     with engine.begin() as conn:
@@ -35,7 +35,7 @@ def seed(engine: Engine, config: Mapping[str, Any]) -> list[str]:
                 continue
             except NotFound:
                 uid = accounts.create_user(conn, name)
-            accounts.set_budget(conn, uid, budget, config)
+            accounts.set_budget(conn, uid, budget, config.money)
             accounts.credit_funds(conn, uid, funds, "demo funds", f"demo:funds:{name}")
             identities.link(conn, uid, "github", str(github), claim=True)
             set_password(conn, uid, DEMO_PASSWORD)

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from base import metrics
+from base.config import Settings
 from connectors.base import Headers, PayloadError, SignatureError, WebhookConnector
 from hub.committer import GroupCommit
 from pipeline.inbox import Entry
@@ -33,7 +34,7 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Intake:
-    config: Mapping[str, Any]
+    config: Settings
     connectors: Mapping[str, WebhookConnector]
     committer: GroupCommit[Entry]
 

@@ -13,8 +13,7 @@ failure is 401 (Stripe's: 400, the status Stripe's documentation asks for) and c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -22,26 +21,27 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from base import metrics
+from base.config import Settings
 from connectors import discord, stripe, x
 from connectors.base import PayloadError, SignatureError, parse_json
 from hub.intake import Rejected
 from ledger.payments import ProviderPayment, record_payment
 
-CONFIG = web.AppKey("platform_config", Mapping)
+CONFIG = web.AppKey("platform_config", Settings)
 ENGINE = web.AppKey("platform_engine", Engine)
 
 log = structlog.get_logger(__name__)
 
 
-def add_platform_routes(app: web.Application, config: Mapping[str, Any], engine: Engine) -> None:
+def add_platform_routes(app: web.Application, config: Settings, engine: Engine) -> None:
     """Register the routes; call before the generic `POST /webhooks/{platform}` route.
     Raises ValueError naming a key whose value is unusable (never the value)."""
     if discord.enabled(config):
         try:
-            discord.VERIFIER.check_settings(config["connectors"]["discord"])
+            discord.VERIFIER.check_settings(discord.PLATFORM.section(config))
         except ValueError as exc:
             raise ValueError(f"connectors.discord.{exc}") from None
-    app[CONFIG] = dict(config)
+    app[CONFIG] = config
     app[ENGINE] = engine
     app.router.add_get("/webhooks/x", x_crc)
     app.router.add_post("/webhooks/discord", discord_interaction)
@@ -49,7 +49,7 @@ def add_platform_routes(app: web.Application, config: Mapping[str, Any], engine:
 
 
 async def x_crc(request: web.Request) -> web.Response:
-    settings = request.app[CONFIG]["connectors"]["x"]
+    settings = x.PLATFORM.section(request.app[CONFIG])
     if not x.CONNECTOR.enabled(request.app[CONFIG]):
         raise Rejected(404, "not_found", "no webhook connector is enabled for this platform")
     try:
@@ -64,7 +64,7 @@ async def discord_interaction(request: web.Request) -> web.Response:
         raise Rejected(404, "not_found", "no webhook connector is enabled for this platform")
     body = await request.read()
     try:
-        discord.VERIFIER.verify(config["connectors"]["discord"], body, request.headers)
+        discord.VERIFIER.verify(discord.PLATFORM.section(config), body, request.headers)
         payload = parse_json(body)
     except SignatureError as exc:
         log.info("webhook_rejected", platform="discord", reason=str(exc))
@@ -82,12 +82,12 @@ async def discord_interaction(request: web.Request) -> web.Response:
     return web.json_response(reply)
 
 
-def stripe_handler(config: Mapping[str, Any],
+def stripe_handler(config: Settings,
                     engine: Engine) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The `POST /webhooks/stripe` handler (404 while `payments.stripe.webhook_secret` is
     unset)."""
-    currency = str(config["currency"])
-    maximum = int(config["payments"]["max_funding"])
+    currency = config.currency
+    maximum = config.payments.max_funding
 
     def record(payment: ProviderPayment) -> str:
         with engine.begin() as conn:

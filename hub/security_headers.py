@@ -15,12 +15,10 @@ those (still no framing, still scripts from the hub only otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from aiohttp import web
 
 from base import links
+from base.config import Settings
 
 STRICT = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'")
@@ -32,7 +30,7 @@ EMBEDDABLE = ("/js/button.js", "/button/")
 DASHBOARD = "/ops/rq"
 
 
-def install(app: web.Application, config: Mapping[str, Any]) -> None:
+def install(app: web.Application, config: Settings) -> None:
     """Put the headers on every response `app` prepares."""
     hsts = links.https(config)
 

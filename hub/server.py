@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -26,12 +27,26 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-async def serve(app: web.Application, host: str, port: int, started: Started, *,
-                reuse_port: bool = False) -> None:
-    """Serve `app` on host:port, await `started(url, stop)` (it may run companions until `stop`
-    is set, or set it itself), and on SIGINT/SIGTERM stop accepting, finish what is in flight
-    and return. With `reuse_port` the port is shared with the other processes that listen on
-    it with SO_REUSEPORT (`flattr_hub.server_group`)."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on host:port (port 0: one the system picks), bound before the hub
+    is built so that its links can name the address really listened on. With `reuse_port`
+    the port is shared with the other processes that listen on it with SO_REUSEPORT
+    (`flattr_hub.server_group`). OSError when it cannot listen there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host.strip("[]"), port), family=family, backlog=1024,
+                                reuse_port=reuse_port)
+
+
+def url_of(sock: socket.socket) -> str:
+    """`http://host:port` of a listening socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(app: web.Application, sock: socket.socket, started: Started) -> None:
+    """Serve `app` on the listening `sock` (`bind`), await `started(url, stop)` (it may run
+    companions until `stop` is set, or set it itself), and on SIGINT/SIGTERM stop accepting,
+    finish what is in flight and return."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -40,11 +55,8 @@ async def serve(app: web.Application, host: str, port: int, started: Started, *,
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-        await site.start()
-        bound = runner.addresses[0]
-        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        await started(f"http://{shown}:{bound[1]}", stop)
+        await web.SockSite(runner, sock).start()
+        await started(url_of(sock), stop)
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

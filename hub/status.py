@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from redis import Redis
@@ -10,12 +9,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from base.config import Settings
 from connectors.streams import stream_states
 from pipeline import inbox, quarantine
 
 
 def health(engine: Engine, redis: Redis,
-           config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+           config: Settings | None = None) -> dict[str, Any]:
     """`database` and `queue` are "ok" or "down"; `pending` counts inbox rows not yet recorded,
     `quarantined` the events the worker set aside for an operator (`pipeline.quarantine`).
     The hub accepts events while the queue is down (the inbox is durable); not without the

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
 from ledger.errors import IdempotencyConflict, InsufficientFunds, LedgerError, NotFound
+from ledger.rules import MoneyRules
 from ledger.schema import accounts, transfers, users
 from ledger.sql import dialect_insert, utcnow
 
@@ -50,9 +50,9 @@ def user_id(conn: Connection, name: str) -> int:
     return found
 
 
-def set_budget(conn: Connection, uid: int, amount: int, config: Mapping[str, Any]) -> None:
+def set_budget(conn: Connection, uid: int, amount: int, rules: MoneyRules) -> None:
     """Set the monthly budget B, which must lie within [min_monthly, max_monthly]."""
-    low, high = config["min_monthly"], config["max_monthly"]
+    low, high = rules.min_monthly, rules.max_monthly
     if not _is_amount(amount) or not low <= amount <= high:
         raise LedgerError(f"budget must be between {low} and {high} minor units")
     conn.execute(update(users).where(users.c.id == uid).values(budget=amount))

@@ -4,7 +4,6 @@ identities they have claimed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from ledger.accounts import balances
 from ledger.history import MonthTotals, monthly_totals
 from ledger.months import month_of
 from ledger.pledges import CreatorPledges, waiting_for_member
+from ledger.rules import MoneyRules
 from ledger.sql import utcnow
 from ledger.statement import statement
 
@@ -34,11 +34,11 @@ class Overview:
     creator: CreatorPledges
 
 
-def overview(conn: Connection, uid: int, config: Mapping[str, Any],
+def overview(conn: Connection, uid: int, rules: MoneyRules,
              now: datetime | None = None) -> Overview:
     """The dashboard of user `uid` at `now` (default: the current time)."""
     month = month_of(now or utcnow())
-    report = statement(conn, uid, month, config)
+    report = statement(conn, uid, month, rules)
     counts = {"counts": 0, "pledges": 0, "retracted": 0}
     for given in report["given"]:
         group = GROUPS.get(given["status"])
@@ -47,4 +47,4 @@ def overview(conn: Connection, uid: int, config: Mapping[str, Any],
     estimate = sum(g.get("estimate", g["share"]) for g in report["given"])
     return Overview(month, report, counts, estimate, balances(conn, uid),
                     monthly_totals(conn, uid, before=month),
-                    waiting_for_member(conn, uid, config, now))
+                    waiting_for_member(conn, uid, rules, now))

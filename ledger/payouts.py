@@ -12,7 +12,6 @@ twice moves money once.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from ledger.accounts import balances, system_account, transfer, user_account
 from ledger.errors import IdempotencyConflict, InsufficientFunds, LedgerError, NotFound
 from ledger.money_schema import payout_batches, payout_details, payouts
 from ledger.payments import UnmatchedPayment, unmatched_payments
+from ledger.rules import Debtor, MoneyRules
 from ledger.schema import accounts, users
 from ledger.sepa import Transfer, credit_transfer_file, normalise_bic, normalise_iban
 from ledger.sql import dialect_insert, utcnow
@@ -119,15 +119,15 @@ def set_payout_details(conn: Connection, uid: int, holder_name: str, iban: str,
 
 
 def request_payout(conn: Connection, uid: int, amount: int, nonce: str,
-                   config: Mapping[str, Any]) -> int:
+                   rules: MoneyRules) -> int:
     """Withdraw `amount` (at least `payout_minimum`, at most `payments.max_payout`) of revenue
     to the user's bank account; the payout id. Submitting the same form (`nonce`) again
     returns the same payout."""
     _check_amount(amount)
-    minimum = int(config["payout_minimum"])
+    minimum = rules.payout_minimum
     if amount < minimum:
         raise LedgerError(f"a payout must be at least {minimum} minor units")
-    maximum = int(config["payments"]["max_payout"])
+    maximum = rules.max_payout
     if amount > maximum:
         raise LedgerError(f"a payout can be at most {maximum} minor units")
     key = f"payout-request:{uid}:{_nonce(nonce)}"
@@ -176,10 +176,11 @@ def batches(conn: Connection, limit: int = 20) -> list[Batch]:
     return [Batch(*row) for row in rows]
 
 
-def export_batch(conn: Connection, config: Mapping[str, Any], execution_date: date) -> Batch:
+def export_batch(conn: Connection, rules: MoneyRules, debtor: Debtor,
+                 execution_date: date) -> Batch:
     """Put every requested payout into one new SEPA credit transfer batch (they become
     `exported`); LedgerError when none is waiting or the debtor account is not configured."""
-    debtor = _debtor(config)
+    account = _debtor(debtor)
     rows = conn.execute(
         select(payouts.c.id, payouts.c.amount, payouts.c.holder_name, payouts.c.iban,
                payouts.c.bic)
@@ -190,7 +191,7 @@ def export_batch(conn: Connection, config: Mapping[str, Any], execution_date: da
     transfers = [Transfer(row.holder_name, row.iban, row.bic, row.amount,
                           f"FLATTR-PAYOUT-{row.id}", f"Flattr Hub payout {row.id}")
                  for row in rows]
-    message_id, xml = credit_transfer_file(debtor, str(config["currency"]), transfers,
+    message_id, xml = credit_transfer_file(account, rules.currency, transfers,
                                            execution_date)
     now = utcnow()
     total = sum(row.amount for row in rows)
@@ -273,14 +274,13 @@ def _payouts(conn: Connection, where: Any, *, newest_first: bool = False,
     return [Payout(*row) for row in conn.execute(query)]
 
 
-def _debtor(config: Mapping[str, Any]) -> dict[str, Any]:
-    sepa = config["payments"]["sepa"]
-    if not str(sepa["name"]).strip() or not str(sepa["iban"]).strip():
+def _debtor(sepa: Debtor) -> dict[str, Any]:
+    if not sepa.name.strip() or not sepa.iban.strip():
         raise LedgerError("set payments.sepa.name and payments.sepa.iban (the account payouts "
                           "are paid from) to export payouts")
     try:
-        return {"name": str(sepa["name"]).strip(), "iban": normalise_iban(str(sepa["iban"])),
-                "bic": normalise_bic(str(sepa["bic"]))}
+        return {"name": sepa.name.strip(), "iban": normalise_iban(sepa.iban),
+                "bic": normalise_bic(sepa.bic)}
     except LedgerError as exc:
         raise LedgerError(f"payments.sepa: {exc}") from None
 

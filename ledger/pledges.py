@@ -12,7 +12,7 @@ settlement of P + `pledge_months` + 1 lapses it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, func, or_, select, union
 from ledger.division import Candidate, settle_giver
 from ledger.errors import NotFound
 from ledger.months import add_months, month_of
+from ledger.rules import MoneyRules
 from ledger.schema import accounts, flattrs, identities, ledger_clock, pledges, things, users
 from ledger.settlement import next_month_to_settle
 from ledger.sql import utcnow
@@ -57,16 +58,16 @@ class CreatorPledges:
         return sum(w.estimate for w in self.identities)
 
 
-def waiting_for_member(conn: Connection, uid: int, config: Mapping[str, Any],
+def waiting_for_member(conn: Connection, uid: int, rules: MoneyRules,
                        now: datetime | None = None) -> CreatorPledges:
     """The pledges waiting for the identities that user `uid` has claimed, one entry per
     identity that has any."""
     rows = conn.execute(
         select(identities.c.id).where(identities.c.claimed_by == uid).order_by(identities.c.id)
     ).scalars().all()
-    funded = (not config["give_to_get"]
-              or _amounts(conn, [uid], int(config["min_monthly"])).get(uid, 0) > 0)
-    found = _waiting(conn, rows, config, now, receivable=funded)
+    funded = (not rules.give_to_get
+              or _amounts(conn, [uid], rules.min_monthly).get(uid, 0) > 0)
+    found = _waiting(conn, rows, rules, now, receivable=funded)
     supporters = conn.execute(
         select(func.count(func.distinct(pledges.c.giver_id)))
         .where(pledges.c.identity_id.in_(rows), pledges.c.state == "waiting")).scalar_one()
@@ -74,7 +75,7 @@ def waiting_for_member(conn: Connection, uid: int, config: Mapping[str, Any],
 
 
 def waiting_for_identity(conn: Connection, platform: str, platform_user_id: str,
-                         config: Mapping[str, Any], now: datetime | None = None) -> Waiting:
+                         rules: MoneyRules, now: datetime | None = None) -> Waiting:
     """What waits for identity (platform, platform_user_id); its estimate supposes it were
     claimed now by a funded member. NotFound when the hub has never seen the identity."""
     iid = conn.execute(select(identities.c.id).where(
@@ -82,10 +83,10 @@ def waiting_for_identity(conn: Connection, platform: str, platform_user_id: str,
     )).scalar()
     if iid is None:
         raise NotFound(f"no {platform} identity {platform_user_id} is known here")
-    return _waiting(conn, [iid], config, now, receivable=True)[0]
+    return _waiting(conn, [iid], rules, now, receivable=True)[0]
 
 
-def _waiting(conn: Connection, iids: Collection[int], config: Mapping[str, Any],
+def _waiting(conn: Connection, iids: Collection[int], rules: MoneyRules,
              now: datetime | None, *, receivable: bool) -> list[Waiting]:
     if not iids:
         return []
@@ -96,9 +97,9 @@ def _waiting(conn: Connection, iids: Collection[int], config: Mapping[str, Any],
         select(items.c.identity_id, func.count(func.distinct(items.c.giver_id)).label("givers"),
                func.count().label("flattrs"), func.min(items.c.month).label("oldest"))
         .group_by(items.c.identity_id))}
-    estimates = (_estimates(conn, iids, items, counts_in, config) if receivable
+    estimates = (_estimates(conn, iids, items, counts_in, rules) if receivable
                  else defaultdict(int))
-    pledge_months = int(config["pledge_months"])
+    pledge_months = rules.pledge_months
     found = []
     for row in conn.execute(
         select(identities.c.id, identities.c.platform, identities.c.platform_user_id,
@@ -133,11 +134,11 @@ def _items(iids: Collection[int], last_closed: str) -> Any:
 
 
 def _estimates(conn: Connection, iids: Collection[int], items: Any, month: str,
-               config: Mapping[str, Any]) -> dict[int, int]:
+               rules: MoneyRules) -> dict[int, int]:
     """Per identity, the net its owner would receive for the waiting `items` if `month` were
     settled now with today's budgets and funds: each giver's amount divided over what would
     count for them (rules 1, 5 and 6), the identities in `iids` taken as receivable."""
-    oldest_kept = add_months(month, -int(config["pledge_months"]))
+    oldest_kept = add_months(month, -rules.pledge_months)
     givers = select(items.c.giver_id).distinct().scalar_subquery()
     waiting = set(conn.execute(select(items.c.flattr_id)).scalars())
     carried = select(pledges.c.flattr_id).where(
@@ -152,7 +153,7 @@ def _estimates(conn: Connection, iids: Collection[int], items: Any, month: str,
             and_(flattrs.c.month == month, flattrs.c.retracted_at.is_(None)),
             flattrs.c.id.in_(carried)))
     ).all()
-    min_monthly = int(config["min_monthly"])
+    min_monthly = rules.min_monthly
     people = {r.giver_id for r in rows} | {r.claimed_by for r in rows if r.claimed_by}
     amounts = _amounts(conn, people, min_monthly)
     targets = set(iids)
@@ -162,7 +163,7 @@ def _estimates(conn: Connection, iids: Collection[int], items: Any, month: str,
             return row.claimed_by != row.giver_id
         if row.claimed_by is None or row.claimed_by == row.giver_id:
             return False
-        return not config["give_to_get"] or amounts.get(row.claimed_by, 0) > 0
+        return not rules.give_to_get or amounts.get(row.claimed_by, 0) > 0
 
     by_giver: dict[int, list[Candidate]] = defaultdict(list)
     identity_of = {}
@@ -173,7 +174,7 @@ def _estimates(conn: Connection, iids: Collection[int], items: Any, month: str,
             identity_of[row.id] = row.identity_id
     estimates: dict[int, int] = defaultdict(int)
     for giver, candidates in by_giver.items():
-        for share in settle_giver(amounts.get(giver, 0), candidates, int(config["fee_bps"])):
+        for share in settle_giver(amounts.get(giver, 0), candidates, rules.fee_bps):
             if share.flattr_id in waiting:
                 estimates[identity_of[share.flattr_id]] += share.net
     return estimates

@@ -22,7 +22,7 @@ Memory is bounded by the chunk size, not the number of users.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,6 +51,7 @@ from ledger.accounts import system_account
 from ledger.errors import LedgerError
 from ledger.ingest import record_flattrs
 from ledger.months import add_months, month_end, month_start, parse_month
+from ledger.rules import MoneyRules
 from ledger.schema import (
     accounts,
     flattrs,
@@ -85,7 +86,7 @@ class RunSummary:
     already_done: bool
 
 
-def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
+def settle(engine: Engine, month: str, rules: MoneyRules, *,
            progress: Progress | None = None, fault: Fault | None = None,
            now: datetime | None = None, planned: Callable[[], None] | None = None
            ) -> RunSummary:
@@ -99,13 +100,13 @@ def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
     parse_month(month)
     fault = fault or (lambda _point: None)
     with engine.begin() as conn:
-        already_done = _start(conn, month, config, now or utcnow())
+        already_done = _start(conn, month, rules, now or utcnow())
     fault("started")
     if not already_done:
-        total = _plan(engine, month, int(config["settlement"]["batch_givers"]))
+        total = _plan(engine, month, rules.batch_givers)
         if planned:
             planned()
-        while _settle_chunks(engine, month, config, progress, fault, total):
+        while _settle_chunks(engine, month, rules, progress, fault, total):
             time.sleep(CHUNK_WAIT_SECONDS)  # the last chunks are another process's
         with engine.begin() as conn:
             conn.execute(
@@ -120,7 +121,7 @@ def settle(engine: Engine, month: str, config: Mapping[str, Any], *,
                       already_done)
 
 
-def settle_chunks(engine: Engine, month: str, config: Mapping[str, Any]) -> int:
+def settle_chunks(engine: Engine, month: str, rules: MoneyRules) -> int:
     """Help a running settlement of `month`: settle chunks until none is left to claim (the
     run's own process finishes it). Returns how many chunks this call settled."""
     with engine.connect() as conn:
@@ -128,7 +129,7 @@ def settle_chunks(engine: Engine, month: str, config: Mapping[str, Any]) -> int:
                                .where(settlement_chunks.c.month == month)).scalar_one()
     settled: list[int] = []
     if planned:
-        _settle_chunks(engine, month, config, lambda done, _total: settled.append(done),
+        _settle_chunks(engine, month, rules, lambda done, _total: settled.append(done),
                        lambda _point: None, planned)
     return len(settled)
 
@@ -157,7 +158,7 @@ def _plan(engine: Engine, month: str, batch: int) -> int:
         return conn.execute(chunks).scalar_one()
 
 
-def _settle_chunks(engine: Engine, month: str, config: Mapping[str, Any],
+def _settle_chunks(engine: Engine, month: str, rules: MoneyRules,
                    progress: Progress | None, fault: Fault, total: int) -> bool:
     """Claim and settle chunks of the run, one transaction each, until none is left to claim;
     True when some are still being settled by other processes (claimed, not done)."""
@@ -175,7 +176,7 @@ def _settle_chunks(engine: Engine, month: str, config: Mapping[str, Any],
                 return bool(conn.execute(select(func.count()).select_from(settlement_chunks)
                                          .where(c.month == month, c.done.is_(False))
                                          ).scalar_one())
-            _settle_chunk(conn, month, chunk.low, chunk.high, config)
+            _settle_chunk(conn, month, chunk.low, chunk.high, rules)
             conn.execute(update(settlement_chunks).where(c.month == month, c.low == chunk.low)
                          .values(done=True))
             fault("chunk_written")
@@ -196,7 +197,7 @@ def next_month_to_settle(conn: Connection) -> str | None:
     return conn.execute(select(func.min(flattrs.c.month))).scalar()
 
 
-def _start(conn: Connection, month: str, config: Mapping[str, Any], now: datetime) -> bool:
+def _start(conn: Connection, month: str, rules: MoneyRules, now: datetime) -> bool:
     """Open the run for `month`; True when it was already done."""
     last_closed = conn.execute(
         select(ledger_clock.c.last_closed_month).with_for_update()).scalar()
@@ -217,10 +218,10 @@ def _start(conn: Connection, month: str, config: Mapping[str, Any], now: datetim
     conn.execute(
         update(pledges)
         .where(pledges.c.state == "waiting",
-               pledges.c.month < add_months(month, -int(config["pledge_months"])))
+               pledges.c.month < add_months(month, -rules.pledge_months))
         .values(state="lapsed")
     )
-    _snapshot(conn, month, int(config["min_monthly"]))
+    _snapshot(conn, month, rules.min_monthly)
     return False
 
 
@@ -298,13 +299,13 @@ def _candidates(month: str, low: int, high: int, give_to_get: bool,
 
 
 def _settle_chunk(conn: Connection, month: str, low: int, high: int,
-                  config: Mapping[str, Any]) -> None:
+                  rules: MoneyRules) -> None:
     """Settle the givers with ids in [low, high): the division of `ledger.division`, done in
     SQL so that a month costs a few passes over its flattrs."""
     with_pledges = conn.execute(select(exists().where(
         pledges.c.giver_id >= low, pledges.c.giver_id < high, pledges.c.state == "waiting",
     ))).scalar_one()
-    once, carried = _candidates(month, low, high, bool(config["give_to_get"]), with_pledges)
+    once, carried = _candidates(month, low, high, rules.give_to_get, with_pledges)
     if with_pledges:
         # Rule 1 across a pledge and this month's flattr of the same thing (a month's own
         # flattrs are already unique per thing).
@@ -323,7 +324,7 @@ def _settle_chunk(conn: Connection, month: str, low: int, high: int,
         (ranked.c.amount // ranked.c.n
          + case((ranked.c.rank <= ranked.c.amount % ranked.c.n, 1), else_=0)).label("share"),
     ).subquery("divided")
-    fee = divided.c.share * int(config["fee_bps"]) // 10000
+    fee = divided.c.share * rules.fee_bps // 10000
     conn.execute(insert(shares).from_select(
         ["flattr_id", "month", "giver_id", "receiver_id", "share", "fee", "net"],
         select(divided.c.flattr_id, literal(month), divided.c.giver_id, divided.c.receiver_id,
@@ -337,7 +338,7 @@ def _settle_chunk(conn: Connection, month: str, low: int, high: int,
             .values(state="counted", counted_month=month)
         )
     _record_pledges(conn, month, and_(flattrs.c.giver_id >= low, flattrs.c.giver_id < high),
-                    bool(config["give_to_get"]))
+                    rules.give_to_get)
     totals = conn.execute(
         select(func.count(func.distinct(shares.c.giver_id)), func.count(),
                func.coalesce(func.sum(shares.c.share), 0), func.coalesce(func.sum(shares.c.fee), 0))

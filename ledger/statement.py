@@ -3,7 +3,6 @@ waiting, and what was received. Plain dicts, for the command line, pages and CSV
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from ledger.division import Candidate, settle_giver
 from ledger.months import parse_month
+from ledger.rules import MoneyRules
 from ledger.schema import (
     accounts,
     flattrs,
@@ -25,7 +25,7 @@ from ledger.schema import (
 
 
 def statement(conn: Connection, uid: int, month: str,
-              config: Mapping[str, Any]) -> dict[str, Any]:
+              rules: MoneyRules) -> dict[str, Any]:
     """The statement of user `uid` for `month`. For a month not settled yet, each pending
     flattr carries `estimate`: its share if the month were settled now with today's budget and
     funds (pledges carried in from earlier months are not foreseen)."""
@@ -77,7 +77,7 @@ def statement(conn: Connection, uid: int, month: str,
             .order_by(shares.c.flattr_id))
     ]
     if not settled:
-        _estimate(conn, uid, given, config)
+        _estimate(conn, uid, given, rules)
     counted = [g for g in given if g["status"] == "counted"]
     return {
         "month": month,
@@ -96,7 +96,7 @@ def statement(conn: Connection, uid: int, month: str,
 
 
 def _estimate(conn: Connection, uid: int, given: list[dict[str, Any]],
-              config: Mapping[str, Any]) -> None:
+              rules: MoneyRules) -> None:
     budget = conn.execute(select(users.c.budget).where(users.c.id == uid)).scalar() or 0
     funds = conn.execute(select(accounts.c.balance).where(
         accounts.c.user_id == uid, accounts.c.kind == "funds")).scalar() or 0
@@ -104,12 +104,12 @@ def _estimate(conn: Connection, uid: int, given: list[dict[str, Any]],
     pending = [g for g in given if g["status"] == "pending"]
     for g in given:
         g["estimate"] = 0
-    if amount < config["min_monthly"]:
+    if amount < rules.min_monthly:
         return
     by_id = {g["flattr_id"]: g for g in pending}
     candidates = [Candidate(g["flattr_id"], g["thing_id"], g["receiver_id"],
                             datetime.fromisoformat(g["occurred_at"][:-1])) for g in pending]
-    for share in settle_giver(amount, candidates, int(config["fee_bps"])):
+    for share in settle_giver(amount, candidates, rules.fee_bps):
         by_id[share.flattr_id]["estimate"] = share.share
 
 

@@ -27,6 +27,7 @@ import structlog
 from sqlalchemy import Connection, Engine, select, update
 from yarl import URL
 
+from base.config import Settings
 from base.public_net_aiohttp import guarded_connector
 from base.tables.bluesky import bluesky_claims
 from connectors.bluesky import DID
@@ -83,7 +84,7 @@ def parse_account(text: str) -> tuple[str, str]:
     return "handle", value
 
 
-async def resolve_handle(config: Mapping[str, Any], handle: str) -> str:
+async def resolve_handle(config: Settings, handle: str) -> str:
     """The DID `handle` names (DNS TXT `_atproto.<handle>`, then the well-known file);
     LedgerError saying why when neither gives one."""
     settings = ProofSettings.from_config(config)
@@ -111,7 +112,7 @@ async def resolve_handle(config: Mapping[str, Any], handle: str) -> str:
     raise LedgerError(f"{handle} does not resolve to a DID ({'; '.join(reasons)})")
 
 
-async def account_did(config: Mapping[str, Any], text: str) -> tuple[str, str]:
+async def account_did(config: Settings, text: str) -> tuple[str, str]:
     """(DID, handle or "") of what a member typed."""
     kind, value = parse_account(text)
     if kind == "did":
@@ -188,13 +189,13 @@ def record_proof(conn: Connection, uid: int, did: str, handle: str) -> Claim:
     return claim_of(conn, uid, did)
 
 
-async def profile(config: Mapping[str, Any], did: str) -> Mapping[str, Any]:
+async def profile(config: Settings, did: str) -> Mapping[str, Any]:
     """The public profile of `did` from the AppView; LedgerError when it cannot be had."""
-    section = config["connectors"]["bluesky"]
-    url = URL(str(section["appview_url"]).rstrip("/") + "/xrpc/app.bsky.actor.getProfile")
+    section = config.connectors["bluesky"]
+    url = URL(section.appview_url.rstrip("/") + "/xrpc/app.bsky.actor.getProfile")
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
-                total=float(section["timeout_seconds"]))) as session, session.get(
+                total=section.timeout_seconds)) as session, session.get(
                 url.with_query(actor=did), allow_redirects=False) as reply:
             if reply.status != 200:
                 raise LedgerError(f"Bluesky did not show the profile (HTTP {reply.status})")
@@ -210,7 +211,7 @@ async def profile(config: Mapping[str, Any], did: str) -> Mapping[str, Any]:
     return found
 
 
-async def verify(engine: Engine, config: Mapping[str, Any], uid: int, did: str) -> Claim:
+async def verify(engine: Engine, config: Settings, uid: int, did: str) -> Claim:
     """Look for the code of `uid`'s claim of `did` in the account's profile description and,
     when it is there, link the account to them. NotFound: no such claim; NotProved: the code
     is not there; LedgerError: another member linked it."""

@@ -18,13 +18,12 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from base.config import Settings
 from base.links import base_url
 from base.tables.members import logins
 from base.vault import web_keys
@@ -49,7 +48,7 @@ class Mail:
     text: str
 
 
-def sign_up_with_email(conn: Connection, config: Mapping[str, Any], name: str, password: str,
+def sign_up_with_email(conn: Connection, config: Settings, name: str, password: str,
                        email: str | None) -> tuple[int, Mail | None]:
     """Sign up `name` (see `members.logins.sign_up`) and claim `email` when given; the same
     outcome whether or not the address is known."""
@@ -58,7 +57,7 @@ def sign_up_with_email(conn: Connection, config: Mapping[str, Any], name: str, p
     return uid, claim_email(conn, config, uid, email) if email else None
 
 
-def claim_email(conn: Connection, config: Mapping[str, Any], uid: int,
+def claim_email(conn: Connection, config: Settings, uid: int,
                 email: str) -> Mail | None:
     """Member `uid` asks for `email` (LedgerError when it is not an address): stored
     unverified, and the message to send (a link to the address, or a word to the member who
@@ -88,18 +87,18 @@ def claim_email(conn: Connection, config: Mapping[str, Any], uid: int,
                 "for this, ignore this message.\n")
 
 
-def verify_token(config: Mapping[str, Any], uid: int, email: str,
+def verify_token(config: Settings, uid: int, email: str,
                  expires: int | None = None) -> str:
     expires = expires or int(time.time()) + VERIFY_SECONDS
     return f"{uid}.{expires}.{_mac(config, uid, expires, email)}"
 
 
-def email_to_confirm(conn: Connection, config: Mapping[str, Any], token: str) -> str:
+def email_to_confirm(conn: Connection, config: Settings, token: str) -> str:
     """The address a confirmation link is for; EmailError when the link is not good."""
     return _checked(conn, config, token)[1]
 
 
-def confirm_email(conn: Connection, config: Mapping[str, Any], token: str) -> str:
+def confirm_email(conn: Connection, config: Settings, token: str) -> str:
     """Follow a confirmation link: the member's address is verified; returns it. EmailError
     when the link is not good or another member verified the address first."""
     uid, email = _checked(conn, config, token)
@@ -112,7 +111,7 @@ def confirm_email(conn: Connection, config: Mapping[str, Any], token: str) -> st
     return email
 
 
-def _checked(conn: Connection, config: Mapping[str, Any], token: str) -> tuple[int, str]:
+def _checked(conn: Connection, config: Settings, token: str) -> tuple[int, str]:
     refused = EmailError("this confirmation link is not valid any more; ask for a new one on "
                          "your security settings page")
     uid_text, _, rest = token.partition(".")
@@ -128,7 +127,7 @@ def _checked(conn: Connection, config: Mapping[str, Any], token: str) -> tuple[i
     return uid, email
 
 
-def _mac(config: Mapping[str, Any], uid: int, expires: int, email: str) -> str:
+def _mac(config: Settings, uid: int, expires: int, email: str) -> str:
     message = f"verify-email:{uid}:{expires}:{email.lower()}".encode()
     digest = hmac.new(web_keys(config)["token_key"], message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")

@@ -20,13 +20,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Connection, Row, and_, delete, select, update
 
+from base.config import Settings
 from base.tables.connectors import poll_accounts
 from base.vault import Vault, vault
 from catalog.things import PLATFORM as BUTTON_PLATFORM
@@ -70,7 +71,7 @@ class Completed:
     attached: Claim
 
 
-async def start(run: Run, config: Mapping[str, Any], platform: str, purpose: str,
+async def start(run: Run, config: Settings, platform: str, purpose: str,
                 user_id: int | None, redirect_uri: str,
                 instance: str = "") -> tuple[str, str]:
     """Begin linking (or logging in with) `platform`: (the platform's authorize URL, the state
@@ -80,7 +81,7 @@ async def start(run: Run, config: Mapping[str, Any], platform: str, purpose: str
     return await run(begin, config, platform, purpose, user_id, redirect_uri, instance)
 
 
-async def complete(run: Run, config: Mapping[str, Any],
+async def complete(run: Run, config: Settings,
                    platform: str, state: str, code: str, error: str,
                    member_id: int | None) -> Completed:
     """Finish the authorisation `state` that came back with `code` (or `error`):
@@ -103,7 +104,7 @@ async def complete(run: Run, config: Mapping[str, Any],
     return Completed("login", uid, attached)
 
 
-def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) -> Claim:
+def attach(conn: Connection, config: Settings, uid: int, proof: Proof) -> Claim:
     """Link and claim the proven identity for `uid` (see the module). OAuthError (409) when
     another member has linked it, whoever claimed it: they proved the same account."""
     iid = identity_id(conn, proof.platform, proof.platform_user_id)
@@ -123,7 +124,7 @@ def attach(conn: Connection, config: Mapping[str, Any], uid: int, proof: Proof) 
                       remote_id=proof.remote_id, access_token=proof.access_token,
                       refresh_token=proof.refresh_token, expires_at=proof.expires_at,
                       token_secret=proof.token_secret, instance=proof.instance,
-                      poll_seconds=int(config["connectors"][proof.platform]["poll_seconds"]))
+                      poll_seconds=config.connectors[proof.platform].poll_seconds)
     return claim
 
 
@@ -142,7 +143,7 @@ def link_account(conn: Connection, uid: int, platform: str, platform_user_id: st
                          poll_seconds=poll_seconds, now=now)
 
 
-def sign_in(conn: Connection, config: Mapping[str, Any], proof: Proof) -> tuple[int, Claim]:
+def sign_in(conn: Connection, config: Settings, proof: Proof) -> tuple[int, Claim]:
     """(the member to sign in, what linking did): the member who linked the identity, else a
     new member. OAuthError (409) when a member claimed it without linking it: they should log
     in with their password and link it."""

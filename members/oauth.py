@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 import aiohttp
 from sqlalchemy import Connection, delete, insert, select
 
+from base.config import Settings
 from base.public_net import Guard, refusal
 from base.public_net_aiohttp import guarded_connector, unsafe_target
 from base.tables.linking import oauth_pending
@@ -102,13 +103,13 @@ class Proof:
     token_secret: str | None = field(default=None, repr=False)  # OAuth 1.0a
 
 
-def enabled(config: Mapping[str, Any]) -> list[Provider]:
+def enabled(config: Settings) -> list[Provider]:
     """The providers people can link and log in with: those switched on by their settings
     (`client_id` configured; Mastodon: `connectors.mastodon.enabled`)."""
-    return [p for p in PROVIDERS.values() if p.oauth.enabled(config["connectors"][p.platform])]
+    return [p for p in PROVIDERS.values() if p.oauth.enabled(config.connectors[p.platform])]
 
 
-def provider(config: Mapping[str, Any], platform: str) -> Provider:
+def provider(config: Settings, platform: str) -> Provider:
     """The enabled provider for `platform`; OAuthError (404) when there is none."""
     found = next((p for p in enabled(config) if p.platform == platform), None)
     if found is None:
@@ -120,7 +121,7 @@ def state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: str,
+def begin(conn: Connection, config: Settings, platform: str, purpose: str,
           user_id: int | None, redirect_uri: str, instance: str = "") -> tuple[str, str]:
     """Store a pending authorisation; return (the platform's authorize URL, the state)."""
     found = provider(config, platform)
@@ -141,7 +142,7 @@ def begin(conn: Connection, config: Mapping[str, Any], platform: str, purpose: s
     return f"{endpoints(config, found, instance)[0]}?{urlencode(query)}", state
 
 
-def store_pending(conn: Connection, config: Mapping[str, Any], state: str, purpose: str,
+def store_pending(conn: Connection, config: Settings, state: str, purpose: str,
                   platform: str, instance: str, user_id: int | None, verifier: str | None,
                   redirect_uri: str) -> None:
     """Store a pending authorisation under the hash of `state`, `verifier` (the PKCE code
@@ -155,7 +156,7 @@ def store_pending(conn: Connection, config: Mapping[str, Any], state: str, purpo
         expires_at=now + timedelta(minutes=PENDING_MINUTES)))
 
 
-def take(conn: Connection, config: Mapping[str, Any], platform: str,
+def take(conn: Connection, config: Settings, platform: str,
          state: str) -> Pending:
     """The pending authorisation of `state`, deleted so that it cannot be used again;
     OAuthError when there is none for `platform`, or it expired."""
@@ -172,13 +173,13 @@ def take(conn: Connection, config: Mapping[str, Any], platform: str,
                    row.redirect_uri)
 
 
-def credentials(conn: Connection, config: Mapping[str, Any], pending: Pending) -> tuple[str, str]:
+def credentials(conn: Connection, config: Settings, pending: Pending) -> tuple[str, str]:
     """(client id, client secret) for the pending authorisation's platform (and instance)."""
     return _client(conn, config, PROVIDERS[pending.platform], pending.instance,
                    pending.redirect_uri)
 
 
-async def prove(config: Mapping[str, Any], pending: Pending, client: tuple[str, str],
+async def prove(config: Settings, pending: Pending, client: tuple[str, str],
                 code: str) -> Proof:
     """Trade `code` for tokens and read the profile they open."""
     found = PROVIDERS[pending.platform]
@@ -208,10 +209,10 @@ def _seconds(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 9
 
 
-def _connector(config: Mapping[str, Any], found: Provider) -> aiohttp.TCPConnector | None:
+def _connector(config: Settings, found: Provider) -> aiohttp.TCPConnector | None:
     """The public-address guard's connector for a member-chosen instance (unless `api_base`
     sends its requests to a configured place); None: aiohttp's own, for fixed endpoints."""
-    if found.oauth.per_instance and not config["connectors"][found.platform].get("api_base"):
+    if found.oauth.per_instance and not config.connectors[found.platform].api_base:
         return guarded_connector(Guard.from_config(config))
     return None
 
@@ -231,21 +232,21 @@ def _instance(instance: str) -> str:
     return mastodon.instance_url(host)
 
 
-def endpoints(config: Mapping[str, Any], found: Provider,
+def endpoints(config: Settings, found: Provider,
               instance: str) -> tuple[str, str, str]:
     """(authorize, token, profile) URLs of `found`: configured ones first, else its own."""
-    section = config["connectors"][found.platform]
+    section = config.connectors[found.platform]
     defaults = (found.oauth.authorize_url, found.oauth.token_url, found.oauth.profile_url)
     if found.oauth.per_instance:
-        base = (section.get("api_base") or instance).rstrip("/")
+        base = (section.api_base or instance).rstrip("/")
         urls = [base + path for path in defaults]
     else:
-        urls = [section.get(key) or default
+        urls = [getattr(section, key) or default
                 for key, default in zip(found.oauth.config_keys, defaults, strict=True)]
     return urls[0], urls[1], urls[2]
 
 
-def _client(conn: Connection, config: Mapping[str, Any], found: Provider, instance: str,
+def _client(conn: Connection, config: Settings, found: Provider, instance: str,
             redirect_uri: str) -> tuple[str, str]:
     if found.oauth.per_instance:
         try:
@@ -256,8 +257,8 @@ def _client(conn: Connection, config: Mapping[str, Any], found: Provider, instan
                                  "hub may connect to; check the address.") from None
             raise OAuthError(f"{mastodon.host_of(instance)} could not be reached or did not "
                              "register this hub; check the address.") from None
-    section = config["connectors"][found.platform]
-    return str(section["client_id"]), str(section["client_secret"])
+    section = config.connectors[found.platform]
+    return section.client_id, section.client_secret
 
 
 async def _token(http: aiohttp.ClientSession, found: Provider, url: str,

@@ -18,13 +18,14 @@ Nothing here logs or shows a token or secret.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
 
+from base.config import Settings
 from connectors.flickr import NSID
 from members.oauth import (
     PROVIDERS,
@@ -44,7 +45,7 @@ HTTP_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
-async def begin(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any], platform: str,
+async def begin(run: Callable[..., Awaitable[Any]], config: Settings, platform: str,
                 purpose: str, user_id: int | None, redirect_uri: str) -> tuple[str, str]:
     """Get a request token and store the pending authorisation (`run(fn, *args)` runs
     `fn(conn, *args)` in a transaction); (the authorize URL, the state: the request token)."""
@@ -56,7 +57,7 @@ async def begin(run: Callable[..., Awaitable[Any]], config: Mapping[str, Any], p
     return f"{authorize_url}?{urlencode({'oauth_token': token, 'perms': 'read'})}", token
 
 
-async def prove(config: Mapping[str, Any], pending: Pending, token: str,
+async def prove(config: Settings, pending: Pending, token: str,
                 verifier: str) -> Proof:
     """Trade the request token `token` and the callback's `verifier` for the access token."""
     found = PROVIDERS[pending.platform]
@@ -75,18 +76,18 @@ async def prove(config: Mapping[str, Any], pending: Pending, token: str,
                  expires_at=None, token_secret=value_at(answer, ("oauth_token_secret",)))
 
 
-def _client(config: Mapping[str, Any]) -> flickrapi.FlickrAPI:
+def _client(config: Settings) -> flickrapi.FlickrAPI:
     import flickrapi
 
-    section = config["connectors"]["flickr"]
-    api = flickrapi.FlickrAPI(str(section["api_key"]), str(section["api_secret"]),
+    section = config.connectors["flickr"]
+    api = flickrapi.FlickrAPI(section.api_key, section.api_secret,
                               store_token=False, timeout=HTTP_TIMEOUT)
     # the library's session is one for every instance of its class: each client its own
     api.flickr_oauth.session = requests.Session()
     return api
 
 
-def _request_token(config: Mapping[str, Any], url: str, callback: str) -> tuple[str, str]:
+def _request_token(config: Settings, url: str, callback: str) -> tuple[str, str]:
     oauth = _client(config).flickr_oauth
     oauth.REQUEST_TOKEN_URL = url
     try:
@@ -96,7 +97,7 @@ def _request_token(config: Mapping[str, Any], url: str, callback: str) -> tuple[
     return str(oauth.resource_owner_key), str(oauth.resource_owner_secret)
 
 
-def _access_token(config: Mapping[str, Any], url: str, token: str, secret: str,
+def _access_token(config: Settings, url: str, token: str, secret: str,
                   verifier: str) -> dict[str, str]:
     oauth = _client(config).flickr_oauth
     oauth.ACCESS_TOKEN_URL = url

@@ -3,13 +3,12 @@ scopes reveal (e-mail, registration time), and whether they have the means to fl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
+from base.config import Settings
 from base.tables.members import logins
 from ledger.schema import accounts, users
 
@@ -33,11 +32,11 @@ def profile(conn: Connection, *, name: str | None = None, uid: int | None = None
     return None if row is None else Profile(*row)
 
 
-def has_means(conn: Connection, uid: int, config: Mapping[str, Any]) -> bool:
+def has_means(conn: Connection, uid: int, config: Settings) -> bool:
     """Whether the user would be funded if the month were settled now: the smaller of their
     monthly budget and their funds is at least `min_monthly` (Flattr's `no_means` otherwise)."""
     row = conn.execute(
         select(users.c.budget, accounts.c.balance)
         .join(accounts, and_(accounts.c.user_id == users.c.id, accounts.c.kind == "funds"))
         .where(users.c.id == uid)).first()
-    return row is not None and min(row.budget or 0, row.balance) >= int(config["min_monthly"])
+    return row is not None and min(row.budget or 0, row.balance) >= config.min_monthly

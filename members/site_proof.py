@@ -12,7 +12,6 @@ names resolved by the same servers as the TXT look-up, to the address that was c
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -23,6 +22,7 @@ import dns.exception
 import dns.resolver
 from yarl import URL
 
+from base.config import Settings
 from base.public_net import Guard, Network, Unresolved, literal_address, networks
 from base.public_net_aiohttp import guarded_connector, unsafe_target
 
@@ -49,13 +49,13 @@ class ProofSettings:
     allowed: tuple[Network, ...] = ()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> ProofSettings:
-        web = config["web"]
-        return cls(str(web["site_claim_scheme"]), int(web["site_claim_port"]),
-                   tuple(str(s) for s in web["site_claim_nameservers"]),
-                   int(web["site_claim_dns_port"]), bool(web["site_claim_allow_private"]),
-                   float(web["site_claim_timeout_seconds"]), int(web["site_claim_max_bytes"]),
-                   networks(config["network"]["allow_addresses"]))
+    def from_config(cls, config: Settings) -> ProofSettings:
+        web = config.web
+        return cls(web.site_claim_scheme, web.site_claim_port,
+                   web.site_claim_nameservers,
+                   web.site_claim_dns_port, web.site_claim_allow_private,
+                   web.site_claim_timeout_seconds, web.site_claim_max_bytes,
+                   networks(config.network.allow_addresses))
 
     def guard(self) -> Guard:
         """The public-address guard of these fetches (host names resolved by the servers

@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -19,6 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine, and_, select, update
 
+from base.config import Settings
 from base.tables.sites import site_claims
 from ledger.errors import LedgerError, NotFound
 from ledger.schema import identities as identities_table
@@ -139,7 +140,7 @@ def record_proof(conn: Connection, uid: int, host: str) -> SiteClaim:
     return site_claim(conn, uid, host)
 
 
-async def verify_site(engine: Engine, config: Mapping[str, Any], uid: int,
+async def verify_site(engine: Engine, config: Settings, uid: int,
                       host: str) -> SiteClaim:
     """Look for the token of `uid`'s claim of `host` on the site and, when it is there, claim
     the site for them (or open a claim contest, see `record_proof`). NotFound: no such claim;

@@ -17,7 +17,9 @@ from typing import Any
 import aiosmtplib
 import requests
 
+from base.config import Settings
 from connectors.discord import API as DISCORD_API
+from connectors.discord import PLATFORM as DISCORD
 
 # Discord answers 403 with code 50007 to a user who shares no server with the bot or refuses
 # DMs; that will not change by trying again.
@@ -32,13 +34,13 @@ class SendError(Exception):
         self.permanent = permanent
 
 
-def send_email(config: Mapping[str, Any], to: str, subject: str, text: str,
+def send_email(config: Settings, to: str, subject: str, text: str,
                message_id: str) -> None:
     """Send a plain-text e-mail. `message_id` is the same for every attempt of one notice, so
     a copy sent twice (a worker died after sending, before recording it) can be recognised."""
-    settings = config["notifications"]
+    settings = config.notifications
     message = EmailMessage()
-    message["From"] = settings["from_address"]
+    message["From"] = settings.from_address
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
@@ -47,10 +49,10 @@ def send_email(config: Mapping[str, Any], to: str, subject: str, text: str,
     message.set_content(text)
     try:
         asyncio.run(aiosmtplib.send(
-            message, hostname=settings["smtp_host"], port=int(settings["smtp_port"]),
-            username=settings["smtp_user"] or None, password=settings["smtp_password"] or None,
-            start_tls=bool(settings["smtp_starttls"]),
-            timeout=float(settings["timeout_seconds"])))
+            message, hostname=settings.smtp_host, port=settings.smtp_port,
+            username=settings.smtp_user or None, password=settings.smtp_password or None,
+            start_tls=settings.smtp_starttls,
+            timeout=settings.timeout_seconds))
     except aiosmtplib.SMTPRecipientsRefused:
         raise SendError("SMTP server refused the recipient", permanent=True) from None
     except aiosmtplib.SMTPResponseException as exc:
@@ -59,16 +61,16 @@ def send_email(config: Mapping[str, Any], to: str, subject: str, text: str,
         raise SendError(exc.__class__.__name__) from None
 
 
-def send_discord_dm(config: Mapping[str, Any], discord_user_id: str, text: str,
+def send_discord_dm(config: Settings, discord_user_id: str, text: str,
                     nonce: str) -> None:
     """Send `text` as a direct message from the bot. `nonce` (at most 25 characters, the same
     for every attempt of one notice) with `enforce_nonce` makes Discord drop a repeat sent
     within a few minutes."""
-    section = config["connectors"]["discord"]
-    base = str(section.get("api_base") or DISCORD_API).rstrip("/")
-    headers = {"Authorization": f"Bot {section['bot_token']}",
+    section = DISCORD.section(config)
+    base = (section.api_base or DISCORD_API).rstrip("/")
+    headers = {"Authorization": f"Bot {section.bot_token}",
                "User-Agent": "DiscordBot (flattr-hub, 0.1)"}
-    timeout = float(config["notifications"]["timeout_seconds"])
+    timeout = config.notifications.timeout_seconds
     channel = _discord_call(f"{base}/users/@me/channels", {"recipient_id": discord_user_id},
                             headers, timeout).get("id")
     if not channel:

@@ -18,7 +18,7 @@ at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ import structlog
 from redis import Redis
 from sqlalchemy import Connection, Engine, func, select
 
+from base.config import Settings
 from base.links import base_url
 from base.tables.members import logins, verified_email
 from base.tables.notifications import (
@@ -67,14 +68,14 @@ def enqueue(redis: Redis, notice_ids: Iterable[int]) -> int:
     return NOTICES.enqueue(redis, notice_ids)
 
 
-def stale(config: Mapping[str, Any], now: datetime) -> datetime:
+def stale(config: Settings, now: datetime) -> datetime:
     """The sweep queues the notices due since this time or before: due for longer than
     `notifications.sweep_seconds` (their job was lost, or never queued, as for the notices
     recorded when an identity is claimed)."""
-    return now - timedelta(seconds=int(config["notifications"]["sweep_seconds"]))
+    return now - timedelta(seconds=config.notifications.sweep_seconds)
 
 
-def attempt(engine: Engine, config: Mapping[str, Any], notice_id: int, *,
+def attempt(engine: Engine, config: Settings, notice_id: int, *,
             now: datetime | None = None) -> Attempt:
     """Send notice `notice_id` once if it is due at `now` (naive UTC; the clock of the retry
     schedule and of the hourly cap) and record the outcome."""
@@ -83,7 +84,7 @@ def attempt(engine: Engine, config: Mapping[str, Any], notice_id: int, *,
                            lambda leased: _send(config, leased))
 
 
-def lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
+def lease(conn: Connection, config: Settings, notice_id: int,
           now: datetime) -> Leased[Notice] | Attempt:
     """Lease notice `notice_id` for one attempt, or say why it is not sent now (skipped and
     why, over the hourly cap)."""
@@ -115,7 +116,7 @@ def lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
             NOTICES.lease(conn, notice_id, wait_until)
             return Attempt("pending", retry_at=wait_until)
     NOTICES.lease(conn, notice_id,
-                  now + timedelta(seconds=2 * float(config["notifications"]["timeout_seconds"])
+                  now + timedelta(seconds=2 * config.notifications.timeout_seconds
                                   + 60))
     return Leased(row.id, row.attempts,
                   Notice(row.kind, row.channel, row.identity_id, row.platform,
@@ -124,31 +125,31 @@ def lease(conn: Connection, config: Mapping[str, Any], notice_id: int,
                   {"notice": row.id, "kind": row.kind, "channel": row.channel})
 
 
-def _skip_reason(config: Mapping[str, Any], row: Any) -> str | None:
-    settings = config["notifications"]
+def _skip_reason(config: Settings, row: Any) -> str | None:
+    settings = config.notifications
     if row.kind == "pledges_waiting":
         if row.claimed_by is not None:
             return "claimed"
         if row.opted_out is not None:
             return "opted out"
-        if row.platform not in settings["platforms"]:
+        if row.platform not in settings.platforms:
             return "platform not opted in"
     elif row.pledgee_joined is False:
         return "turned off"
     if row.channel == "email":
         if not row.email:
             return "no e-mail address"
-        if not settings["smtp_host"]:
+        if not settings.smtp_host:
             return "e-mail is not configured"
-    elif not config["connectors"]["discord"]["bot_token"]:
+    elif not config.connectors["discord"].bot_token:
         return "the Discord bot is not configured"
     return None
 
 
-def _over_hourly_cap(conn: Connection, config: Mapping[str, Any],
+def _over_hourly_cap(conn: Connection, config: Settings,
                      now: datetime) -> datetime | None:
     """When the next creator notice may go out, if the last hour's cap is reached."""
-    cap = int(config["notifications"]["max_per_hour"])
+    cap = config.notifications.max_per_hour
     if cap <= 0:
         return None
     o = notification_outbox.c
@@ -158,7 +159,7 @@ def _over_hourly_cap(conn: Connection, config: Mapping[str, Any],
     return sent[-1] + HOUR if len(sent) >= cap else None
 
 
-def _send(config: Mapping[str, Any], leased: Leased[Notice]) -> Sent:
+def _send(config: Settings, leased: Leased[Notice]) -> Sent:
     notice = leased.item
     if notice.kind == "pledges_waiting":
         message = messages.pledges_waiting(config, notice.identity_id, notice.platform,

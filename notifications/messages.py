@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from base.config import Settings
 from base.links import base_url, claim_url
 from catalog.things import WEB
 from connectors.registry import display_name
@@ -19,7 +18,7 @@ class Message:
     text: str
 
 
-def pledges_waiting(config: Mapping[str, Any], identity_id: int, platform: str,
+def pledges_waiting(config: Settings, identity_id: int, platform: str,
                     platform_user_id: str, name: str) -> Message:
     """To the creator of an unclaimed identity; sent once, with a link never to be told
     again."""
@@ -34,7 +33,7 @@ def pledges_waiting(config: Mapping[str, Any], identity_id: int, platform: str,
         f"{optout_url(config, identity_id)}\n")
 
 
-def pledgee_joined(config: Mapping[str, Any], platform: str, name: str) -> Message:
+def pledgee_joined(config: Settings, platform: str, name: str) -> Message:
     """To a giver whose pledges' creator has claimed their identity."""
     where = _where(platform)
     return Message(

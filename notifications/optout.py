@@ -12,12 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from base.config import Settings
 from base.links import base_url
 from base.tables.notifications import notification_optouts, notification_outbox
 from base.vault import web_keys
@@ -36,17 +35,17 @@ class OptOutTarget:
     opted_out: bool
 
 
-def optout_token(config: Mapping[str, Any], identity_id: int) -> str:
+def optout_token(config: Settings, identity_id: int) -> str:
     return f"{identity_id}.{_mac(config, identity_id)}"
 
 
-def optout_url(config: Mapping[str, Any], identity_id: int) -> str:
+def optout_url(config: Settings, identity_id: int) -> str:
     return f"{base_url(config)}/notifications/optout/{optout_token(config, identity_id)}"
 
 
 
 
-def identity_of(config: Mapping[str, Any], token: str) -> int:
+def identity_of(config: Settings, token: str) -> int:
     """The identity id a token names; OptOutError when it was not made by this hub."""
     number, _, mac = token.partition(".")
     if not (number.isascii() and number.isdigit()) or len(number) > 18 or not hmac.compare_digest(
@@ -55,7 +54,7 @@ def identity_of(config: Mapping[str, Any], token: str) -> int:
     return int(number)
 
 
-def optout_target(conn: Connection, config: Mapping[str, Any], token: str) -> OptOutTarget:
+def optout_target(conn: Connection, config: Settings, token: str) -> OptOutTarget:
     """What an opt-out link is about, for the confirmation page."""
     return _target(conn, identity_of(config, token))
 
@@ -71,7 +70,7 @@ def _target(conn: Connection, identity_id: int) -> OptOutTarget:
     return OptOutTarget(row.platform, row.username or row.platform_user_id, opted is not None)
 
 
-def opt_out(conn: Connection, config: Mapping[str, Any], token: str) -> OptOutTarget:
+def opt_out(conn: Connection, config: Settings, token: str) -> OptOutTarget:
     """Record that the identity's creator is never to be told again, and drop its notices
     not yet sent. Doing it twice changes nothing."""
     identity_id = identity_of(config, token)
@@ -87,7 +86,7 @@ def opt_out(conn: Connection, config: Mapping[str, Any], token: str) -> OptOutTa
     return OptOutTarget(target.platform, target.name, True)
 
 
-def _mac(config: Mapping[str, Any], identity_id: int) -> str:
+def _mac(config: Settings, identity_id: int) -> str:
     digest = hmac.new(web_keys(config)["token_key"], f"optout:{identity_id}".encode(),
                       hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")

@@ -12,12 +12,12 @@ Nothing is sent here: `notifications.delivery` sends what is recorded, after the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, or_, select, tuple_, union, update
 
+from base.config import Settings
 from base.tables.members import logins, verified_email
 from base.tables.notifications import (
     notification_optouts,
@@ -63,19 +63,19 @@ def identity_claimed(conn: Connection, identity_id: int, user_id: int) -> None:
                  .values(state="skipped", next_attempt_at=None, last_error="claimed"))
 
 
-def record_for_ingest(conn: Connection, config: Mapping[str, Any],
+def record_for_ingest(conn: Connection, config: Settings,
                       batch: Sequence[NormalisedEvent], result: IngestResult) -> list[int]:
     """Record a "pledges are waiting" notice for each unclaimed identity that `ingest(conn,
     batch)` recorded pledges for, on the opted-in platforms; call it in the ingest's
     transaction. Returns the new notices' ids, to queue after the commit. Costs nothing while
     no platform is opted in."""
-    platforms = set(config["notifications"]["platforms"])
+    platforms = set(config.notifications.platforms)
     owners = sorted({(event.platform, event.owner_id) for event in batch
                      if event.platform in platforms
                      and result.outcomes.get(event.key) == "pledge"})
     if not owners:
         return []
-    discord = bool(config["connectors"]["discord"]["bot_token"])
+    discord = bool(config.connectors["discord"].bot_token)
     i = identities.c
     rows = conn.execute(
         select(i.id, i.platform, verified_email.label("email"))

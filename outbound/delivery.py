@@ -18,7 +18,7 @@ delivery again from the start of the schedule.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, Row, select, update
 from standardwebhooks.webhooks import Webhook
 
+from base.config import Settings
 from base.metrics import record_outbound
 from base.public_net import UnsafeTarget, guarded_session
 from base.tables.outbound import outbound_attempts, outbound_deliveries, outbound_endpoints
@@ -53,13 +54,13 @@ def enqueue(redis: Redis, delivery_ids: Iterable[int]) -> int:
     return DELIVERIES.enqueue(redis, delivery_ids)
 
 
-def stale(config: Mapping[str, Any], now: datetime) -> datetime:
+def stale(config: Settings, now: datetime) -> datetime:
     """The sweep queues the deliveries due since this time or before: due for longer than
     `outbound.sweep_seconds` (their job was lost, or never queued)."""
-    return now - timedelta(seconds=int(config["outbound"]["sweep_seconds"]))
+    return now - timedelta(seconds=config.outbound.sweep_seconds)
 
 
-def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
+def attempt(engine: Engine, config: Settings, delivery_id: int, *,
             now: datetime | None = None, post: Post | None = None) -> Attempt:
     """Send delivery `delivery_id` once if it is due at `now` (naive UTC; the clock of the
     retry schedule) and record the outcome. The signature's timestamp is the real time of
@@ -69,7 +70,7 @@ def attempt(engine: Engine, config: Mapping[str, Any], delivery_id: int, *,
     answers. `post` defaults to one that reaches public addresses only (unless
     `outbound.allow_private`), checked again at each attempt."""
     now = now or utcnow()
-    timeout = float(config["outbound"]["timeout_seconds"])
+    timeout = config.outbound.timeout_seconds
 
     def send(leased: Leased[Any]) -> Sent:
         if post is not None:
@@ -129,7 +130,7 @@ def _send(row: Row[*tuple[Any, ...]], post: Post, timeout: float, now: datetime)
                 values={"last_attempt_at": now, "last_status": status})
 
 
-def _settle(conn: Connection, config: Mapping[str, Any], leased: Leased[Any],
+def _settle(conn: Connection, config: Settings, leased: Leased[Any],
             now: datetime, sent: Sent) -> Attempt | None:
     """Keep the attempt, and the endpoint's failing streak: a success ends it; 410 Gone, or
     failing for `outbound.disable_after_days`, disables the endpoint (the delivery fails)."""
@@ -146,7 +147,7 @@ def _settle(conn: Connection, config: Mapping[str, Any], leased: Leased[Any],
         select(endpoint.failing_since).where(endpoint.id == endpoint_id)).scalar() or now
     conn.execute(update(outbound_endpoints).where(endpoint.id == endpoint_id)
                  .values(failing_since=failing_since))
-    limit = timedelta(days=int(config["outbound"]["disable_after_days"]))
+    limit = timedelta(days=config.outbound.disable_after_days)
     if sent.status == 410:
         reason = "the endpoint answered 410 Gone"
     elif now - failing_since >= limit:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Row, and_, select, update
 
+from base.config import Settings
 from base.public_net import Guard, UnsafeTarget
 from base.tables.outbound import outbound_attempts, outbound_deliveries, outbound_endpoints
 from ledger.schema import users
@@ -69,7 +70,7 @@ def parse_event_types(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in EVENT_TYPES if kind in wanted)
 
 
-def add_endpoint(conn: Connection, config: Mapping[str, Any], user_id: int, url: str,
+def add_endpoint(conn: Connection, config: Settings, user_id: int, url: str,
                  event_types: Sequence[str], *, partner: bool = False) -> tuple[int, str]:
     """Register `url` for `user_id`: (endpoint id, its new secret). Its host must resolve to
     public addresses only, unless `outbound.allow_private`; it is resolved before any SQL,
@@ -173,8 +174,8 @@ def list_deliveries(conn: Connection, endpoint_id: int | None = None,
     return list(conn.execute(query))
 
 
-def guard(config: Mapping[str, Any]) -> Guard:
-    return Guard.from_config(config, config["outbound"]["allow_private"])
+def guard(config: Settings) -> Guard:
+    return Guard.from_config(config, config.outbound.allow_private)
 
 
 def disable(conn: Connection, endpoint_id: int, reason: str) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select
 
+from base.config import Settings
 from base.links import claim_url
 from base.tables.outbound import outbound_deliveries, outbound_endpoints
 from ledger.events import NormalisedEvent
@@ -93,7 +94,7 @@ def _record_deliveries(conn: Connection, endpoint_ids: Sequence[int], event_type
     return ids
 
 
-def emit_for_ingest(conn: Connection, config: Mapping[str, Any],
+def emit_for_ingest(conn: Connection, config: Settings,
                     batch: Sequence[NormalisedEvent], result: IngestResult) -> list[int]:
     """Emit `flattr.received` for the flattrs that `ingest(conn, batch)` recorded to claimed
     identities, and `pledge.created` for those waiting for an unclaimed one; call it in the
@@ -124,7 +125,7 @@ def emit_for_ingest(conn: Connection, config: Mapping[str, Any],
     return ids
 
 
-def _emit_flattr(conn: Connection, config: Mapping[str, Any], row: Row[Any],
+def _emit_flattr(conn: Connection, config: Settings, row: Row[Any],
                  endpoints: Mapping[int | None, list[tuple[int, tuple[str, ...]]]],
                  now: datetime) -> list[int]:
     event_type = "pledge.created" if row.claimed_by is None else "flattr.received"
@@ -159,7 +160,7 @@ def _flattr_query(platform: str, content_ids: set[str], event_ids: set[str]) -> 
             .order_by(flattrs.c.id))
 
 
-def emit_settlement(conn: Connection, config: Mapping[str, Any], month: str) -> list[int]:
+def emit_settlement(conn: Connection, config: Settings, month: str) -> list[int]:
     """Emit `settlement.completed` to each user who received money in settled `month`: how
     many flattrs, the gross amount, the fee and the net, in minor units. Emitting a month
     again delivers nothing new."""
@@ -170,7 +171,7 @@ def emit_settlement(conn: Connection, config: Mapping[str, Any], month: str) -> 
                    func.sum(shares.c.net).label("net"))
             .where(shares.c.month == month).group_by(shares.c.receiver_id)
             .order_by(shares.c.receiver_id)):
-        data = {"month": month, "currency": config["currency"], "flattrs": int(row.flattrs),
+        data = {"month": month, "currency": config.currency, "flattrs": int(row.flattrs),
                 "amount": int(row.amount), "fee": int(row.fee), "net": int(row.net)}
         ids += emit(conn, "settlement.completed", data, row.receiver_id,
                     key=f"settlement:{month}")

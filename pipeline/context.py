@@ -7,19 +7,19 @@ from its working directory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from redis import Redis
 from sqlalchemy import Engine
+
+from base.config import Settings
 
 _current: Context | None = None
 
 
 @dataclass(frozen=True)
 class Context:
-    config: Mapping[str, Any]
+    config: Settings
     engine: Engine
     redis: Redis
 

@@ -19,6 +19,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from base.config import Settings, as_dict
 from pipeline.queues import QUEUES, queue
 
 FAILED_SHOWN = 100
@@ -73,7 +74,7 @@ def depths(redis: Redis) -> list[QueueDepth]:
     return found
 
 
-def overview(redis: Redis, config: Mapping[str, Any], limit: int = FAILED_SHOWN) -> Overview:
+def overview(redis: Redis, config: Settings, limit: int = FAILED_SHOWN) -> Overview:
     """The queue depths and the `limit` most recent failed jobs of every queue, newest first."""
     hidden = secret_values(config)
     failed = []
@@ -130,7 +131,7 @@ def shorten(text: str, hidden: Iterable[str] = ()) -> str:
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
 
 
-def secret_values(config: Mapping[str, Any]) -> list[str]:
+def secret_values(config: Settings) -> list[str]:
     """Every non-empty configured value under a key naming a secret, token, password or key,
     longest first (so that one containing another is masked whole)."""
     found: list[str] = []
@@ -143,5 +144,5 @@ def secret_values(config: Mapping[str, Any]) -> list[str]:
                     word in key.lower() for word in SECRET_KEYS):
                 found.append(value)
 
-    walk(config)
+    walk(as_dict(config))
     return sorted(set(found), key=len, reverse=True)

@@ -8,16 +8,15 @@ month when it runs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import Engine
 
+from base.config import Settings
 from ledger.months import add_months, month_of, month_start
 from ledger.runs import Run, recent_runs
 from ledger.settlement import next_month_to_settle
@@ -45,7 +44,7 @@ class SettlementOverview:
     jobs: SettlementJobs | None  # None: Redis could not be reached
 
 
-def overview(engine: Engine, redis: Redis, config: Mapping[str, Any],
+def overview(engine: Engine, redis: Redis, config: Settings,
              now: datetime) -> SettlementOverview:
     """The recent runs, the ended months not settled yet at `now` (naive UTC), oldest first, and
     the settlement queue (None when Redis does not answer: the caller says so)."""
@@ -81,13 +80,13 @@ def settle_now(redis: Redis) -> bool:
         return True
 
 
-def settlement_time(config: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
+def settlement_time(config: Settings) -> tuple[int, tuple[int, int]]:
     """(`settlement.day`, (hour, minute) of `settlement.time`), validated."""
-    day = int(config["settlement"]["day"])
+    day = config.settlement.day
     if not 1 <= day <= 28:
         raise ValueError("settlement.day must be between 1 and 28")
     try:
-        hour, minute = (int(part) for part in str(config["settlement"]["time"]).split(":"))
+        hour, minute = (int(part) for part in config.settlement.time.split(":"))
     except ValueError:
         raise ValueError("settlement.time must be written HH:MM (UTC)") from None
     if not (0 <= hour < 24 and 0 <= minute < 60):
@@ -95,7 +94,7 @@ def settlement_time(config: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
     return day, (hour, minute)
 
 
-def months_due(engine: Engine, config: Mapping[str, Any], now: datetime) -> list[str]:
+def months_due(engine: Engine, config: Settings, now: datetime) -> list[str]:
     """The months to settle at `now` (naive UTC), oldest first: every month not yet settled up
     to the last one whose settlement time (`settlement.day` at `settlement.time`, UTC, of the
     following month) has passed. The last of them is always included, so that an interrupted

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from playwright.async_api import Page, expect
 from sqlalchemy import Engine, func, select
 
+from base.config import Settings
 from hub.simulate import github_star
 from ledger import accounts, identities
 from ledger.months import add_months, month_of, month_start
@@ -108,12 +108,12 @@ def months_ago(count: int) -> tuple[str, datetime]:
     return month, month_start(month).replace(day=15, hour=12, tzinfo=UTC)
 
 
-def seed_member(engine: Engine, config: Mapping[str, Any], name: str, github: int, *,
+def seed_member(engine: Engine, config: Settings, name: str, github: int, *,
                budget: int, funds: int) -> None:
     """A user who is on the hub already: budget, funds, and a claimed GitHub identity."""
     with engine.begin() as conn:
         uid = sign_up_member(conn, name, PASSWORD)
-        accounts.set_budget(conn, uid, budget, config)
+        accounts.set_budget(conn, uid, budget, config.money)
         accounts.credit_funds(conn, uid, funds, "test", f"test:{name}")
         identities.link(conn, uid, "github", str(github), claim=True)
 

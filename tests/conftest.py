@@ -1,5 +1,7 @@
 """Shared fixtures: a real database (SQLite file by default, PostgreSQL too when
-FLATTR_TEST_DATABASE_URL is set) and the default configuration."""
+FLATTR_TEST_DATABASE_URL is set) and the default settings. A test changes its settings with
+`@pytest.mark.settings({"hub.port": 0, ...})` (applied before any fixture uses them) or
+`base.config.with_overrides`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from base.config import Settings, with_overrides
 from base.db import upgrade
 from connectors.registry import default_config
 from ledger.db import make_engine
@@ -20,11 +23,11 @@ _migrated: set[str] = set()
 
 
 @pytest.fixture
-def config(tmp_path: Any) -> dict[str, Any]:
-    settings = default_config()
-    settings["data_dir"] = str(tmp_path / "var")
-    settings["settlement"]["batch_givers"] = 3
-    return settings
+def config(request: pytest.FixtureRequest, tmp_path: Any) -> Settings:
+    marker = request.node.get_closest_marker("settings")
+    return with_overrides(default_config(), {
+        "data_dir": str(tmp_path / "var"), "settlement.batch_givers": 3,
+        **(marker.args[0] if marker else {})})
 
 
 @pytest.fixture(params=BACKENDS)

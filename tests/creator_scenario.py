@@ -12,10 +12,10 @@ current one, open):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 
+from base.config import Settings
 from ledger import identities
 from ledger.months import add_months, month_of
 from ledger.settlement import settle
@@ -34,7 +34,7 @@ class Scenario:
     bo: int
 
 
-def build(engine: Engine, config: dict[str, Any]) -> Scenario:
+def build(engine: Engine, config: Settings) -> Scenario:
     now = month_of(utcnow())
     m1, m2 = add_months(now, -2), add_months(now, -1)
     ana = make_user(engine, config, "ana", budget=500, funds=2000, github="1", claim=False)
@@ -46,10 +46,10 @@ def build(engine: Engine, config: dict[str, Any]) -> Scenario:
          star("1", "r1", "2", f"{m1}-03T10:00:00"), star("1", "r2", "2", f"{m1}-04T10:00:00"),
          star("1", "r3", "3", f"{m1}-05T10:00:00"), star("1", "r4", "2", f"{m1}-06T10:00:00"),
          star("1", "r1", "2", f"{m1}-09T10:00:00"))
-    settle(engine, m1, config)
+    settle(engine, m1, config.money)
     feed(engine, star("1", "r5", "2", f"{m2}-02T10:00:00"),
          star("1", "r9", "4", f"{m2}-03T10:00:00"))
-    settle(engine, m2, config)
+    settle(engine, m2, config.money)
     feed(engine,
          star("1", "r6", "2", f"{now}-01T00:00:01"), star("1", "r7", "3", f"{now}-01T00:00:02"),
          star("1", "r8", "2", f"{now}-01T00:00:03"))
@@ -57,7 +57,7 @@ def build(engine: Engine, config: dict[str, Any]) -> Scenario:
     return Scenario(m1, m2, now, ana, bo)
 
 
-def join_as_owner_of_github_3(engine: Engine, config: dict[str, Any], name: str = "cy", *,
+def join_as_owner_of_github_3(engine: Engine, config: Settings, name: str = "cy", *,
                               budget: int = 200, funds: int = 200, also: str | None = None
                               ) -> int:
     """Someone joins and claims GitHub identity 3 (and `also`), with a password login."""

@@ -16,7 +16,7 @@ def people(engine, config, *, maren: bool = True, pjotr: bool = True) -> dict[st
             if not wanted:
                 continue
             uid = made[name] = accounts.create_user(conn, name)
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 2000, "test", f"test:{name}")
             identities.link(conn, uid, "discord", discord_id, claim=True)
     return made

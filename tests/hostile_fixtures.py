@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from base.config import Settings
 from hub.app import create_app
 from ledger import accounts, identities
 from members.logins import set_operator
@@ -21,15 +22,15 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-async def hostile(aiohttp_client: Any, hub_config: dict[str, Any], engine: Engine,
+async def hostile(aiohttp_client: Any, hub_config: Settings, engine: Engine,
                   redis: Any) -> Hostile:
-    configure(hub_config)
+    hub_config = configure(hub_config)
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     await sign_up(client, "olga")
     with engine.begin() as conn:
         uid = accounts.user_id(conn, "olga")
         set_operator(conn, uid, True)
-        accounts.set_budget(conn, uid, 500, hub_config)
+        accounts.set_budget(conn, uid, 500, hub_config.money)
         accounts.credit_funds(conn, uid, 2000, "test", "test:olga")
         identities.link(conn, uid, "github", "1", claim=True)
     page = await (await client.get("/settings")).text()

@@ -15,6 +15,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from base.config import Settings, with_overrides
 from hub.simulate import github_headers, standard_headers
 from tests.fakes.stripe_api import signature_header
 from tests.hub_helpers import GITHUB_SECRET, RELAY_SECRET
@@ -63,10 +64,10 @@ class Hostile:
     thing_id: int
 
 
-def configure(config: dict[str, Any]) -> None:
-    """Every webhook on; nothing that would reach outside this machine (no Stripe API key, no
-    bot token, no SMTP server)."""
-    config["connectors"]["discord"]["public_key"] = DISCORD_KEY.verify_key.encode().hex()
-    config["connectors"]["x"]["consumer_secret"] = X_SECRET
-    config["payments"]["stripe"]["webhook_secret"] = STRIPE_SECRET
-    config["hub"]["max_body_bytes"] = 65536
+def configure(config: Settings) -> Settings:
+    """`config` with every webhook on; nothing that would reach outside this machine (no
+    Stripe API key, no bot token, no SMTP server)."""
+    return with_overrides(config, {
+        "connectors.discord.public_key": DISCORD_KEY.verify_key.encode().hex(),
+        "connectors.x.consumer_secret": X_SECRET,
+        "payments.stripe.webhook_secret": STRIPE_SECRET, "hub.max_body_bytes": 65536})

@@ -12,6 +12,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine
 
+from base.config import Settings, with_overrides
 from base.redis_conn import socket_url
 from hub.app import create_app
 from pipeline.context import Context, install
@@ -40,18 +41,18 @@ def redis(redis_url: str) -> Iterator[Redis]:
 
 
 @pytest.fixture
-def hub_config(config: dict[str, Any], db_url: str, redis_url: str) -> dict[str, Any]:
-    config["database"]["url"] = db_url
-    config["redis"]["url"] = redis_url
-    config["connectors"]["github"]["webhook_secret"] = GITHUB_SECRET
-    config["connectors"]["relay"]["secret"] = RELAY_SECRET
-    config["metrics"]["token"] = METRICS_TOKEN
-    config["hub"]["max_body_bytes"] = 4096
-    return config
+def hub_config(request: pytest.FixtureRequest, config: Settings, db_url: str,
+               redis_url: str) -> Settings:
+    marker = request.node.get_closest_marker("settings")
+    return with_overrides(config, {
+        "database.url": db_url, "redis.url": redis_url,
+        "connectors.github.webhook_secret": GITHUB_SECRET, "connectors.relay.secret": RELAY_SECRET,
+        "metrics.token": METRICS_TOKEN, "hub.max_body_bytes": 4096,
+        **(marker.args[0] if marker else {})})
 
 
 @pytest.fixture
-def worker_context(hub_config: dict[str, Any], engine: Engine,
+def worker_context(hub_config: Settings, engine: Engine,
                    redis: Redis) -> Iterator[Context]:
     context = Context(hub_config, engine, redis)
     install(context)
@@ -60,7 +61,7 @@ def worker_context(hub_config: dict[str, Any], engine: Engine,
 
 
 @pytest.fixture
-async def hub_client(aiohttp_client: Any, hub_config: dict[str, Any], engine: Engine,
+async def hub_client(aiohttp_client: Any, hub_config: Settings, engine: Engine,
                      redis: Redis) -> Any:
     return await aiohttp_client(create_app(hub_config, engine, redis))
 

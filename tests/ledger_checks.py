@@ -61,7 +61,7 @@ def flattr_rows(engine: Engine, content_id: str | None = None) -> list[dict[str,
 
 def report(engine: Engine, uid: int, month: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        return statement(conn, uid, month, default_config())
+        return statement(conn, uid, month, default_config().money)
 
 
 def statuses(engine: Engine, uid: int, month: str) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from base.config import Settings
 from ledger import accounts, identities
 from ledger.events import NormalisedEvent
 from ledger.ingest import IngestResult, ingest
@@ -16,13 +17,13 @@ from ledger.ingest import IngestResult, ingest
 _ids = itertools.count(1)
 
 
-def make_user(engine: Engine, config: dict[str, Any], name: str, *, budget: int | None = None,
+def make_user(engine: Engine, config: Settings, name: str, *, budget: int | None = None,
               funds: int = 0, github: str | None = None, claim: bool = True) -> int:
     """A user with a budget, funds and (optionally) a linked and claimed GitHub identity."""
     with engine.begin() as conn:
         uid = accounts.create_user(conn, name)
         if budget is not None:
-            accounts.set_budget(conn, uid, budget, config)
+            accounts.set_budget(conn, uid, budget, config.money)
         if funds:
             accounts.credit_funds(conn, uid, funds, "test", f"test:{name}:{funds}")
         if github:
@@ -43,7 +44,7 @@ def feed(engine: Engine, *events: NormalisedEvent) -> IngestResult:
         return ingest(conn, list(events))
 
 
-def build_month(engine: Engine, config: dict[str, Any], *, givers: int, seed: int = 7,
+def build_month(engine: Engine, config: Settings, *, givers: int, seed: int = 7,
                 month: str = "2026-06") -> None:
     """A deterministic, varied month: funded and unfunded givers, claimed and unclaimed
     creators, repeated likes and unlikes."""

@@ -10,6 +10,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine
 
+from base.config import Settings, with_overrides
 from hub.app import create_app
 from tests.fakes.stripe_api import FakeStripe
 from tests.fakes.stripe_api import create_app as create_fake_stripe
@@ -32,18 +33,23 @@ async def fake_stripe(aiohttp_server: Any) -> FakeStripe:
 
 
 @pytest.fixture
-def money_config(hub_config: dict[str, Any], fake_stripe: FakeStripe) -> dict[str, Any]:
-    hub_config["payments"]["stripe"] = {"secret_key": fake_stripe.secret_key,
-                                        "webhook_secret": fake_stripe.webhook_secret,
-                                        "api_base": fake_stripe.api_base}
-    hub_config["payments"]["sepa"] = dict(DEBTOR)
-    return hub_config
+def money_config(hub_config: Settings, fake_stripe: FakeStripe,
+                 unused_tcp_port: int) -> Settings:
+    """Stripe pointed at the fake, the SEPA debtor set, and links pointing at the port
+    `money_client` serves on."""
+    return with_overrides(hub_config, {
+        "payments.stripe": {"secret_key": fake_stripe.secret_key,
+                            "webhook_secret": fake_stripe.webhook_secret,
+                            "api_base": fake_stripe.api_base},
+        "payments.sepa": dict(DEBTOR),
+        "hub.base_url": f"http://127.0.0.1:{unused_tcp_port}"})
 
 
 @pytest.fixture
-async def money_client(aiohttp_client: Any, money_config: dict[str, Any], engine: Engine,
+async def money_client(aiohttp_client: Any, money_config: Settings, engine: Engine,
                        redis: Redis, fake_stripe: FakeStripe) -> Any:
-    client = await aiohttp_client(create_app(money_config, engine, redis))
+    port = int(money_config.hub.base_url.rsplit(":", 1)[1])
+    client = await aiohttp_client(create_app(money_config, engine, redis),
+                                  server_kwargs={"port": port})
     fake_stripe.webhook_url = str(client.make_url("/webhooks/stripe"))
-    money_config["hub"]["base_url"] = str(client.make_url("")).rstrip("/")  # links point here
     return client

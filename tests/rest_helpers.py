@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from base.config import Settings
 from base.tables.members import logins
 from catalog.things import WEB, create_thing
 from catalog.urls import normalise, site_of
@@ -22,7 +23,7 @@ ALL_SCOPES = ("flattr", "thing", "extendedread", "email")
 REPO = "https://github.com/bo/tool"
 
 
-def member(engine: Engine, config: dict[str, Any], name: str, *, budget: int | None = 500,
+def member(engine: Engine, config: Settings, name: str, *, budget: int | None = 500,
            funds: int = 2000) -> int:
     """A member with an e-mail address (and no password: no argon2 hashing to wait for), a
     budget and funds."""
@@ -31,7 +32,7 @@ def member(engine: Engine, config: dict[str, Any], name: str, *, budget: int | N
         conn.execute(logins.insert().values(user_id=uid, email=f"{name}@example.org",
                                             created_at=utcnow()))
         if budget is not None:
-            accounts.set_budget(conn, uid, budget, config)
+            accounts.set_budget(conn, uid, budget, config.money)
         if funds:
             accounts.credit_funds(conn, uid, funds, "test", f"test:{name}")
     return uid

@@ -239,7 +239,7 @@ def test_statement_csv_has_the_right_rows(cli, engine, config, tmp_path):
     assert [int(r["share"]) for r in counted] == shares
     for r in counted:
         share, fee, net = int(r["share"]), int(r["fee"]), int(r["net"])
-        assert fee == share * config["fee_bps"] // 10000 and net == share - fee
+        assert fee == share * config.fee_bps // 10000 and net == share - fee
     assert [(r["content_id"], r["counterpart"], r["month"]) for r in rows
             if r["section"] == "pledge"] == [("r3", "3", JUNE)]
     assert [r for r in rows if r["section"] == "received"] == []

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
+from base.config import Settings, with_overrides
 from base.tables.bluesky import bluesky_likes
 from connectors import bluesky, jetstream
 from flattr_hub.cli import main
@@ -45,10 +46,10 @@ def stream() -> Iterator[FakeJetstream]:
 
 
 @pytest.fixture
-def bsky_config(hub_config: dict[str, Any], stream: FakeJetstream) -> dict[str, Any]:
-    hub_config["connectors"]["bluesky"].update(
+def bsky_config(hub_config: Settings, stream: FakeJetstream) -> Settings:
+    hub_config = with_overrides(hub_config, {"connectors.bluesky": dict(
         enabled=True, jetstream_url=stream.url, flush_ms=20, cursor_seconds=0.05,
-        reload_seconds=0.2, reconnect_seconds=0.05, replay_seconds=5)
+        reload_seconds=0.2, reconnect_seconds=0.05, replay_seconds=5)})
     return hub_config
 
 
@@ -57,7 +58,7 @@ def members(engine, config) -> dict[str, int]:
     with engine.begin() as conn:
         for name, who in (("alice", ALICE), ("bob", BOB)):
             uid = made[name] = accounts.create_user(conn, name)
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 2000, "test", f"test:{name}")
             identities.link(conn, uid, "bluesky", who, claim=True)
     return made
@@ -166,7 +167,7 @@ def test_a_delete_retracts_the_remembered_like_and_replays_are_duplicates(
 @pytest.mark.parametrize("compress", [False, True])
 async def test_like_flattrs_and_unlike_retracts_end_to_end(
         engine, bsky_config, stream, worker_context, redis, compress) -> None:
-    bsky_config["connectors"]["bluesky"]["compress"] = compress
+    bsky_config = with_overrides(bsky_config, {"connectors.bluesky.compress": compress})
     made = members(engine, bsky_config)
     running = Running(engine, bsky_config, redis)
     await until(lambda: stream.connected() == 1)
@@ -224,7 +225,7 @@ async def test_a_restart_resumes_from_the_cursor_without_counting_twice(
 
 async def test_beyond_max_wanted_dids_every_like_comes_and_is_filtered_here(
         engine, bsky_config, stream, worker_context) -> None:
-    bsky_config["connectors"]["bluesky"]["max_wanted_dids"] = 1
+    bsky_config = with_overrides(bsky_config, {"connectors.bluesky.max_wanted_dids": 1})
     members(engine, bsky_config)
     running = Running(engine, bsky_config)
     await until(lambda: stream.connected() == 1)
@@ -268,7 +269,7 @@ async def test_the_consumer_reconnects_after_the_server_drops_it(
 
 async def test_while_the_database_is_down_nothing_is_lost(
         engine, bsky_config, stream, worker_context, db_url, tmp_path) -> None:
-    bsky_config["connectors"]["bluesky"]["replay_seconds"] = 600
+    bsky_config = with_overrides(bsky_config, {"connectors.bluesky.replay_seconds": 600})
     members(engine, bsky_config)
     running = Running(engine, bsky_config)
     await until(lambda: stream.connected() == 1)
@@ -320,10 +321,10 @@ def handles() -> Iterator[FakeDNS]:
 
 @pytest.fixture
 async def web_client(aiohttp_client, bsky_config, engine, redis, appview, handles):
-    bsky_config["connectors"]["bluesky"]["appview_url"] = appview.url
-    bsky_config["web"].update(site_claim_nameservers=["127.0.0.1"],
-                              site_claim_dns_port=handles.port, site_claim_allow_private=True,
-                              site_claim_timeout_seconds=2)
+    bsky_config = with_overrides(bsky_config, {
+        "connectors.bluesky.appview_url": appview.url,
+        "web": dict(site_claim_nameservers=["127.0.0.1"], site_claim_dns_port=handles.port,
+                    site_claim_allow_private=True, site_claim_timeout_seconds=2)})
     return await aiohttp_client(create_app(bsky_config, engine, redis))
 
 
@@ -374,10 +375,12 @@ async def test_linking_refuses_bad_input_and_needs_csrf(web_client, engine, appv
             identities_table).where(identities_table.c.platform == "bluesky")).scalar_one() == 0
 
 
-async def test_the_pages_are_off_unless_bluesky_is_enabled(web_client, bsky_config) -> None:
-    bsky_config["connectors"]["bluesky"]["enabled"] = False
-    await sign_up(web_client, "ana")
-    assert (await web_client.get("/bluesky")).status == 404
+async def test_the_pages_are_off_unless_bluesky_is_enabled(aiohttp_client, bsky_config, engine,
+                                                           redis) -> None:
+    client = await aiohttp_client(create_app(
+        with_overrides(bsky_config, {"connectors.bluesky.enabled": False}), engine, redis))
+    await sign_up(client, "ana")
+    assert (await client.get("/bluesky")).status == 404
 
 
 # --- the commands ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from base.config import with_overrides
 from base.public_net import Guard, GuardedAdapter
 from base.tables.connectors import poll_accounts
 from base.vault import Vault
@@ -49,7 +50,7 @@ def dm_poller(fake: FakeDailymotion, **overrides: Any) -> DailymotionPoller:
 def link(engine, config) -> int:
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config)
+        accounts.set_budget(conn, uid, 500, config.money)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         creator = accounts.create_user(conn, "alps")
         linking.link_account(conn, creator, "dailymotion", CREATOR, vault=VAULT,
@@ -72,7 +73,7 @@ def flattred_thing(engine):
 
 def test_poller_is_off_without_a_client_id(config) -> None:
     assert poller(config) is None
-    config["connectors"]["dailymotion"]["client_id"] = "cid"
+    config = with_overrides(config, {"connectors.dailymotion.client_id": "cid"})
     assert isinstance(poller(config), DailymotionPoller)
 
 

@@ -14,9 +14,11 @@ from aiohttp import web
 from nacl.signing import SigningKey
 from sqlalchemy import select
 
+from base.config import with_overrides
 from base.tables.connectors import discord_reactions
 from connectors import discord as dc
 from connectors import stream_status
+from connectors.registry import default_config
 from connectors.stream_status import StatusWriter
 from hub.app import create_app
 from ledger.schema import flattrs, things
@@ -41,7 +43,8 @@ def sign(body: bytes, key: SigningKey = KEY, stamp: int | None = None) -> dict[s
 
 @pytest.fixture
 async def dc_client(aiohttp_client: Any, hub_config, engine, redis) -> Any:
-    hub_config["connectors"]["discord"]["public_key"] = KEY.verify_key.encode().hex()
+    hub_config = with_overrides(hub_config, {
+        "connectors.discord.public_key": KEY.verify_key.encode().hex()})
     return await aiohttp_client(create_app(hub_config, engine, redis))
 
 
@@ -108,7 +111,7 @@ async def test_message_command_flattrs_synchronously_and_says_so(
     assert flattr == (made["pjotr"], MESSAGE, "https://discord.com/channels/901122334455667788/"
                       "1101122334455667788/1301122334455667788")
     assert (row.event_id, row.processed_at is not None) == ("1211122334455667788", True)
-    assert jobs.process_batch(engine, 10)[0] == 0  # nothing left for the queue
+    assert jobs.process_batch(engine, 10, hub_config)[0] == 0  # nothing left for the queue
 
     again = await post(dc_client, command())  # Discord retried the same interaction
     assert (await again.json())["data"]["content"].startswith("💸 You flattred")
@@ -174,9 +177,9 @@ async def test_slash_command_looks_the_message_up_with_the_bot(
     people(engine, hub_config)
     seen: list[web.Request] = []
     api = await aiohttp_client(fake_discord_api(seen))
-    hub_config["connectors"]["discord"].update(
+    hub_config = with_overrides(hub_config, {"connectors.discord": dict(
         public_key=KEY.verify_key.encode().hex(), bot_token="bot-token",
-        api_base=str(api.make_url("")).rstrip("/"))
+        api_base=str(api.make_url("")).rstrip("/"))})
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     payload = json.loads(command("9"))
     payload["data"] = {"id": "1", "name": "flattr", "type": 1, "options": [
@@ -196,8 +199,8 @@ def test_register_commands_puts_both_commands() -> None:
     seen: list[web.Request] = []
     bodies: list[Any] = []
     with serve(fake_discord_api(seen, bodies)) as url:
-        config = {"connectors": {"discord": {"bot_token": "bot-token", "application_id": "801",
-                                             "api_base": url}}}
+        config = with_overrides(default_config(), {"connectors.discord": {
+            "bot_token": "bot-token", "application_id": "801", "api_base": url}})
         answer = dc.register_commands(config)
     assert [c["name"] for c in answer] == ["Flattr this message", "flattr"]
     [request] = seen
@@ -205,7 +208,8 @@ def test_register_commands_puts_both_commands() -> None:
     assert request.headers["Authorization"] == "Bot bot-token"
     assert bodies[0][0] == {"name": "Flattr this message", "type": 3}
     with pytest.raises(ValueError, match="bot_token"):
-        dc.register_commands({"connectors": {"discord": {"bot_token": ""}}})
+        dc.register_commands(with_overrides(default_config(),
+                                            {"connectors.discord.bot_token": ""}))
 
 
 # --- gateway reactions ----------------------------------------------------------------------
@@ -287,9 +291,9 @@ async def test_the_bot_logs_in_with_its_token_and_turns_gateway_reactions_into_l
     people(engine, hub_config)
     identified: list[dict[str, Any]] = []
     api = await aiohttp_client(fake_gateway(identified))
-    hub_config["connectors"]["discord"].update(
+    hub_config = with_overrides(hub_config, {"connectors.discord": dict(
         bot_token="bot-token", api_base=str(api.make_url("")).rstrip("/"),
-        gateway_url=str(api.make_url("/gw")).replace("http", "ws", 1))
+        gateway_url=str(api.make_url("/gw")).replace("http", "ws", 1))})
     recorded: list[Any] = []
     clients: list[Any] = []
     base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
@@ -318,7 +322,7 @@ async def test_the_bot_logs_in_with_its_token_and_turns_gateway_reactions_into_l
 
 
 def test_an_unusable_public_key_stops_the_hub_naming_the_key(hub_config, engine, redis) -> None:
-    hub_config["connectors"]["discord"]["public_key"] = "not-a-key"
+    hub_config = with_overrides(hub_config, {"connectors.discord.public_key": "not-a-key"})
     with pytest.raises(ValueError, match=r"^connectors\.discord\.public_key ") as caught:
         create_app(hub_config, engine, redis)
     assert "not-a-key" not in str(caught.value)

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from structlog.testing import capture_logs
 from yarl import URL
 
+from base.config import Settings, with_overrides
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault, vault
 from connectors import polling
@@ -28,6 +29,7 @@ from ledger.verify import verify
 from members import linking
 from tests.fakes.flickr import API_KEY, API_SECRET, FakeFlickr, fixture_faves, photo
 from tests.fakes.server import serve
+from tests.hub_helpers import reinstall
 from tests.test_pollers import run_cli
 from tests.web_helpers import post_form, sign_up
 from workers import jobs, pollers
@@ -59,7 +61,7 @@ def link(engine, config) -> int:
     he faves, has linked (and claimed) hers."""
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config)
+        accounts.set_budget(conn, uid, 500, config.money)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         lumen = accounts.create_user(conn, "lumen")
         linking.link_account(conn, lumen, "flickr", LUMEN, vault=VAULT, access_token="unused",
@@ -81,7 +83,7 @@ def seen(engine, account: int) -> set[str]:
 
 def test_poller_is_off_without_an_api_key(config) -> None:
     assert poller(config) is None
-    config["connectors"]["flickr"].update(api_key="key", api_secret="secret")
+    config = with_overrides(config, {"connectors.flickr": dict(api_key="key", api_secret="secret")})
     assert isinstance(poller(config), FlickrPoller)
 
 
@@ -235,14 +237,14 @@ def served_fake():
 
 
 @pytest.fixture
-async def client(served_fake, aiohttp_client: Any, hub_config: dict[str, Any], engine: Any,
+async def client(served_fake, aiohttp_client: Any, hub_config: Settings, engine: Any,
                  redis: Any) -> Any:
     base = served_fake.url
-    hub_config["connectors"]["flickr"].update(
+    hub_config = with_overrides(hub_config, {"connectors.flickr": dict(
         api_key=API_KEY, api_secret=API_SECRET, api_base=base,
         oauth_request_token_url=f"{base}/services/oauth/request_token",
         oauth_authorize_url=f"{base}/services/oauth/authorize",
-        oauth_access_token_url=f"{base}/services/oauth/access_token")
+        oauth_access_token_url=f"{base}/services/oauth/access_token")})
     return await aiohttp_client(create_app(hub_config, engine, redis))
 
 
@@ -337,8 +339,9 @@ def test_cli_links_a_flickr_account_with_its_token_secret(monkeypatch, capsys, d
 
 def test_poll_jobs_are_paced_under_the_keys_hourly_limit(engine, hub_config, fake,
                                                         worker_context) -> None:
-    hub_config["connectors"]["flickr"].update(api_key=API_KEY, api_secret=API_SECRET,
-                                              api_base=fake.url, full_listing_seconds=0)
+    worker_context = reinstall(worker_context, {"connectors.flickr": dict(
+        api_key=API_KEY, api_secret=API_SECRET, api_base=fake.url, full_listing_seconds=0)})
+    hub_config = worker_context.config
     assert "flickr" in pollers.enabled_platforms(hub_config)
     assert pollers.per_tick(hub_config, "flickr") * 60 < 3600  # a minute's polls, an hour
     with engine.begin() as conn:

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from base.config import with_overrides
 from connectors.base import PayloadError, SignatureError
 from connectors.github import CONNECTOR
+from connectors.registry import default_config
 from hub.simulate import github_headers
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "It's a Secret to Everybody"
-CONFIG = {"connectors": {"github": {"webhook_secret": SECRET}}}
+CONFIG = with_overrides(default_config(), {"connectors": {"github": {"webhook_secret": SECRET}}})
 
 
 def fixture(name: str) -> bytes:
@@ -22,7 +24,7 @@ def fixture(name: str) -> bytes:
 def test_published_test_vector_verifies() -> None:
     headers = {"X-Hub-Signature-256":
                "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}
-    CONNECTOR.verifier.verify(CONFIG["connectors"]["github"], b"Hello, World!", headers)
+    CONNECTOR.verifier.verify(CONFIG.connectors["github"], b"Hello, World!", headers)
 
 
 @pytest.mark.parametrize("signature", [
@@ -34,7 +36,7 @@ def test_published_test_vector_verifies() -> None:
 def test_forged_or_missing_signatures_are_refused(signature: str) -> None:
     headers = {"X-Hub-Signature-256": signature} if signature else {}
     with pytest.raises(SignatureError) as caught:
-        CONNECTOR.verifier.verify(CONFIG["connectors"]["github"], b"Hello, World!", headers)
+        CONNECTOR.verifier.verify(CONFIG.connectors["github"], b"Hello, World!", headers)
     assert SECRET not in str(caught.value)
     assert "757107" not in str(caught.value)
 
@@ -43,7 +45,7 @@ def test_one_changed_byte_of_the_body_is_refused() -> None:
     headers = {"X-Hub-Signature-256":
                "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}
     with pytest.raises(SignatureError):
-        CONNECTOR.verifier.verify(CONFIG["connectors"]["github"], b"Hello, World?", headers)
+        CONNECTOR.verifier.verify(CONFIG.connectors["github"], b"Hello, World?", headers)
 
 
 def test_star_created_fixture_becomes_a_like() -> None:
@@ -102,5 +104,4 @@ def test_signed_garbage_and_missing_delivery_id_are_payload_errors() -> None:
 
 def test_connector_is_off_without_its_secret() -> None:
     assert CONNECTOR.enabled(CONFIG)
-    assert not CONNECTOR.enabled({"connectors": {"github": {"webhook_secret": ""}}})
-    assert not CONNECTOR.enabled({"connectors": {}})
+    assert not CONNECTOR.enabled(default_config())

@@ -5,6 +5,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from base.config import with_overrides
 from base.tables.connectors import mastodon_apps, poll_accounts, poll_seen
 from base.vault import Vault
 from connectors import polling
@@ -35,7 +36,7 @@ def fake_mastodon():
 def link(engine, config) -> int:
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config)
+        accounts.set_budget(conn, uid, 500, config.money)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         ola = accounts.create_user(conn, "ola")
         identities.link(conn, ola, "mastodon", "ola@mastodon.example", claim=True)
@@ -50,7 +51,7 @@ def test_identities_are_qualified_with_the_instance() -> None:
 
 def test_poller_is_off_unless_enabled(config) -> None:
     assert poller(config) is None
-    config["connectors"]["mastodon"]["enabled"] = True
+    config = with_overrides(config, {"connectors.mastodon.enabled": True})
     assert isinstance(poller(config), MastodonPoller)
 
 
@@ -96,7 +97,7 @@ def test_rate_limit_is_thrown_not_slept(engine, config, fake_mastodon) -> None:
 
 
 def test_apps_are_registered_once_per_instance(engine, config, fake_mastodon) -> None:
-    config["connectors"]["mastodon"]["api_base"] = fake_mastodon.url
+    config = with_overrides(config, {"connectors.mastodon.api_base": fake_mastodon.url})
     with engine.begin() as conn:
         first = app_credentials(conn, "https://Mastodon.example/", config)
         again = app_credentials(conn, "mastodon.example", config)

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from base.config import with_overrides
 from connectors.base import PayloadError, SignatureError
-from connectors.registry import enabled_connectors
+from connectors.registry import default_config, enabled_connectors
 from connectors.relay import CONNECTOR
 from hub.simulate import standard_headers
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = "whsec_" + base64.b64encode(b"relay-secret-for-tests-0123456789").decode()
-CONFIG = {"connectors": {"relay": {"secret": SECRET}}}
+CONFIG = with_overrides(default_config(), {"connectors": {"relay": {"secret": SECRET}}})
 BODY = (FIXTURES / "relay-soundcloud-like.json").read_bytes()
 
 
@@ -79,13 +80,13 @@ def test_malformed_bodies_are_payload_errors(body: bytes, message: str) -> None:
 
 
 def test_an_unusable_secret_is_named_but_not_shown() -> None:
-    config = {"connectors": {"relay": {"secret": "whsec_!!not base64!!"},
-                             "github": {"webhook_secret": ""}}}
+    config = with_overrides(default_config(),
+                            {"connectors.relay.secret": "whsec_!!not base64!!"})
     with pytest.raises(ValueError, match=r"connectors\.relay\.secret") as caught:
         enabled_connectors(config)
     assert "not base64" not in str(caught.value)
 
 
 def test_registry_lists_only_configured_connectors() -> None:
-    config = {"connectors": {"relay": {"secret": SECRET}, "github": {"webhook_secret": ""}}}
+    config = with_overrides(default_config(), {"connectors.relay.secret": SECRET})
     assert list(enabled_connectors(config)) == ["relay"]

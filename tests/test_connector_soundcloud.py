@@ -8,6 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from base.config import with_overrides
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
 from connectors import polling
@@ -45,7 +46,7 @@ def sc_poller(fake: FakeSoundCloud, **overrides: Any) -> SoundCloudPoller:
 def link(engine, config) -> int:
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config)
+        accounts.set_budget(conn, uid, 500, config.money)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         lumen = accounts.create_user(conn, "lumen")
         link_account(conn, lumen, "soundcloud", LUMEN, vault=VAULT, access_token="unused")
@@ -64,7 +65,7 @@ def row(engine, account: int):
 
 def test_poller_is_off_without_a_client_id(config) -> None:
     assert poller(config) is None
-    config["connectors"]["soundcloud"]["client_id"] = "cid"
+    config = with_overrides(config, {"connectors.soundcloud.client_id": "cid"})
     assert isinstance(poller(config), SoundCloudPoller)
 
 

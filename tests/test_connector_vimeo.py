@@ -10,6 +10,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from base.config import with_overrides
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
 from connectors import polling
@@ -45,7 +46,7 @@ def vimeo_poller(fake: FakeVimeo, **overrides: Any) -> VimeoPoller:
 def link(engine, config) -> int:
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config)
+        accounts.set_budget(conn, uid, 500, config.money)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         creator = accounts.create_user(conn, "staff")
         linking.link_account(conn, creator, "vimeo", CREATOR, vault=VAULT, access_token="unused")
@@ -60,7 +61,7 @@ def row(engine, account: int):
 
 def test_poller_is_off_without_a_client_id(config) -> None:
     assert poller(config) is None
-    config["connectors"]["vimeo"]["client_id"] = "cid"
+    config = with_overrides(config, {"connectors.vimeo.client_id": "cid"})
     assert isinstance(poller(config), VimeoPoller)
 
 

@@ -12,6 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
+from base.config import with_overrides
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
 from connectors import poll_diff, polling
@@ -42,7 +43,7 @@ def sign(body: bytes, secret: str = SECRET) -> dict[str, str]:
 
 @pytest.fixture
 async def x_client(aiohttp_client: Any, hub_config, engine, redis) -> Any:
-    hub_config["connectors"]["x"]["consumer_secret"] = SECRET
+    hub_config = with_overrides(hub_config, {"connectors.x.consumer_secret": SECRET})
     return await aiohttp_client(create_app(hub_config, engine, redis))
 
 
@@ -52,7 +53,7 @@ def users(engine, config) -> dict[str, int]:
     with engine.begin() as conn:
         for name, x_id in (("pjotr", PJOTR), ("lumen", LUMEN), ("annika", ANNIKA)):
             uid = made[name] = accounts.create_user(conn, name)
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 2000, "test", f"test:{name}")
             identities.link(conn, uid, "x", x_id, claim=True)
     return made
@@ -175,7 +176,7 @@ def link_account(engine, config, uid: int | None = None, token: str = "token-pjo
     with engine.begin() as conn:
         if uid is None:
             uid = accounts.create_user(conn, "pjotr")
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         return linking.link_account(conn, uid, "x", PJOTR, vault=VAULT, access_token=token,
                                     refresh_token="refresh-pjotr")
@@ -212,7 +213,7 @@ def test_new_likes_and_unlikes_become_events_that_reach_the_ledger(
     with engine.begin() as conn:
         lumen = accounts.create_user(conn, "lumen")
         identities.link(conn, lumen, "x", LUMEN, claim=True)
-        accounts.set_budget(conn, lumen, 200, config)
+        accounts.set_budget(conn, lumen, 200, config.money)
         accounts.credit_funds(conn, lumen, 300, "test", "test:lumen")
     poller = x_poller(fake_x)
     polling.poll_account(engine, poller, account)

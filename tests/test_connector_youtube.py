@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from base.config import with_overrides
 from base.tables.connectors import poll_accounts, poll_seen
 from base.vault import Vault
 from connectors import polling
@@ -47,7 +48,7 @@ def yt_poller(fake: FakeYouTube, **overrides: Any) -> YouTubePoller:
 def link(engine, config) -> int:
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config)
+        accounts.set_budget(conn, uid, 500, config.money)
         accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
         creator = accounts.create_user(conn, "devs")
         linking.link_account(conn, creator, "youtube", CREATOR, vault=VAULT,
@@ -70,7 +71,7 @@ def flattred_thing(engine):
 
 def test_poller_is_off_without_a_client_id(config) -> None:
     assert poller(config) is None
-    config["connectors"]["youtube"]["client_id"] = "cid"
+    config = with_overrides(config, {"connectors.youtube.client_id": "cid"})
     assert isinstance(poller(config), YouTubePoller)
 
 

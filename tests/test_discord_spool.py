@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, make_url, select
 
+from base.config import with_overrides
 from connectors import discord as dc
 from connectors.discord_spool import SPOOL_FILE
 from ledger.db import make_engine
@@ -91,8 +92,8 @@ def spooled(spool: Path) -> int:
 async def test_reactions_wait_in_the_spool_while_the_database_is_down(
         engine, hub_config, db_url, tmp_path) -> None:
     people(engine, hub_config)
-    hub_config["connectors"]["discord"]["retry_seconds"] = 0.05
-    spool = Path(hub_config["data_dir"]) / SPOOL_FILE
+    hub_config = with_overrides(hub_config, {"connectors.discord.retry_seconds": 0.05})
+    spool = Path(hub_config.data_dir) / SPOOL_FILE
     woken: list[Any] = []
     async with outage(db_url, tmp_path) as (down, restore):
         client = dc.make_bot(down, hub_config, woken.extend)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from base.config import with_overrides
 from catalog import discovery
 from catalog.discovery import payment_links
 from catalog.errors import FetchFailed, InvalidThing
@@ -70,9 +71,8 @@ def web_site():
 
 @pytest.fixture
 def settings(config):
-    config["catalog"]["discovery_allow_private"] = True
-    config["catalog"]["discovery_timeout_seconds"] = 1
-    return config
+    return with_overrides(config, {"catalog.discovery_allow_private": True,
+                                   "catalog.discovery_timeout_seconds": 1})
 
 
 def test_html_head_payment_link(web_site, settings):
@@ -110,7 +110,7 @@ def test_refusals(web_site, settings):
     for bad in ("ftp://example.org/", "not a url", ""):
         with pytest.raises(InvalidThing):
             discover(bad, settings)
-    settings["catalog"]["discovery_allow_private"] = False
+    settings = with_overrides(settings, {"catalog.discovery_allow_private": False})
     with pytest.raises(InvalidThing, match="private address"):
         discover(web_site + "/post", settings)
 
@@ -128,14 +128,14 @@ def test_one_deadline_covers_every_redirect(settings):
 
     app = site({"/post": ("text/html", HTML)}, hops, slow=dict.fromkeys(hops, 0.4))
     app.middlewares.append(record)
-    settings["catalog"]["discovery_max_redirects"] = 5
+    settings = with_overrides(settings, {"catalog.discovery_max_redirects": 5})
     with serve(app) as base, pytest.raises(FetchFailed, match="in time"):
         discover(base + "/r0", settings)
     assert "/post" not in seen and len(seen) <= 3
 
 
 def test_names_resolving_to_private_addresses_are_refused(web_site, settings):
-    settings["catalog"]["discovery_allow_private"] = False
+    settings = with_overrides(settings, {"catalog.discovery_allow_private": False})
     port = web_site.rsplit(":", 1)[1]
     with pytest.raises(InvalidThing, match="localhost resolves to a private address"):
         discover(f"http://localhost:{port}/post", settings)
@@ -147,12 +147,12 @@ def test_fetches_go_to_the_checked_address_and_every_redirect_is_checked(setting
     """The connection goes to the address the check found (pages.invalid's, let through by
     `network.allow_addresses`), and a redirect to a private host is refused: by name
     (inner.invalid is 127.0.0.2) or as an IPv6 spelling of loopback."""
-    settings["catalog"]["discovery_allow_private"] = False
+    settings = with_overrides(settings, {"catalog.discovery_allow_private": False})
     records = {("pages.invalid", "A"): ["127.0.0.1"], ("inner.invalid", "A"): ["127.0.0.2"]}
     with FakeDNS(records) as dns, serve(site({"/post": ("text/html", HTML)},
                                              {"/old": "/post"})) as base:
-        settings["network"].update(nameservers=["127.0.0.1"], dns_port=dns.port,
-                                   allow_addresses=["127.0.0.1"])
+        settings = with_overrides(settings, {"network": dict(
+            nameservers=["127.0.0.1"], dns_port=dns.port, allow_addresses=["127.0.0.1"])})
         port = base.rsplit(":", 1)[1]
         app = site({}, {"/inner": f"http://inner.invalid:{port}/post",
                         "/v6": f"http://[::7f00:1]:{port}/post"})

@@ -12,6 +12,7 @@ from alembic import command
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from base.config import with_overrides
 from base.db import alembic_config
 from base.tables.members import logins
 from ledger import accounts
@@ -30,12 +31,21 @@ LINK = re.compile(r"https?://\S+(/settings/email/verify/\S+)")
 
 
 @pytest.fixture
-def mailbox(hub_config):
+def mailbox():
     box = Mailbox()
     with smtp_server(box) as port:
-        hub_config["notifications"].update(smtp_host="127.0.0.1", smtp_port=port,
-                                           smtp_starttls=False)
+        box.port = port
         yield box
+
+
+@pytest.fixture
+def hub_config(hub_config, request):
+    """The settings, e-mail sent to the test's SMTP server if it has one."""
+    if "mailbox" not in request.fixturenames:
+        return hub_config
+    return with_overrides(hub_config, {"notifications": {
+        "smtp_host": "127.0.0.1", "smtp_port": request.getfixturevalue("mailbox").port,
+        "smtp_starttls": False}})
 
 
 def login_of(engine, name: str):
@@ -121,7 +131,7 @@ def test_notices_wait_for_a_confirmed_address(engine, hub_config):
     member(engine, hub_config, "bo", "bo@example.org", "github", "bo-gh")
     feed(engine, star("ana-gh", "cy/song", "cy-gh", "2026-06-03T10:00:00"),
          star("bo-gh", "cy/song", "cy-gh", "2026-06-03T11:00:00"))
-    settle(engine, "2026-06", hub_config)
+    settle(engine, "2026-06", hub_config.money)
     claim(engine, "cy", "github", "cy-gh")
     with engine.connect() as conn:
         bo = accounts.user_id(conn, "bo")

@@ -36,7 +36,7 @@ def seed(engine, config) -> None:
     with engine.begin() as conn:
         for n in range(LIKERS + AUTHORS):
             uid = accounts.create_user(conn, f"member{n}")
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 1000, "test", f"fault:member{n}")
             identities.link(conn, uid, "bluesky", did(n), claim=True)
 

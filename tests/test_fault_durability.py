@@ -20,13 +20,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from redis import Redis
 from sqlalchemy import Engine, create_engine, func, select
 
+from base.config import Settings
 from hub.simulate import github_star
 from ledger import accounts, identities
 from ledger.schema import events, flattrs
@@ -131,11 +131,11 @@ def wait_for(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
-def seed(engine: Engine, config: dict[str, Any]) -> None:
+def seed(engine: Engine, config: Settings) -> None:
     with engine.begin() as conn:
         for g in range(GIVERS):
             uid = accounts.create_user(conn, f"giver{g}")
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 1000, "test", f"fault:giver{g}")
             identities.link(conn, uid, "github", str(g + 1))
         for o in range(OWNERS):

@@ -19,6 +19,7 @@ from flattrclient.exc import FlattrApiError, NotFoundError
 from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
+from base.config import with_overrides
 from hub.app import create_app
 from ledger import accounts
 from ledger.schema import flattrs
@@ -60,11 +61,11 @@ def hub(hub_config, engine, redis):
     a_github_repository_of_bo(engine, bo)
     with engine.begin() as conn:
         ana = sign_up(conn, "ana", PASSWORD)
-        accounts.set_budget(conn, ana, 500, hub_config)
+        accounts.set_budget(conn, ana, 500, hub_config.money)
         accounts.credit_funds(conn, ana, 2000, "test", "test:ana")
         app = register_app(conn, bo, "Podcast player", CALLBACK)
-    with serve(create_app(hub_config, engine, redis)) as base:
-        hub_config["hub"]["base_url"] = base  # the links the answers hold
+    with serve(lambda base: create_app(  # the links the answers hold
+            with_overrides(hub_config, {"hub.base_url": base}), engine, redis)) as base:
         yield {"base": base, "app": app, "post": post, "ana": ana}
 
 

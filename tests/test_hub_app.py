@@ -10,6 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import func, select
 
+from base.config import with_overrides
 from hub.app import create_app
 from hub.simulate import github_headers, github_star, standard_headers
 from pipeline.inbox import inbox
@@ -117,7 +118,7 @@ async def test_oversized_body_gets_413_json(hub_client, engine):
 
 async def test_unknown_or_switched_off_connector_gets_404_json(
         aiohttp_client, hub_config, engine, redis):
-    hub_config["connectors"]["relay"]["secret"] = ""
+    hub_config = with_overrides(hub_config, {"connectors.relay.secret": ""})
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     for path in ("/webhooks/relay", "/webhooks/nosuch", "/webhooks/UPPER", "/nowhere"):
         response = await client.post(path, data=b"{}")
@@ -166,7 +167,7 @@ async def test_concurrent_requests_share_commits(aiohttp_client, hub_config, eng
         original(conn, entries)
 
     monkeypatch.setattr(inbox_module, "append", counting_append)
-    hub_config["hub"]["inbox_wait_ms"] = 20
+    hub_config = with_overrides(hub_config, {"hub.inbox_wait_ms": 20})
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     deliveries = [github_star(GITHUB_SECRET, sender=1, repo=n, owner=2) for n in range(40)]
     responses = await asyncio.gather(*(client.post("/webhooks/github", data=body, headers=h)

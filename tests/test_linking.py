@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, text, update
 from yarl import URL
 
+from base.config import Settings
 from base.tables.connectors import poll_accounts
 from base.tables.linking import claim_contests, oauth_pending
 from base.tables.members import logins
@@ -52,15 +53,21 @@ POLLED = {"x", "soundcloud", "mastodon", "vimeo", "dailymotion", "youtube"}
 
 
 @pytest.fixture
-async def fake(aiohttp_server: Any, hub_config: dict[str, Any]) -> FakeOAuthProvider:
+async def fake(aiohttp_server: Any) -> FakeOAuthProvider:
     provider = FakeOAuthProvider()
     server = await aiohttp_server(provider.app())
-    oauth_provider.configure(hub_config, str(server.make_url("")).rstrip("/"))
+    provider.url = str(server.make_url("")).rstrip("/")
     return provider
 
 
 @pytest.fixture
-async def client(fake: FakeOAuthProvider, aiohttp_client: Any, hub_config: dict[str, Any],
+def hub_config(hub_config: Settings, fake: FakeOAuthProvider) -> Settings:
+    """The hub's settings, linking pointed at the fake provider."""
+    return oauth_provider.configure(hub_config, fake.url)
+
+
+@pytest.fixture
+async def client(fake: FakeOAuthProvider, aiohttp_client: Any, hub_config: Settings,
                  engine: Any, redis: Any) -> Any:
     """The hub, created once its config points at the fake provider."""
     return await aiohttp_client(create_app(hub_config, engine, redis))

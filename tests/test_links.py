@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from base.config import with_overrides
 from base.links import base_url, loopback
 from flattr_hub.cli import main
+from hub.app import create_app
 from tests.rest_helpers import member, thing
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -14,7 +16,8 @@ pytest_plugins = ["tests.hub_fixtures"]
 EVIL = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
 
 
-async def test_api_links_ignore_the_host_header(hub_client, hub_config, engine):
+async def test_api_links_ignore_the_host_header(hub_client, hub_config, engine, redis,
+                                                aiohttp_client):
     tid = thing(engine, member(engine, hub_config, "bo"), "https://bo.example/post")
     found = await hub_client.get("/rest/v2/things/lookup?url=https://bo.example/post",
                                  headers=EVIL, allow_redirects=False)
@@ -25,17 +28,18 @@ async def test_api_links_ignore_the_host_header(hub_client, hub_config, engine):
     page = await (await hub_client.get("/button/demo", headers=EVIL)).text()
     assert "evil.example" not in page
 
-    hub_config["hub"]["base_url"] = "https://hub.example.org/"
-    found = await hub_client.get("/rest/v2/things/lookup?url=https://bo.example/post",
+    public = await aiohttp_client(create_app(
+        with_overrides(hub_config, {"hub.base_url": "https://hub.example.org/"}), engine, redis))
+    found = await public.get("/rest/v2/things/lookup?url=https://bo.example/post",
                                  headers=EVIL, allow_redirects=False)
     assert found.headers["Location"] == f"https://hub.example.org/rest/v2/things/{tid}"
 
 
 def test_the_one_helper(config):
     assert base_url(config) == "http://127.0.0.1:8080"
-    config["hub"].update(host="::1", port=9000)
+    config = with_overrides(config, {"hub": dict(host="::1", port=9000)})
     assert base_url(config) == "http://[::1]:9000"
-    config["hub"]["base_url"] = "https://hub.example.org/"
+    config = with_overrides(config, {"hub.base_url": "https://hub.example.org/"})
     assert base_url(config) == "https://hub.example.org"
     assert [loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "localhost")] == [True] * 4
     assert [loopback(h) for h in ("0.0.0.0", "::", "", "10.0.0.1", "hub.example")] == [False] * 5

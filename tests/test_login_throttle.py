@@ -18,12 +18,9 @@ pytest_plugins = ["tests.hub_fixtures"]
 WRONG = "Wrong name or password."
 
 
-@pytest.fixture
-def quick(hub_config):
-    """The delay grows from 10 ms to at most 50 ms here (1 s to 15 s by default)."""
-    hub_config["web"]["login_delay_seconds"] = 0.01
-    hub_config["web"]["login_max_delay_seconds"] = 0.05
-    return hub_config
+# The delay grows from 10 ms to at most 50 ms in the tests marked with it (1 s to 15 s by
+# default).
+QUICK = {"web.login_delay_seconds": 0.01, "web.login_max_delay_seconds": 0.05}
 
 
 async def attempt_from(client, address: str, name: str, password: str) -> int:
@@ -38,7 +35,8 @@ async def attempt_from(client, address: str, name: str, password: str) -> int:
         return reply.status
 
 
-async def test_concurrent_wrong_passwords_get_at_most_the_limit_of_checks(hub_client, quick):
+@pytest.mark.settings(QUICK)
+async def test_concurrent_wrong_passwords_get_at_most_the_limit_of_checks(hub_client, hub_config):
     await sign_up(hub_client, "ana")
     hub_client.session.cookie_jar.clear()
     page = await hub_client.get("/login")
@@ -51,15 +49,16 @@ async def test_concurrent_wrong_passwords_get_at_most_the_limit_of_checks(hub_cl
 
     answers = await asyncio.gather(*(wrong() for _ in range(24)))
     checked = [status for status, text in answers if WRONG in text]
-    assert len(checked) <= quick["web"]["login_attempts"]
+    assert len(checked) <= hub_config.web.login_attempts
     assert all(status == 429 for status, text in answers if WRONG not in text)
     assert len(checked) + sum(status == 429 for status, _ in answers) == 24
     assert await attempt_from(hub_client, "127.0.0.1", "ana", PASSWORD) == 429
 
 
-async def test_the_owner_still_gets_in_from_a_fresh_address(hub_client, quick):
+@pytest.mark.settings(QUICK)
+async def test_the_owner_still_gets_in_from_a_fresh_address(hub_client, hub_config):
     await sign_up(hub_client, "ana")
-    limit = quick["web"]["login_attempts"]
+    limit = hub_config.web.login_attempts
     statuses = await asyncio.gather(*(
         attempt_from(hub_client, f"127.0.0.{n}", "ana", "wrong password!")
         for n in range(2, limit + 4)))
@@ -67,8 +66,8 @@ async def test_the_owner_still_gets_in_from_a_fresh_address(hub_client, quick):
     assert await attempt_from(hub_client, "127.0.1.1", "ana", PASSWORD) == 303
 
 
-async def test_one_address_is_limited_across_names(hub_client, quick):
-    quick["web"]["login_address_attempts"] = 3
+@pytest.mark.settings({**QUICK, "web.login_address_attempts": 3})
+async def test_one_address_is_limited_across_names(hub_client):
     statuses = [await attempt_from(hub_client, "127.0.2.1", f"name{n}", "wrong password!")
                 for n in range(5)]
     assert statuses == [400] * 3 + [429] * 2
@@ -77,7 +76,7 @@ async def test_one_address_is_limited_across_names(hub_client, quick):
 
 def test_the_delay_per_name_grows_and_is_capped(redis, hub_config):
     throttle = Throttle(redis, hub_config)
-    limit = hub_config["web"]["login_attempts"]
+    limit = hub_config.web.login_attempts
     delays = [throttle.attempt("Ana", f"192.0.2.{n}").delay for n in range(limit + 6)]
     assert delays[:limit] == [0] * limit
     assert delays[limit:] == [1, 2, 4, 8, 15, 15]

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import select
 
 from base import logs
-from base.config import ConfigError
+from base.config import ConfigError, with_overrides
 from hub.simulate import github_headers, github_star, standard_headers
 from pipeline.inbox import Entry, inbox, store
 from pipeline.queues import queue
@@ -34,7 +34,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def json_logs(hub_config, capsys):
     """Logs as configured by the command line, at debug level; `read()` parses what was logged
     since the last call: (raw text, [objects])."""
-    hub_config["log"]["level"] = "debug"
+    hub_config = with_overrides(hub_config, {"log.level": "debug"})
     logs.configure(hub_config)
     capsys.readouterr()
 
@@ -157,9 +157,9 @@ async def test_no_secret_or_signature_is_logged(hub_client, engine, hub_config, 
 
 
 def test_bad_log_settings_are_refused(hub_config):
-    hub_config["log"]["level"] = "loud"
+    hub_config = with_overrides(hub_config, {"log.level": "loud"})
     with pytest.raises(ConfigError, match=r"log\.level"):
         logs.configure(hub_config)
-    hub_config["log"] = {"level": "info", "format": "xml"}
+    hub_config = with_overrides(hub_config, {"log": {"level": "info", "format": "xml"}})
     with pytest.raises(ConfigError, match=r"log\.format"):
         logs.configure(hub_config)

@@ -45,17 +45,23 @@ class Stalling:
 
 
 @pytest.fixture
-async def stalling(aiohttp_server: Any, hub_config: dict[str, Any]) -> tuple[Stalling, str]:
+async def stalling(aiohttp_server: Any) -> tuple[Stalling, str]:
     site = Stalling()
     server = await aiohttp_server(site.app(), host="127.0.0.1")
-    hub_config["catalog"].update(discovery_allow_private=True, discovery_timeout_seconds=10)
     return site, str(server.make_url("")).rstrip("/")
 
 
+def lookups(concurrency: int, per_client: int) -> pytest.MarkDecorator:
+    """The settings of a test whose lookups fetch the stalling site (on loopback)."""
+    return pytest.mark.settings({"catalog": {
+        "discovery_allow_private": True, "discovery_timeout_seconds": 10,
+        "lookup_concurrency": concurrency, "lookup_per_client": per_client}})
+
+
+@lookups(concurrency=12, per_client=12)
 async def test_other_requests_answer_while_lookups_hang(hub_client, hub_config, engine,
                                                         stalling):
     site, base = stalling
-    hub_config["catalog"].update(lookup_concurrency=12, lookup_per_client=12)
     tid = thing(engine, member(engine, hub_config, "bo"), "https://bo.example/post")
     lookups = [asyncio.create_task(hub_client.get(LOOKUP, params={"url": f"{base}/p{n}"}))
                for n in range(12)]
@@ -76,9 +82,9 @@ async def test_other_requests_answer_while_lookups_hang(hub_client, hub_config, 
     assert again.status == 404 and len(site.seen) == 12  # the outcome was cached
 
 
-async def test_one_client_gets_429_past_its_own_limit(hub_client, hub_config, stalling):
+@lookups(concurrency=12, per_client=2)
+async def test_one_client_gets_429_past_its_own_limit(hub_client, stalling):
     site, base = stalling
-    hub_config["catalog"].update(lookup_concurrency=12, lookup_per_client=2)
     lookups = [asyncio.create_task(hub_client.get(LOOKUP, params={"url": f"{base}/p{n}"}))
                for n in range(2)]
     await site.wait_for(2)

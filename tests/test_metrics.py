@@ -18,6 +18,7 @@ from redis.retry import Retry
 from sqlalchemy import create_engine
 
 from base import metrics as counters
+from base.config import with_overrides
 from hub import metrics
 from hub.app import create_app
 from ledger.settlement import RunSummary
@@ -171,7 +172,7 @@ async def test_metrics_are_for_the_bearer_of_the_token_only(aiohttp_client, conf
     """/metrics shows the settlement's money totals: off while metrics.token is unset (the
     default), and for the bearer of the token only."""
     counters.record_settlement(RunSummary("2026-07", "done", 1, 1, 700, 70, False), 1.0)
-    config["metrics"]["token"] = ""
+    config = with_overrides(config, {"metrics.token": ""})
     public = await aiohttp_client(create_app(config, engine, redis))
     answer = await public.get("/metrics")
     assert answer.status == 404 and "settlement" not in await answer.text()

@@ -32,7 +32,7 @@ async def test_a_payment_above_the_maximum_is_held_never_credited(hostile: Hosti
                                                                    hub_config):
     with engine.connect() as conn:
         before = accounts.balances(conn, accounts.user_id(conn, "olga"))
-    for n, amount in enumerate((2**63 - 1, 2**63 - 1, hub_config["payments"]["max_funding"] + 1)):
+    for n, amount in enumerate((2**63 - 1, 2**63 - 1, hub_config.payments.max_funding + 1)):
         body = checkout(f"evt_{n}", amount)
         reply = await hostile.client.post("/webhooks/stripe", data=body,
                                           headers=sign_stripe(body))
@@ -90,7 +90,7 @@ def test_cli_credit_and_payouts_have_maxima(engine, hub_config, db_url, capsys, 
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "ana")
         accounts.credit_funds(conn, uid, 5000, "test", "test:ana")
-    too_much = str(hub_config["payments"]["max_credit"] + 1)
+    too_much = str(hub_config.payments.max_credit + 1)
     assert main(["funds", "credit", "ana", too_much, "--reason", "gift"]) == 2
     assert "max_credit" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -98,7 +98,7 @@ def test_cli_credit_and_payouts_have_maxima(engine, hub_config, db_url, capsys, 
     with engine.begin() as conn:
         set_payout_details(conn, uid, "Ana", "DE89370400440532013000", "")
         with pytest.raises(LedgerError, match="at most"):
-            request_payout(conn, uid, hub_config["payments"]["max_payout"] + 1, "n" * 32,
-                           hub_config)
+            request_payout(conn, uid, hub_config.payments.max_payout + 1, "n" * 32,
+                           hub_config.money)
         assert accounts.balances(conn, uid)["funds"] == 5000
         assert verify(conn) == []

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from base.config import with_overrides
 from base.tables.members import logins
 from base.tables.notifications import notification_optouts, notification_outbox
 from ledger import accounts, identities
@@ -29,6 +30,7 @@ from pipeline.queues import wake
 from tests.fakes.discord_api import FakeDiscordAPI
 from tests.fakes.server import serve
 from tests.fakes.smtp import Mailbox, free_port, smtp_server
+from tests.hub_helpers import reinstall
 from tests.ledger_helpers import feed, star
 from tests.web_helpers import PASSWORD, post_form
 from tests.web_helpers import sign_up as web_sign_up
@@ -43,21 +45,35 @@ CREATOR = "222000000000000001"
 
 
 @pytest.fixture
-def discord_api(hub_config):
+def discord_api():
     fake = FakeDiscordAPI(BOT_TOKEN)
     with serve(fake.app()) as url:
-        hub_config["connectors"]["discord"].update(bot_token=BOT_TOKEN, api_base=url)
-        hub_config["notifications"]["platforms"] = ["discord"]
+        fake.url = url
         yield fake
 
 
 @pytest.fixture
-def mailbox(hub_config):
+def mailbox():
     box = Mailbox()
     with smtp_server(box) as port:
-        hub_config["notifications"].update(smtp_host="127.0.0.1", smtp_port=port,
-                                           smtp_starttls=False)
+        box.port = port
         yield box
+
+
+@pytest.fixture
+def hub_config(hub_config, request):
+    """The settings, with the bot and the fake Discord API, and the SMTP server, of the tests
+    that use them."""
+    overrides = {}
+    if "discord_api" in request.fixturenames:
+        url = request.getfixturevalue("discord_api").url
+        overrides.update({"connectors.discord": {"bot_token": BOT_TOKEN, "api_base": url},
+                          "notifications.platforms": ["discord"]})
+    if "mailbox" in request.fixturenames:
+        port = request.getfixturevalue("mailbox").port
+        overrides["notifications"] = {"smtp_host": "127.0.0.1", "smtp_port": port,
+                                      "smtp_starttls": False}
+    return with_overrides(hub_config, overrides)
 
 
 def member(engine, config, name: str, email: str | None, platform: str, account: str,
@@ -69,7 +85,7 @@ def member(engine, config, name: str, email: str | None, platform: str, account:
         if verified:
             conn.execute(update(logins).where(logins.c.user_id == uid)
                          .values(email_verified_at=utcnow()))
-        accounts.set_budget(conn, uid, 500, config)
+        accounts.set_budget(conn, uid, 500, config.money)
         accounts.credit_funds(conn, uid, 2000, "test", f"test:{name}")
         identities.link(conn, uid, platform, account)
     return uid
@@ -124,7 +140,7 @@ def test_givers_are_emailed_when_someone_they_pledged_to_joins(engine, hub_confi
     member(engine, hub_config, "dee", None, "github", "dee-gh")  # no address: not told
     member(engine, hub_config, "eve", "eve@example.org", "github", "eve-gh")  # not a giver
     feed(engine, star("ana-gh", "cy/song", "cy-gh", "2026-06-03T10:00:00"))
-    settle(engine, "2026-06", hub_config)  # ana's June flattr is now a waiting pledge
+    settle(engine, "2026-06", hub_config.money)  # ana's June flattr is now a waiting pledge
     feed(engine, star("bo-gh", "cy/tune", "cy-gh", "2026-11-02T10:00:00"),
          star("dee-gh", "cy/tune", "cy-gh", "2026-11-02T11:00:00"))
     claim(engine, "cy", "github", "cy-gh")
@@ -193,8 +209,8 @@ def test_a_failing_smtp_server_is_retried_until_it_accepts(engine, hub_config, m
 
 
 def test_an_unreachable_smtp_server_fails_after_the_last_retry(engine, hub_config):
-    hub_config["notifications"].update(smtp_host="127.0.0.1", smtp_port=free_port(),
-                                       smtp_starttls=False)
+    hub_config = with_overrides(hub_config, {"notifications": dict(
+        smtp_host="127.0.0.1", smtp_port=free_port(), smtp_starttls=False)})
     member(engine, hub_config, "ana", "ana@example.org", "github", "ana-gh")
     feed(engine, star("ana-gh", "cy/song", "cy-gh", "2026-11-02T10:00:00"))
     claim(engine, "cy", "github", "cy-gh")
@@ -230,11 +246,11 @@ def test_a_discord_creator_gets_one_dm_when_pledges_start_waiting(engine, hub_co
 
 def test_no_dm_when_the_platform_is_not_opted_in(engine, hub_config, worker_context,
                                                  discord_api):
-    hub_config["notifications"]["platforms"] = ["github"]
+    worker_context = reinstall(worker_context, {"notifications.platforms": ["github"]})
     member(engine, hub_config, "ana", None, "discord", "111")
     through_the_queue(worker_context, react("111", "m1"))
     assert (discord_api.messages, outbox_rows(engine)) == ([], [])
-    hub_config["notifications"]["platforms"] = []
+    worker_context = reinstall(worker_context, {"notifications.platforms": []})
     through_the_queue(worker_context, react("111", "m2"))
     assert (discord_api.messages, outbox_rows(engine)) == ([], [])
 
@@ -244,7 +260,7 @@ def test_no_dm_for_claimed_identities_or_without_the_bot(engine, hub_config, wor
     member(engine, hub_config, "ana", None, "discord", "111")
     claim(engine, "cy", "discord", CREATOR)
     through_the_queue(worker_context, react("111", "m1"))  # a flattr, not a pledge
-    hub_config["connectors"]["discord"]["bot_token"] = ""
+    worker_context = reinstall(worker_context, {"connectors.discord.bot_token": ""})
     through_the_queue(worker_context, react("111", "m2", owner="333"))
     assert (discord_api.messages, outbox_rows(engine)) == ([], [])
 
@@ -274,7 +290,7 @@ def test_a_pending_notice_is_dropped_when_the_identity_is_claimed(engine, hub_co
 
 
 def test_the_hourly_cap_holds(engine, hub_config, discord_api):
-    hub_config["notifications"]["max_per_hour"] = 2
+    hub_config = with_overrides(hub_config, {"notifications.max_per_hour": 2})
     rows = record_waiting(engine, hub_config, [f"40{n}" for n in range(3)])
     now = utcnow()
     outcomes = [delivery.attempt(engine, hub_config, notice, now=now) for notice in rows]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from base.config import Settings, with_overrides
 from base.public_net import Guard
 from base.vault import vault
 from connectors.mastodon import MastodonPoller
@@ -27,13 +28,22 @@ CLASS_NAME = re.compile(r"[A-Z][a-z]+[A-Z][A-Za-z]*(Error|Exception)")  # Mastod
 
 
 @pytest.fixture
-def evil_dns(config: dict[str, Any]) -> Any:
+def evil_dns() -> Any:
     """evil.example resolves to loopback (IPv4 and an IPv4-compatible IPv6 spelling)."""
     with FakeDNS({("evil.example", "A"): ["127.0.0.1"],
                   ("evil.example", "AAAA"): ["::7f00:1"]}) as server:
-        config["network"].update(nameservers=["127.0.0.1"], dns_port=server.port)
-        config["connectors"]["mastodon"]["enabled"] = True
         yield server
+
+
+@pytest.fixture
+def config(config: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Look-ups ask the test's fake DNS server, if it has one; Mastodon linking is on."""
+    if "evil_dns" not in request.fixturenames:
+        return config
+    return with_overrides(config, {
+        "network": {"nameservers": ["127.0.0.1"],
+                    "dns_port": request.getfixturevalue("evil_dns").port},
+        "connectors.mastodon.enabled": True})
 
 
 class Internal:
@@ -78,8 +88,8 @@ async def test_a_redirect_to_a_loopback_service_is_not_followed(aiohttp_client, 
     instance = web.Application()
     instance.router.add_route("*", "/{tail:.*}", redirect)
     fake = await aiohttp_server(instance, host="127.0.0.1")
-    hub_config["connectors"]["mastodon"].update(enabled=True,
-                                                api_base=str(fake.make_url("")).rstrip("/"))
+    hub_config = with_overrides(hub_config, {"connectors.mastodon": dict(
+        enabled=True, api_base=str(fake.make_url("")).rstrip("/"))})
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     await sign_up(client, "ana")
     reply = await post_form(client, "/accounts/link/mastodon",

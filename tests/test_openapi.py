@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from base.config import with_overrides
 from hub.app import create_app
 from tests.fakes.server import serve
 from tests.rest_helpers import bearer, member, thing, token
@@ -31,13 +32,13 @@ EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 5}
 
 
 def test_every_answer_matches_the_openapi_document(hub_config, engine, redis):
-    hub_config["api"]["rate_limit"] = 1_000_000
+    hub_config = with_overrides(hub_config, {"api.rate_limit": 1_000_000})
     ana = member(engine, hub_config, "ana")
     bo = member(engine, hub_config, "bo")
     thing(engine, bo, "https://bo.example/post", title="Post", tags="a,b")
     auth = bearer(token(engine, ana))
-    with serve(create_app(hub_config, engine, redis)) as base:
-        hub_config["hub"]["base_url"] = base  # the links the answers hold
+    with serve(lambda base: create_app(  # the links the answers hold
+            with_overrides(hub_config, {"hub.base_url": base}), engine, redis)) as base:
         http = requests.Session()
         document = http.get(f"{base}/openapi.json", timeout=10).json()
         assert document["servers"] == [{"url": base}]

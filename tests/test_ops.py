@@ -18,6 +18,7 @@ from redis.retry import Retry
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, update
 
+from base.config import with_overrides
 from connectors.stream_status import StatusWriter
 from flattr_hub.cli import main
 from hub.app import create_app
@@ -157,7 +158,7 @@ async def test_settlement_runs_are_listed_after_a_settlement(hub_client, engine,
     make_user(engine, hub_config, "bo", budget=200, funds=300, github="2")
     feed(engine, star("1", "r1", "2", "2026-06-03T12:00:00"),
          star("2", "r2", "1", "2026-06-04T12:00:00"))
-    settle(engine, "2026-06", hub_config)
+    settle(engine, "2026-06", hub_config.money)
     await as_operator(hub_client, engine)
     page = await (await hub_client.get("/ops/settlements")).text()
     [_header, run] = table_rows(page, "settlement-runs")
@@ -173,9 +174,9 @@ def settle_parts(page: str) -> tuple[str, str]:
     return tuple(" ".join(match.group(1).split()) for match in found)
 
 
+@pytest.mark.settings({"settlement": {"day": 1, "time": "00:00"}})  # last month is due, always
 async def test_the_settle_button_queues_one_job_that_the_worker_runs(
         hub_client, engine, hub_config, worker_context, redis):
-    hub_config["settlement"].update(day=1, time="00:00")  # last month is due, whatever today is
     last_month = add_months(month_of(utcnow()), -1)
     make_user(engine, hub_config, "ana", budget=500, funds=2000, github="1")
     make_user(engine, hub_config, "bo", budget=200, funds=300, github="2")
@@ -315,7 +316,7 @@ def test_user_commands_refuse_bad_input_in_one_line(cli):
 
 async def test_the_index_shows_each_configured_stream_with_its_liveness(
         aiohttp_client, hub_config, engine, redis):
-    hub_config["connectors"]["discord"]["bot_token"] = "bot-token"
+    hub_config = with_overrides(hub_config, {"connectors.discord.bot_token": "bot-token"})
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     await as_operator(client, engine)
     [_, row] = table_rows(await (await client.get("/ops")).text(), "streams")
@@ -332,7 +333,7 @@ async def test_the_index_says_when_no_stream_is_configured_or_redis_is_down(
         hub_client, aiohttp_client, hub_config, engine):
     await as_operator(hub_client, engine, "olga")
     assert "No stream connector is configured" in await (await hub_client.get("/ops")).text()
-    hub_config["connectors"]["discord"]["bot_token"] = "bot-token"
+    hub_config = with_overrides(hub_config, {"connectors.discord.bot_token": "bot-token"})
     dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     client = await aiohttp_client(create_app(hub_config, engine, dead))
     await as_operator(client, engine, "otto")

@@ -24,6 +24,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from base.config import with_overrides
 from base.tables.outbound import outbound_attempts, outbound_deliveries, outbound_endpoints
 from flattr_hub.cli import main
 from ledger import accounts
@@ -78,11 +79,11 @@ def serve_in_thread():
     loop.close()
 
 
-@pytest.fixture(autouse=True)
-def local_endpoints(config):
+@pytest.fixture
+def config(config):
     """These tests' endpoints are local servers (or names that do not resolve): allow them.
     test_outbound_web.py checks that the default refuses them."""
-    config["outbound"]["allow_private"] = True
+    return with_overrides(config, {"outbound.allow_private": True})
 
 
 def endpoint(engine, config, url, events=("flattr.received",), *, name="cy",
@@ -212,7 +213,7 @@ async def test_410_disables_the_endpoint_and_fails_what_is_pending(engine, confi
 
 
 async def test_an_endpoint_failing_for_days_is_disabled(engine, config, serve):
-    config["outbound"]["disable_after_days"] = 2
+    config = with_overrides(config, {"outbound.disable_after_days": 2})
     receiver = Receiver(500)
     uid, endpoint_id, _ = endpoint(engine, config, await serve(receiver))
     for day, state in ((0, "pending"), (1, "pending"), (2, "failed")):
@@ -286,7 +287,7 @@ def test_endpoint_registration_checks_url_and_event_types(engine, config):
 def test_ingested_flattrs_pledges_and_settlement_are_emitted(engine, config):
     make_user(engine, config, "ana", budget=500, funds=2000, github="1", claim=False)
     bo = make_user(engine, config, "bo", budget=200, funds=300, github="2")
-    config["hub"]["base_url"] = "https://hub.example"
+    config = with_overrides(config, {"hub.base_url": "https://hub.example"})
     with engine.begin() as conn:
         early = [star("1", "r0", "2", "2026-06-02T10:00:00")]
         assert events.emit_for_ingest(conn, config, early, ingest(conn, early)) == []
@@ -312,7 +313,7 @@ def test_ingested_flattrs_pledges_and_settlement_are_emitted(engine, config):
     assert pledged["data"]["claim_url"] == "https://hub.example/claim/github/3"
     assert pledged["data"]["owner"]["platform_user_id"] == "3"
 
-    settle(engine, "2026-06", config, now=datetime(2026, 7, 2))
+    settle(engine, "2026-06", config.money, now=datetime(2026, 7, 2))
     with engine.begin() as conn:
         [settled] = events.emit_settlement(conn, config, "2026-06")
         assert events.emit_settlement(conn, config, "2026-06") == []

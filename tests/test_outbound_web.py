@@ -16,6 +16,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from base import public_net
+from base.config import with_overrides
 from base.tables.outbound import outbound_deliveries
 from ledger import accounts
 from outbound import delivery, endpoints, events
@@ -25,6 +26,8 @@ from tests.fakes.webhook_receiver import Receiver
 from tests.web_helpers import csrf_token, post_form, sign_up
 
 pytest_plugins = ["tests.hub_fixtures"]
+
+LOCAL = {"outbound.allow_private": True}  # the receiver is on 127.0.0.1
 
 PAGE = "/settings/webhooks"
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]+")
@@ -63,9 +66,9 @@ async def send(engine: Any, config: Any, delivery_id: int) -> delivery.Attempt:
     return await asyncio.to_thread(delivery.attempt, engine, config, delivery_id)
 
 
+@pytest.mark.settings(LOCAL)
 async def test_register_receive_verify_log_and_resend(hub_client, hub_config, engine, redis,
                                                       aiohttp_server):
-    hub_config["outbound"]["allow_private"] = True  # the receiver is on 127.0.0.1
     receiver = Receiver(204)
     url = str((await aiohttp_server(receiver.app(), host="127.0.0.1")).make_url("/hook"))
     await sign_up(hub_client, "cy")
@@ -108,8 +111,8 @@ async def test_register_receive_verify_log_and_resend(hub_client, hub_config, en
     assert Webhook(secret).verify(body_again, again)["type"] == "flattr.received"
 
 
+@pytest.mark.settings(LOCAL)
 async def test_disable_enable_and_delete_from_the_page(hub_client, hub_config, engine, redis):
-    hub_config["outbound"]["allow_private"] = True
     await sign_up(hub_client, "cy")
     assert (await register(hub_client, "http://127.0.0.1:9/hook", "flattr.received")).status \
         == 200
@@ -139,9 +142,9 @@ async def test_disable_enable_and_delete_from_the_page(hub_client, hub_config, e
     assert (await hub_client.get(base)).status == 404
 
 
+@pytest.mark.settings(LOCAL)
 async def test_another_members_endpoints_and_deliveries_answer_404(hub_client, hub_config,
                                                                    engine, redis):
-    hub_config["outbound"]["allow_private"] = True
     await sign_up(hub_client, "ana")
     assert (await register(hub_client, "http://127.0.0.1:9/ana", "flattr.received")).status \
         == 200
@@ -208,24 +211,24 @@ async def test_members_can_not_subscribe_to_partner_events(hub_client, engine):
     assert endpoints_of(engine, "cy") == []
 
 
+@pytest.mark.settings(LOCAL)
 async def test_a_private_address_is_refused_again_when_sending(hub_client, hub_config, engine,
                                                                aiohttp_server):
-    hub_config["outbound"]["allow_private"] = True
     receiver = Receiver(204)
     url = str((await aiohttp_server(receiver.app(), host="127.0.0.1")).make_url("/hook"))
     await sign_up(hub_client, "cy")
     assert (await register(hub_client, url, "flattr.received")).status == 200
-    hub_config["outbound"]["allow_private"] = False
     delivery_id = emit(engine, user_id(engine, "cy"))
 
-    result = await send(engine, hub_config, delivery_id)
+    result = await send(engine, with_overrides(hub_config, {"outbound.allow_private": False}),
+                        delivery_id)
     assert (result.state, result.status) == ("pending", None)
     assert state(engine, delivery_id).last_error == "refused: the host has no public address"
     assert receiver.requests == []
 
 
+@pytest.mark.settings(LOCAL)
 async def test_forms_without_the_csrf_token_are_refused(hub_client, hub_config, engine):
-    hub_config["outbound"]["allow_private"] = True
     await sign_up(hub_client, "cy")
     reply = await hub_client.post(PAGE, data={"url": "http://127.0.0.1:9/hook",
                                               "events": "flattr.received"})

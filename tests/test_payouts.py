@@ -13,6 +13,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from base.config import with_overrides
 from flattr_hub.cli import main
 from ledger import accounts
 from ledger.errors import LedgerError
@@ -64,8 +65,7 @@ def run(engine, fn, *args):
 
 @pytest.fixture
 def sepa_config(config, debtor):
-    config["payments"]["sepa"] = debtor
-    return config
+    return with_overrides(config, {"payments.sepa": debtor})
 
 
 def test_iban_and_bic_are_checked():
@@ -87,15 +87,15 @@ def test_payout_requests_are_checked_and_move_revenue_once(engine, sepa_config):
     for uid, amount, message in ((ana, 999, "at least 1000"), (ana, 2600, "less than 2600"),
                                  (bo, 1000, "payout details"), (ana, 0, "positive")):
         with pytest.raises(LedgerError, match=message):
-            run(engine, request_payout, uid, amount, nonce(1), sepa_config)
+            run(engine, request_payout, uid, amount, nonce(1), sepa_config.money)
     with pytest.raises(LedgerError, match="expired"):
-        run(engine, request_payout, ana, 1000, "short", sepa_config)
+        run(engine, request_payout, ana, 1000, "short", sepa_config.money)
     assert dump(engine) == before
 
-    first = run(engine, request_payout, ana, 1500, nonce(1), sepa_config)
-    assert run(engine, request_payout, ana, 1500, nonce(1), sepa_config) == first
+    first = run(engine, request_payout, ana, 1500, nonce(1), sepa_config.money)
+    assert run(engine, request_payout, ana, 1500, nonce(1), sepa_config.money) == first
     with pytest.raises(LedgerError, match="already sent"):
-        run(engine, request_payout, ana, 1000, nonce(1), sepa_config)
+        run(engine, request_payout, ana, 1000, nonce(1), sepa_config.money)
     assert balances(engine, ana) == {"funds": 0, "revenue": 1000}
     assert all_balances(engine)["pending_payouts:sepa"] == 1500
     assert problems(engine) == []
@@ -103,9 +103,9 @@ def test_payout_requests_are_checked_and_move_revenue_once(engine, sepa_config):
 
 def test_a_sepa_batch_pays_every_requested_payout(engine, sepa_config):
     ids = [run(engine, request_payout, user_with_revenue(engine, sepa_config, name, amount),
-               amount, nonce(i), sepa_config)
+               amount, nonce(i), sepa_config.money)
            for i, (name, amount) in enumerate((("ana", 1000), ("bo", 2345), ("cy", 10001)))]
-    batch = run(engine, export_batch, sepa_config, TODAY)
+    batch = run(engine, export_batch, sepa_config.money, sepa_config.debtor, TODAY)
     assert (batch.payouts, batch.total) == (3, 13346)
     with engine.connect() as conn:
         xml = batch_file(conn, batch.id)
@@ -117,9 +117,9 @@ def test_a_sepa_batch_pays_every_requested_payout(engine, sepa_config):
     assert header.findtext("p:CtrlSum", namespaces=NS) == "133.46"
     assert header.findtext("p:MsgId", namespaces=NS) == batch.message_id
     info = root.find("p:CstmrCdtTrfInitn/p:PmtInf", NS)
-    debtor = sepa_config["payments"]["sepa"]
-    assert info.findtext("p:Dbtr/p:Nm", namespaces=NS) == debtor["name"]
-    assert info.findtext("p:DbtrAcct/p:Id/p:IBAN", namespaces=NS) == debtor["iban"]
+    debtor = sepa_config.payments.sepa
+    assert info.findtext("p:Dbtr/p:Nm", namespaces=NS) == debtor.name
+    assert info.findtext("p:DbtrAcct/p:Id/p:IBAN", namespaces=NS) == debtor.iban
     assert info.findtext("p:ReqdExctnDt", namespaces=NS) == "2026-11-25"
     txs = info.findall("p:CdtTrfTxInf", NS)
     assert [(tx.findtext("p:PmtId/p:EndToEndId", namespaces=NS),
@@ -132,29 +132,30 @@ def test_a_sepa_batch_pays_every_requested_payout(engine, sepa_config):
         (f"FLATTR-PAYOUT-{ids[1]}", "23.45", "EUR", IBANS["bo"], None, "Bo Example"),
         (f"FLATTR-PAYOUT-{ids[2]}", "100.01", "EUR", IBANS["cy"], None, "Cy Example")]
     with pytest.raises(LedgerError, match="no payouts are waiting"):
-        run(engine, export_batch, sepa_config, TODAY)
+        run(engine, export_batch, sepa_config.money, sepa_config.debtor, TODAY)
     assert problems(engine) == []
 
 
 def test_export_needs_the_operator_account(engine, config):
     ana = user_with_revenue(engine, config, "ana", 1000)
-    run(engine, request_payout, ana, 1000, nonce(1), config)
+    run(engine, request_payout, ana, 1000, nonce(1), config.money)
     before = dump(engine)
     with pytest.raises(LedgerError, match=r"payments\.sepa\.name"):
-        run(engine, export_batch, config, TODAY)
-    config["payments"]["sepa"] = {"name": "Op", "iban": "DE00370400440532013000", "bic": ""}
+        run(engine, export_batch, config.money, config.debtor, TODAY)
+    config = with_overrides(config, {"payments.sepa": {
+        "name": "Op", "iban": "DE00370400440532013000", "bic": ""}})
     with pytest.raises(LedgerError, match=r"payments\.sepa: IBAN check digits"):
-        run(engine, export_batch, config, TODAY)
+        run(engine, export_batch, config.money, config.debtor, TODAY)
     assert dump(engine) == before
 
 
 def test_paid_and_failed_payouts(engine, sepa_config):
     ana = user_with_revenue(engine, sepa_config, "ana", 5000)
-    first = run(engine, request_payout, ana, 2000, nonce(1), sepa_config)
-    second = run(engine, request_payout, ana, 1500, nonce(2), sepa_config)
+    first = run(engine, request_payout, ana, 2000, nonce(1), sepa_config.money)
+    second = run(engine, request_payout, ana, 1500, nonce(2), sepa_config.money)
     with pytest.raises(LedgerError, match="only an exported payout"):
         run(engine, mark_paid, first)
-    run(engine, export_batch, sepa_config, TODAY)
+    run(engine, export_batch, sepa_config.money, sepa_config.debtor, TODAY)
     assert run(engine, mark_paid, first) is True
     assert run(engine, mark_paid, first) is False
     assert run(engine, mark_failed, second) is True
@@ -166,7 +167,7 @@ def test_paid_and_failed_payouts(engine, sepa_config):
     money = all_balances(engine)
     assert money["pending_payouts:sepa"] == 0 and money["payouts:sepa"] == 2000
     assert balances(engine, ana) == {"funds": 0, "revenue": 3000}
-    third = run(engine, request_payout, ana, 1000, nonce(3), sepa_config)
+    third = run(engine, request_payout, ana, 1000, nonce(3), sepa_config.money)
     assert run(engine, mark_failed, third) is True  # before export: cancelled
     assert balances(engine, ana)["revenue"] == 3000
     assert problems(engine) == []
@@ -265,8 +266,8 @@ async def test_operator_exports_and_settles_payouts(money_client, engine, money_
     uid = await signed_up_with_revenue(money_client, engine, "ana", 5000)
     with engine.begin() as conn:
         set_payout_details(conn, uid, "Ana Example", IBANS["ana"], None)
-        first = request_payout(conn, uid, 2000, nonce(1), money_config)
-        second = request_payout(conn, uid, 1000, nonce(2), money_config)
+        first = request_payout(conn, uid, 2000, nonce(1), money_config.money)
+        second = request_payout(conn, uid, 1000, nonce(2), money_config.money)
     assert (await money_client.get("/ops/payouts")).status == 403
     with engine.begin() as conn:
         set_operator(conn, uid, True)
@@ -322,8 +323,8 @@ def cli(db_url, tmp_path, monkeypatch, capsys, debtor):
 
 def test_payout_commands(cli, engine, sepa_config, tmp_path):
     ana = user_with_revenue(engine, sepa_config, "ana", 5000)
-    first = run(engine, request_payout, ana, 1200, nonce(1), sepa_config)
-    second = run(engine, request_payout, ana, 1300, nonce(2), sepa_config)
+    first = run(engine, request_payout, ana, 1200, nonce(1), sepa_config.money)
+    second = run(engine, request_payout, ana, 1300, nonce(2), sepa_config.money)
     code, out, _ = cli("payouts", "list", "--state", "requested")
     assert code == 0 and len(out.splitlines()) == 2 and "\tana\t1200\t" in out
 
@@ -368,8 +369,8 @@ def test_unmatched_payments_can_be_assigned(cli, engine, config):
 
 def test_verify_notices_payouts_that_do_not_match_their_accounts(engine, sepa_config):
     ana = user_with_revenue(engine, sepa_config, "ana", 3000)
-    payout = run(engine, request_payout, ana, 1000, nonce(1), sepa_config)
-    run(engine, export_batch, sepa_config, TODAY)
+    payout = run(engine, request_payout, ana, 1000, nonce(1), sepa_config.money)
+    run(engine, export_batch, sepa_config.money, sepa_config.debtor, TODAY)
     assert problems(engine) == []
     with engine.begin() as conn:  # a payout marked paid without its transfer
         conn.execute(payouts_table.update().where(payouts_table.c.id == payout)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from base.config import Settings
 from flattr_hub.cli import main
 from hub.simulate import standard_headers
 from ledger import accounts, identities
@@ -24,7 +25,7 @@ from ledger.verify import verify
 from members.logins import set_operator
 from pipeline import inbox, quarantine
 from pipeline.inbox import Entry
-from tests.hub_helpers import METRICS_AUTH, RELAY_SECRET
+from tests.hub_helpers import METRICS_AUTH, RELAY_SECRET, reinstall
 from tests.web_helpers import post_form, sign_up
 from workers import jobs
 
@@ -35,12 +36,12 @@ LIKE = {"type": "like", "platform": "soundcloud", "actor_id": "10", "content_id"
         "url": "https://soundcloud.com/someone/track-1", "title": "A track"}
 
 
-def seed(engine: Engine, config: dict[str, Any]) -> None:
+def seed(engine: Engine, config: Settings) -> None:
     """A funded giver (SoundCloud 10, GitHub 1) and a creator (SoundCloud 20, GitHub 2)."""
     with engine.begin() as conn:
         for name, pid in (("giver", "10"), ("maker", "20")):
             uid = accounts.create_user(conn, name)
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 2000, "test", f"test:{name}")
             identities.link(conn, uid, "soundcloud", pid, claim=True)
 
@@ -120,7 +121,7 @@ def test_a_poison_event_is_quarantined_and_blocks_nothing(worker_context, engine
     inbox.store(engine, [good(n) for n in range(5)])
     poison_row(engine, "poison-1")
     inbox.store(engine, [good(n) for n in range(5, 12)])
-    hub_config["worker"]["batch_size"] = 8
+    reinstall(worker_context, {"worker.batch_size": 8})
     totals = jobs.drain()
     assert totals["quarantined"] == 1
     assert counted(engine) == 12
@@ -161,7 +162,7 @@ def test_retry_brings_it_back_and_it_is_quarantined_again(worker_context, engine
 def test_cli_lists_retries_and_discards(worker_context, engine, hub_config, db_url, capsys,
                                         monkeypatch):
     monkeypatch.setenv("FLATTR_DATABASE_URL", db_url)
-    monkeypatch.setenv("FLATTR_REDIS_URL", hub_config["redis"]["url"])
+    monkeypatch.setenv("FLATTR_REDIS_URL", hub_config.redis.url)
     seed(engine, hub_config)
     poison_row(engine, "poison-3")
     poison_row(engine, "poison-4")
@@ -213,7 +214,7 @@ async def test_stream_of_1000_signed_events_with_one_poison_in_100(hub_client, w
             conn.execute(text("CREATE TRIGGER poison BEFORE INSERT ON things "
                               "FOR EACH ROW EXECUTE FUNCTION poison()"))
     try:
-        hub_config["worker"]["batch_size"] = 100
+        reinstall(worker_context, {"worker.batch_size": 100})
         for chunk in range(0, 1000, 50):  # 50 at a time, as concurrent senders would
             replies = await asyncio.gather(*(
                 send(hub_client, {**LIKE, "content_id": f"poison-{n}" if n % 100 == 50

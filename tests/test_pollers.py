@@ -16,6 +16,7 @@ from ledger.sql import utcnow
 from members.linking import link_account
 from tests.fakes.platforms import FakeSoundCloud, FakeX, track, tweet
 from tests.fakes.server import serve
+from tests.hub_helpers import reinstall
 from workers import pollers
 from workers.schedule import make_scheduler
 from workers.worker import run_worker
@@ -28,7 +29,7 @@ def make_accounts(engine, config, platform: str, count: int, token: str = "t{n}"
     with engine.begin() as conn:
         for n in range(count):
             uid = accounts.create_user(conn, f"u{n}")
-            accounts.set_budget(conn, uid, 500, config)
+            accounts.set_budget(conn, uid, 500, config.money)
             accounts.credit_funds(conn, uid, 2000, "test", f"test:u{n}")
             ids.append(link_account(conn, uid, platform, f"{n}", vault=vault(config),
                                     access_token=token.format(n=n)))
@@ -44,8 +45,10 @@ def test_nothing_is_scheduled_while_no_poller_is_configured(worker_context, engi
 
 def test_due_accounts_are_leased_and_batched_within_the_platform_pace(
         worker_context, engine, redis, hub_config):
-    hub_config["connectors"]["soundcloud"].update(client_id="cid", requests_per_minute=5)
-    hub_config["pollers"].update(tick_seconds=60, batch=2)
+    worker_context = reinstall(worker_context, {
+        "connectors.soundcloud": dict(client_id="cid", requests_per_minute=5),
+        "pollers": dict(tick_seconds=60, batch=2)})
+    hub_config = worker_context.config
     make_accounts(engine, hub_config, "soundcloud", 7)
     assert "pollers" in {job.name for job in make_scheduler(worker_context).get_jobs()}
     assert pollers.schedule_polls() == {"soundcloud": 5}  # 5 requests per minute, 60 s tick
@@ -75,16 +78,18 @@ def test_polled_likes_reach_the_ledger_through_the_queue(worker_context, engine,
                                                          hub_config):
     fake_x, fake_sc = FakeX(page_size=100), FakeSoundCloud(page_size=50)
     with serve(fake_x.app()) as x_url, serve(fake_sc.app()) as sc_url:
-        hub_config["connectors"]["x"].update(client_id="cid", client_secret="cs", api_base=x_url)
-        hub_config["connectors"]["soundcloud"].update(
-            client_id="cid", client_secret="cs", api_base=sc_url, token_url=sc_url + "/oauth/token")
+        worker_context = reinstall(worker_context, {
+            "connectors.x": dict(client_id="cid", client_secret="cs", api_base=x_url),
+            "connectors.soundcloud": dict(client_id="cid", client_secret="cs", api_base=sc_url,
+                                          token_url=sc_url + "/oauth/token")})
+        hub_config = worker_context.config
         x_ids = make_accounts(engine, hub_config, "x", 3)
         with engine.begin() as conn:
             creator = accounts.create_user(conn, "creator")
             identities.link(conn, creator, "x", "4242", claim=True)
             identities.link(conn, creator, "soundcloud", "soundcloud:users:4242", claim=True)
             sc_user = accounts.create_user(conn, "listener")
-            accounts.set_budget(conn, sc_user, 500, hub_config)
+            accounts.set_budget(conn, sc_user, 500, hub_config.money)
             sc_id = link_account(conn, sc_user, "soundcloud", "soundcloud:users:1",
                                  vault=vault(hub_config), access_token="sc")
             conn.execute(update(poll_accounts).values(next_poll_at=utcnow()))

@@ -19,6 +19,7 @@ from tests.fakes.video_platforms import (
     vimeo_video,
     youtube_video,
 )
+from tests.hub_helpers import reinstall
 from workers import pollers
 from workers.worker import run_worker
 
@@ -50,15 +51,16 @@ def test_likes_and_unlikes_of_all_three_reach_the_ledger_through_the_queue(
              "youtube": FakeYouTube(page_size=50)}
     with serve(fakes["vimeo"].app()) as vimeo_url, \
             serve(fakes["dailymotion"].app()) as dm_url, serve(fakes["youtube"].app()) as yt_url:
-        for platform, url in (("vimeo", vimeo_url), ("dailymotion", dm_url),
-                              ("youtube", yt_url)):
-            hub_config["connectors"][platform].update(client_id="cid", client_secret="cs",
-                                                      api_base=url)
+        worker_context = reinstall(worker_context, {
+            f"connectors.{platform}": {"client_id": "cid", "client_secret": "cs", "api_base": url}
+            for platform, url in (("vimeo", vimeo_url), ("dailymotion", dm_url),
+                                  ("youtube", yt_url))})
+        hub_config = worker_context.config
         assert set(pollers.enabled_platforms(hub_config)) >= set(PEOPLE)
         with engine.begin() as conn:
             for platform, (me, creator, video) in PEOPLE.items():
                 giver = accounts.create_user(conn, f"giver-{platform}")
-                accounts.set_budget(conn, giver, 500, hub_config)
+                accounts.set_budget(conn, giver, 500, hub_config.money)
                 maker = accounts.create_user(conn, f"maker-{platform}")
                 linking.link_account(conn, maker, platform, creator,
                                      vault=vault(hub_config), access_token=f"{platform}-maker")

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from base.config import Settings, with_overrides
 from base.db import upgrade
 from connectors.registry import default_config
 from ledger import accounts, identities
@@ -124,7 +125,7 @@ class Scenario:
     claim_own: list[bool]
     thing_owners: list[str]
     phases: list[Phase]
-    config: dict[str, Any]
+    config: Settings
 
 
 @st.composite
@@ -133,10 +134,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     owners = [f"u{i}" for i in range(n_users)] + list(OWNERS)
     thing_owners = draw(st.lists(st.sampled_from(owners), min_size=2, max_size=6))
     config = default_config()
-    config["give_to_get"] = draw(st.booleans())
-    config["pledge_months"] = draw(st.integers(1, 3))
-    config["fee_bps"] = draw(st.sampled_from([0, 333, 1000, 2500]))
-    config["settlement"]["batch_givers"] = draw(st.integers(1, 4))
+    config = with_overrides(config, {"give_to_get": draw(st.booleans())})
+    config = with_overrides(config, {"pledge_months": draw(st.integers(1, 3))})
+    config = with_overrides(config, {"fee_bps": draw(st.sampled_from([0, 333, 1000, 2500]))})
+    config = with_overrides(config, {"settlement.batch_givers": draw(st.integers(1, 4))})
     n_months = draw(st.integers(1, 4))
     counter = 0
     phases = []
@@ -234,19 +235,19 @@ class Model:
         cfg = self.scenario.config
         self.last_closed = month
         for f in self.flattrs:  # rule 6: pledges older than pledge_months lapse
-            if f.pledge == "waiting" and f.month < add_months(month, -cfg["pledge_months"]):
+            if f.pledge == "waiting" and f.month < add_months(month, -cfg.pledge_months):
                 f.pledge = "lapsed"
         amount = {}
         for user, budget in enumerate(self.scenario.budgets):
             a = min(budget or 0, self.funds[user])
-            amount[user] = a if a >= cfg["min_monthly"] else 0
+            amount[user] = a if a >= cfg.min_monthly else 0
         funded = {user: a > 0 for user, a in amount.items()}
 
         def receiver(f: ModelFlattr) -> int | None:  # rule 5; None when not receivable
             claimant = self.claimed_by.get(self.owner(f.thing))
             if claimant is None or claimant == f.giver:
                 return None
-            return claimant if funded[claimant] or not cfg["give_to_get"] else None
+            return claimant if funded[claimant] or not cfg.give_to_get else None
 
         own = [f for f in self.flattrs if f.month == month and not f.retracted]
         for giver in range(len(self.funds)):
@@ -266,7 +267,7 @@ class Model:
             a, n = amount[giver], len(counted)
             for i, f in enumerate(counted):
                 share = a // n + (1 if i < a % n else 0)
-                fee = share * cfg["fee_bps"] // 10000
+                fee = share * cfg.fee_bps // 10000
                 to = receiver(f)
                 assert to is not None
                 self.shares[(month, giver, f.thing)] = (share, fee, share - fee, to)
@@ -367,7 +368,7 @@ def test_random_months_settle_as_the_model_says(template_db, scenario, seed):
                     uid = accounts.create_user(conn, f"u{i}")
                     uids.append(uid)
                     if scenario.budgets[i] is not None:
-                        accounts.set_budget(conn, uid, scenario.budgets[i], config)
+                        accounts.set_budget(conn, uid, scenario.budgets[i], config.money)
                     if scenario.funds[i]:
                         accounts.credit_funds(conn, uid, scenario.funds[i], "start", f"start:{i}")
                     identities.link(conn, uid, "github", f"u{i}", claim=scenario.claim_own[i])
@@ -398,10 +399,10 @@ def test_random_months_settle_as_the_model_says(template_db, scenario, seed):
                     assert set(result.outcomes.values()) <= {"duplicate"}
                     assert dump(engine) == before
 
-                first = settle(engine, month, config, now=LATER)
+                first = settle(engine, month, config.money, now=LATER)
                 model.settle(month)
                 once = dump(engine)
-                again = settle(engine, month, config, now=LATER)
+                again = settle(engine, month, config.money, now=LATER)
                 assert again.already_done and not first.already_done
                 assert dump(engine) == once  # settling twice equals settling once
 

@@ -264,8 +264,8 @@ async def test_flattr_listings_and_activities(hub_client, engine, people):
     assert bad.status == 400
 
 
+@pytest.mark.settings({"api.rate_limit": 3})
 async def test_rate_limit_headers_and_refusal(hub_client, hub_config, people):
-    hub_config["api"]["rate_limit"] = 3
     ana = bearer(people["ana_token"])
     seen = []
     for _ in range(3):
@@ -317,8 +317,8 @@ async def test_subscriptions_create_list_pause_resume_delete(hub_client, engine,
         assert verify(conn) == []
 
 
+@pytest.mark.settings({"catalog.discovery_allow_private": True})
 async def test_lookup_and_flattr_follow_a_pages_payment_link(hub_client, hub_config, people):
-    hub_config["catalog"]["discovery_allow_private"] = True
     page = web.Application()
 
     async def blog(request):

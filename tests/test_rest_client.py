@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from requests_oauthlib import OAuth2Session
 
+from base.config import with_overrides
 from hub.app import create_app
 from ledger import accounts
 from members.apps import register_app
@@ -75,11 +76,11 @@ def test_a_flattr_v2_client_looks_up_flattrs_and_lists(hub_config, engine, redis
     post = thing(engine, bo, "https://bo.example/episode-1", title="Episode 1")
     with engine.begin() as conn:
         ana = sign_up(conn, "ana", PASSWORD)
-        accounts.set_budget(conn, ana, 500, hub_config)
+        accounts.set_budget(conn, ana, 500, hub_config.money)
         accounts.credit_funds(conn, ana, 2000, "test", "test:ana")
         app = register_app(conn, bo, "Podcast player", CALLBACK)
-    with serve(create_app(hub_config, engine, redis)) as base:
-        hub_config["hub"]["base_url"] = base  # the links the client follows
+    with serve(lambda base: create_app(  # the links the client follows
+            with_overrides(hub_config, {"hub.base_url": base}), engine, redis)) as base:
         oauth = OAuth2Session(app.app.client_id, redirect_uri=CALLBACK, scope=["flattr"])
         url, _state = oauth.authorization_url(f"{base}/oauth/authorize")
         back = consent_in_browser(base, url)

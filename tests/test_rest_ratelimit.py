@@ -35,9 +35,9 @@ async def test_a_made_up_token_gets_401_on_every_route(hub_client, post):
         assert reply.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.settings({"api.rate_limit": 5})
 async def test_made_up_tokens_share_the_address_bucket_and_make_no_keys(hub_client, hub_config,
                                                                         redis, post):
-    hub_config["api"]["rate_limit"] = 5
     seen = []
     for _ in range(40):
         reply = await hub_client.get(f"/rest/v2/things/{post}",
@@ -48,11 +48,11 @@ async def test_made_up_tokens_share_the_address_bucket_and_make_no_keys(hub_clie
     assert anonymous.status == 403 and anonymous.headers["X-RateLimit-Remaining"] == "0"
     keys = redis.keys("flattr:api-rate:*")
     assert len(keys) == 1
-    assert 0 < redis.ttl(keys[0]) <= hub_config["api"]["rate_window_seconds"] + 60
+    assert 0 < redis.ttl(keys[0]) <= hub_config.api.rate_window_seconds + 60
 
 
+@pytest.mark.settings({"api.rate_limit": 3})
 async def test_anonymous_callers_are_limited_per_address(hub_client, hub_config, post, engine):
-    hub_config["api"]["rate_limit"] = 3
     for remaining in ("2", "1", "0"):
         reply = await hub_client.get(f"/rest/v2/things/{post}")
         assert reply.status == 200 and reply.headers["X-RateLimit-Remaining"] == remaining

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from base.config import with_overrides
 from ledger import accounts, identities
 from ledger.errors import IdempotencyConflict, InsufficientFunds, LedgerError
 from ledger.months import add_months, month_end, month_start
@@ -40,7 +41,7 @@ def expected_shares(amount: int, count: int) -> list[int]:
 
 
 def fee(share: int, config) -> int:
-    return share * config["fee_bps"] // 10000
+    return share * config.fee_bps // 10000
 
 
 def net(share: int, config) -> int:
@@ -48,7 +49,7 @@ def net(share: int, config) -> int:
 
 
 def run(engine, month, config):
-    return settle(engine, month, config, now=LATER)
+    return settle(engine, month, config.money, now=LATER)
 
 
 def claim(engine, uid, platform_user_id, platform="github"):
@@ -332,7 +333,7 @@ def test_identity_linked_but_not_claimed_is_not_receivable(engine, config):
 @pytest.mark.parametrize("bo_budget", [200, None])
 def test_give_to_get_decides_whether_an_unfunded_receiver_may_receive(engine, config,
                                                                       give_to_get, bo_budget):
-    config["give_to_get"] = give_to_get
+    config = with_overrides(config, {"give_to_get": give_to_get})
     ana = make_user(engine, config, "ana", budget=500, funds=2000, github="1", claim=False)
     bo = make_user(engine, config, "bo", budget=bo_budget, funds=150, github="2")
     feed(engine, star("1", "r1", "2", "2026-06-03T10:00:00"),
@@ -354,7 +355,7 @@ def test_give_to_get_decides_whether_an_unfunded_receiver_may_receive(engine, co
 
 
 def test_receiver_funded_only_at_the_minimum_may_receive(engine, config):
-    _ana, bo = ana_and_bo(engine, config, bo_funds=config["min_monthly"])
+    _ana, bo = ana_and_bo(engine, config, bo_funds=config.min_monthly)
     feed(engine, star("1", "r1", "2", "2026-06-03T10:00:00"))
     run(engine, JUNE, config)
     assert balances(engine, bo)["revenue"] == net(500, config)
@@ -410,7 +411,7 @@ def test_pledge_and_a_new_flattr_of_the_same_thing_count_once(engine, config):
 
 @pytest.mark.parametrize("claimed_before", [AUGUST, SEPTEMBER])
 def test_pledges_older_than_pledge_months_lapse(engine, config, claimed_before):
-    config["pledge_months"] = 2
+    config = with_overrides(config, {"pledge_months": 2})
     ana, _bo = ana_and_bo(engine, config)
     feed(engine, star("1", "r3", "3", "2026-06-05T10:00:00"))
     month = JUNE
@@ -420,7 +421,7 @@ def test_pledges_older_than_pledge_months_lapse(engine, config, claimed_before):
     cy = make_user(engine, config, "cy", budget=200, funds=200, github="3")
     run(engine, claimed_before, config)
     # It may count in M2 when June is one of the pledge_months months before M2.
-    counts = add_months(JUNE, config["pledge_months"]) >= claimed_before
+    counts = add_months(JUNE, config.pledge_months) >= claimed_before
     assert counts == (claimed_before == AUGUST)
     if counts:
         assert [s["content_id"] for s in shares_of(engine, claimed_before)] == ["r3"]
@@ -545,7 +546,7 @@ def test_extra_cents_go_to_the_earliest_by_occurred_at_then_flattr_id(engine, co
 
 @pytest.mark.parametrize("fee_bps", [1000, 333, 0])
 def test_fee_is_the_floor_of_the_share_times_fee_bps(engine, config, fee_bps):
-    config["fee_bps"] = fee_bps
+    config = with_overrides(config, {"fee_bps": fee_bps})
     _ana, bo = ana_and_bo(engine, config, ana_budget=527)
     feed(engine, *(star("1", f"r{i}", "2", f"2026-06-0{i + 1}T10:00:00") for i in range(3)))
     run(engine, JUNE, config)
@@ -576,7 +577,7 @@ def test_shares_of_many_givers_each_sum_to_their_amount(engine, config):
     got = shares_of(engine, JUNE)
     for i, (uid, amount) in givers.items():
         mine = [s["share"] for s in got if s["giver_id"] == uid]
-        if amount >= config["min_monthly"]:
+        if amount >= config.min_monthly:
             assert sorted(mine, reverse=True) == expected_shares(amount, i + 1)
             assert balances(engine, uid)["funds"] == [2000, 999, 700, 5000, 201, 50][i] - amount
         else:
@@ -617,7 +618,7 @@ def test_giver_below_the_minimum_is_unfunded_and_nothing_carries_over(engine, co
     assert statuses(engine, ana, JUNE) == {"r1": ["unfunded"], "r3": ["pledged"]}
 
     with engine.begin() as conn:
-        accounts.set_budget(conn, ana, 500, config)
+        accounts.set_budget(conn, ana, 500, config.money)
     credit(engine, ana, 2000, "top-up")
     run(engine, JULY, config)  # June's receivable flattr does not carry over
     assert shares_of(engine) == []
@@ -628,15 +629,15 @@ def test_giver_below_the_minimum_is_unfunded_and_nothing_carries_over(engine, co
 
 def test_budget_must_lie_within_the_configured_bounds(engine, config):
     ana = make_user(engine, config, "ana", budget=300)
-    low, high = config["min_monthly"], config["max_monthly"]
+    low, high = config.min_monthly, config.max_monthly
     for bad in (low - 1, high + 1, 0, -5, True, 250.0, "300"):
         with pytest.raises(LedgerError), engine.begin() as conn:
-            accounts.set_budget(conn, ana, bad, config)
+            accounts.set_budget(conn, ana, bad, config.money)
     with engine.connect() as conn:
         assert conn.execute(select(accounts.users.c.budget)).scalar_one() == 300
     for good in (low, high):
         with engine.begin() as conn:
-            accounts.set_budget(conn, ana, good, config)
+            accounts.set_budget(conn, ana, good, config.money)
             assert conn.execute(select(accounts.users.c.budget)).scalar_one() == good
     ok(engine)
 
@@ -649,7 +650,7 @@ def test_amount_comes_from_the_snapshot_taken_when_the_run_starts(engine, config
         if point == "started":
             credit(engine, ana, 5000, "mid-run top-up")
 
-    settle(engine, JUNE, config, now=LATER, fault=top_up_after_start)
+    settle(engine, JUNE, config.money, now=LATER, fault=top_up_after_start)
     assert balances(engine, ana)["funds"] == 300 + 5000 - 300
     assert balances(engine, bo)["revenue"] == net(300, config)
     ok(engine)
@@ -662,9 +663,9 @@ def test_settling_a_month_that_has_not_ended_is_refused(engine, config):
     feed(engine, star("1", "r1", "2", "2026-06-03T10:00:00"))
     before = dump(engine)
     with pytest.raises(LedgerError, match="not ended"):
-        settle(engine, JUNE, config, now=month_end(JUNE) - timedelta(microseconds=1))
+        settle(engine, JUNE, config.money, now=month_end(JUNE) - timedelta(microseconds=1))
     assert dump(engine) == before
-    settle(engine, JUNE, config, now=month_end(JUNE))
+    settle(engine, JUNE, config.money, now=month_end(JUNE))
     assert len(shares_of(engine, JUNE)) == 1
     ok(engine)
 
@@ -734,7 +735,7 @@ def test_a_run_interrupted_between_chunks_finishes_like_a_clean_run(engine, conf
             raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError):
-        settle(engine, JUNE, config, now=LATER, fault=crash_once)
+        settle(engine, JUNE, config.money, now=LATER, fault=crash_once)
     with engine.connect() as conn:
         assert conn.execute(select(settlement_runs.c.state)).scalar_one() == "running"
     assert any("unfinished" in p for p in problems(engine))

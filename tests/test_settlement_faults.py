@@ -43,7 +43,7 @@ def clean_run(tmp_path, config, givers):
     upgrade(url)
     engine = make_engine(url)
     build_month(engine, config, givers=givers)
-    settle(engine, "2026-06", config, now=AFTER)
+    settle(engine, "2026-06", config.money, now=AFTER)
     dump = dump_ledger(engine)
     engine.dispose()
     return dump
@@ -61,10 +61,10 @@ def reference(tmp_path, config):
 def test_crash_and_rerun_equals_clean_run(engine, config, reference, point, nth):
     build_month(engine, config, givers=30)
     with pytest.raises(Crash):
-        settle(engine, "2026-06", config, now=AFTER, fault=crash_at(point, nth))
+        settle(engine, "2026-06", config.money, now=AFTER, fault=crash_at(point, nth))
     with engine.connect() as conn:
         assert any("unfinished" in p for p in verify(conn))
-    result = settle(engine, "2026-06", config, now=AFTER)
+    result = settle(engine, "2026-06", config.money, now=AFTER)
     assert result.state == "done"
     assert dump_ledger(engine) == reference
     with engine.connect() as conn:
@@ -73,8 +73,8 @@ def test_crash_and_rerun_equals_clean_run(engine, config, reference, point, nth)
 
 def test_settling_twice_changes_nothing(engine, config, reference):
     build_month(engine, config, givers=30)
-    first = settle(engine, "2026-06", config, now=AFTER)
-    again = settle(engine, "2026-06", config, now=AFTER)
+    first = settle(engine, "2026-06", config.money, now=AFTER)
+    again = settle(engine, "2026-06", config.money, now=AFTER)
     assert again.already_done and not first.already_done
     assert dump_ledger(engine) == reference
 

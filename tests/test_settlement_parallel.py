@@ -13,7 +13,7 @@ from ledger.schema import settlement_chunks, settlement_runs
 from ledger.settlement import settle, settle_chunks
 from ledger.verify import verify
 from pipeline import inbox
-from tests.hub_helpers import seed_github_users
+from tests.hub_helpers import reinstall, seed_github_users
 from tests.ledger_helpers import build_month, dump_ledger
 from tests.test_settlement_faults import AFTER, clean_run
 from tests.test_worker import like
@@ -39,7 +39,7 @@ def test_two_participants_settle_exactly_like_one(tmp_path, engine, config):
                     both_settled_one.wait()
 
         try:
-            settle(engine, MONTH, config, now=AFTER, fault=counted)
+            settle(engine, MONTH, config.money, now=AFTER, fault=counted)
         except BaseException as exc:
             errors.append(exc)
 
@@ -64,12 +64,12 @@ def test_helper_jobs_settle_chunks_and_the_run_finishes_it(tmp_path, engine, con
     helped: list[int] = []
 
     def helper_settles_all() -> None:  # a helper that runs before the run's own loop
-        helped.append(settle_chunks(engine, MONTH, config))
+        helped.append(settle_chunks(engine, MONTH, config.money))
 
-    summary = settle(engine, MONTH, config, now=AFTER, planned=helper_settles_all)
+    summary = settle(engine, MONTH, config.money, now=AFTER, planned=helper_settles_all)
     assert summary.state == "done"
     assert helped[0] > 1
-    assert settle_chunks(engine, MONTH, config) == 0  # nothing left to help with
+    assert settle_chunks(engine, MONTH, config.money) == 0  # nothing left to help with
     assert dump_ledger(engine) == reference
     with engine.connect() as conn:
         assert verify(conn) == []
@@ -77,14 +77,14 @@ def test_helper_jobs_settle_chunks_and_the_run_finishes_it(tmp_path, engine, con
 
 def test_a_helper_before_the_run_is_planned_does_nothing(engine, config):
     build_month(engine, config, givers=5)
-    assert settle_chunks(engine, MONTH, config) == 0
+    assert settle_chunks(engine, MONTH, config.money) == 0
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(settlement_runs)).scalar() == 0
 
 
 def test_settlement_job_queues_helper_jobs_that_find_the_run_done(worker_context, engine,
                                                                    hub_config, redis):
-    hub_config["settlement"]["jobs"] = 3
+    reinstall(worker_context, {"settlement.jobs": 3})
     seed_github_users(engine, hub_config)
     inbox.store(engine, [like(n, when="2026-09-10T00:00:00+00:00") for n in range(3)])
     jobs.drain()

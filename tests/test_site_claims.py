@@ -13,9 +13,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from base.config import with_overrides
 from base.tables.sites import site_claims
 from flattr_hub.cli import main
 from hub.app import create_app
+from hub.web.session import CONFIG
 from ledger import accounts, identities
 from ledger.schema import identities as identities_table
 from members.contests import contests
@@ -57,10 +59,10 @@ async def site(aiohttp_server) -> Site:
 
 @pytest.fixture
 async def client(aiohttp_client, hub_config, engine, redis, dns_server, site):
-    hub_config["web"].update(
+    hub_config = with_overrides(hub_config, {"web": dict(
         site_claim_scheme="http", site_claim_port=site.port,
         site_claim_nameservers=["127.0.0.1"], site_claim_dns_port=dns_server.port,
-        site_claim_allow_private=True, site_claim_timeout_seconds=2, site_claim_max_bytes=4096)
+        site_claim_allow_private=True, site_claim_timeout_seconds=2, site_claim_max_bytes=4096)})
     return await aiohttp_client(create_app(hub_config, engine, redis))
 
 
@@ -155,15 +157,16 @@ async def test_addresses_written_as_ip_literals_are_checked_too(dns_server, addr
                                    "/.well-known/flattr.txt: that address is not a public one"]
 
 
-async def test_private_addresses_are_not_fetched_unless_allowed(client, engine, site,
-                                                                hub_config):
+async def test_private_addresses_are_not_fetched_unless_allowed(client, engine, redis, site,
+                                                                aiohttp_client):
     token = await ask_to_claim(client)
     site.pages["/"] = (200, meta_page(token), {})
-    hub_config["web"]["site_claim_allow_private"] = False
-    page = await (await check(client)).text()
+    refusing = await aiohttp_client(create_app(with_overrides(
+        client.app[CONFIG], {"web.site_claim_allow_private": False}), engine, redis),
+        cookie_jar=client.session.cookie_jar)  # the same member, on a hub that refuses
+    page = await (await check(refusing)).text()
     assert f"front page: {HOST} resolves to an address that is not a public one" in page
     assert owner(engine) is None
-    hub_config["web"]["site_claim_allow_private"] = True
     assert (await check(client)).status == 200
 
 

@@ -10,6 +10,7 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from base.config import with_overrides
 from connectors import stream_status
 from connectors.stream_status import STALE_HEARTBEATS, StatusWriter
 from hub.app import create_app
@@ -63,7 +64,7 @@ def test_a_stream_keeps_running_while_redis_is_down():
 
 
 async def test_healthz_shows_each_configured_stream(aiohttp_client, hub_config, engine, redis):
-    hub_config["connectors"]["discord"]["bot_token"] = "bot-token"
+    hub_config = with_overrides(hub_config, {"connectors.discord.bot_token": "bot-token"})
     client = await aiohttp_client(create_app(hub_config, engine, redis))
     health = await (await client.get("/healthz")).json()
     assert health["status"] == "degraded"  # configured, never heard from
@@ -86,7 +87,7 @@ async def test_healthz_shows_each_configured_stream(aiohttp_client, hub_config, 
 
 async def test_healthz_says_stream_state_is_unknown_while_redis_is_down(
         aiohttp_client, hub_config, engine):
-    hub_config["connectors"]["discord"]["bot_token"] = "bot-token"
+    hub_config = with_overrides(hub_config, {"connectors.discord.bot_token": "bot-token"})
     dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     client = await aiohttp_client(create_app(hub_config, engine, dead))
     response = await client.get("/healthz")

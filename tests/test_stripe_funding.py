@@ -10,6 +10,7 @@ import time
 import aiohttp
 from sqlalchemy import select
 
+from base.config import with_overrides
 from hub.app import create_app
 from ledger import accounts
 from ledger.money_schema import provider_payments
@@ -104,7 +105,7 @@ async def test_a_form_sent_twice_makes_one_checkout_session(money_client, fake_s
 async def test_funding_amounts_outside_the_bounds_are_refused(money_client, fake_stripe,
                                                             money_config):
     await sign_up(money_client, "ana")
-    too_big = money_config["payments"]["max_funding"] + 1
+    too_big = money_config.payments.max_funding + 1
     for amount in ("1.99", f"{too_big // 100}.{too_big % 100:02d}", "abc", "-5", "1.234"):
         reply = await start_checkout(money_client, amount)
         assert reply.status == 400, amount
@@ -210,7 +211,8 @@ async def test_the_webhook_is_off_without_its_secret(hub_client):
 
 async def test_stripe_refusing_the_session_is_explained(aiohttp_client, money_config, engine,
                                                         redis, fake_stripe):
-    money_config["payments"]["stripe"]["secret_key"] = "sk_test_revoked"
+    money_config = with_overrides(money_config,
+                                  {"payments.stripe.secret_key": "sk_test_revoked"})
     client = await aiohttp_client(create_app(money_config, engine, redis))
     await sign_up(client, "ana")
     reply = await start_checkout(client, "5.00")

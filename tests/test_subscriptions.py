@@ -33,16 +33,16 @@ def test_paused_months_make_no_flattr_and_the_term_does_not_grow(engine, config)
     with engine.begin() as conn:
         made = subs.subscribe(conn, ana, album, 3, now=JUNE_10)
     assert (made.start_month, made.months_left, made.active) == ("2026-06", 3, True)
-    settle(engine, "2026-06", config, now=LATER)
+    settle(engine, "2026-06", config.money, now=LATER)
     with engine.begin() as conn:
         paused = subs.toggle(conn, ana, album, now=JULY_10)
     assert (paused.active, paused.months_left) == (False, 2)
-    settle(engine, "2026-07", config, now=LATER)
+    settle(engine, "2026-07", config.money, now=LATER)
     with engine.begin() as conn:
         assert subs.toggle(conn, ana, album, now=AUG_10).active is True
         assert [s.months_left for s in subs.subscriptions_of(conn, ana, AUG_10)] == [1]
-    settle(engine, "2026-08", config, now=LATER)
-    settle(engine, "2026-09", config, now=LATER)
+    settle(engine, "2026-08", config.money, now=LATER)
+    settle(engine, "2026-09", config.money, now=LATER)
     assert months_flattred(engine, album) == ["2026-06", "2026-08"]
     with engine.connect() as conn:
         assert subs.subscriptions_of(conn, ana, datetime(2026, 9, 2)) == []
@@ -54,14 +54,14 @@ def test_deleting_stops_it_and_keeps_what_it_made(engine, config):
     album = make_thing(engine, "album", "2")
     with engine.begin() as conn:
         subs.subscribe(conn, ana, album, 6, now=JUNE_10)
-    settle(engine, "2026-06", config, now=LATER)
+    settle(engine, "2026-06", config.money, now=LATER)
     with engine.begin() as conn:
         subs.unsubscribe(conn, ana, album, now=JULY_10)
         with pytest.raises(NotFound):
             subs.unsubscribe(conn, ana, album, now=JULY_10)
         again = subs.subscribe(conn, ana, album, 3, now=JULY_10)
     assert again.start_month == "2026-07"
-    settle(engine, "2026-07", config, now=LATER)
+    settle(engine, "2026-07", config.money, now=LATER)
     assert months_flattred(engine, album) == ["2026-06", "2026-07"]
     with engine.connect() as conn:
         assert verify(conn) == []
@@ -90,7 +90,7 @@ def test_refusals(engine, config):
 def test_a_subscription_made_after_a_month_closed_starts_in_the_next(engine, config):
     ana, _bo = ana_and_bo(engine, config)
     album = make_thing(engine, "album", "2")
-    settle(engine, "2026-06", config, now=LATER)
+    settle(engine, "2026-06", config.money, now=LATER)
     with engine.begin() as conn:
         made = subs.subscribe(conn, ana, album, 3, now=datetime(2026, 6, 30, 23))
     assert made.start_month == "2026-07"

@@ -23,8 +23,8 @@ import psutil
 import pytest
 from sqlalchemy import select
 
+from base.config import with_overrides
 from connectors import registry
-from connectors.platform import Platform, Stream, key_set
 from connectors.streams import StreamListener, configured_streams
 from flattr_hub.cli import COMMANDS
 from flattr_hub.supervisor import StreamSupervisor
@@ -213,16 +213,13 @@ async def test_the_bot_runs_on_its_own_and_a_refused_token_is_one_line(
 
 def test_a_stream_listener_is_one_descriptor_entry(config, monkeypatch) -> None:
     assert configured_streams(config) == []
-    config["connectors"]["discord"]["bot_token"] = TOKEN
+    config = with_overrides(config, {"connectors.discord.bot_token": TOKEN})
     assert configured_streams(config) == [
         StreamListener("discord", "discord bot", ("discord-bot",))]
     for platform in registry.PLATFORMS:
         if platform.stream is not None:
             assert platform.stream.command[0] in COMMANDS, platform.name
-    bluesky = Platform(name="bluesky", display_name="Bluesky", settings=dict,
-                       stream=Stream(("bluesky-stream",), key_set("enabled")))
-    monkeypatch.setattr(registry, "PLATFORMS", (*registry.PLATFORMS, bluesky))
-    config["connectors"]["bluesky"] = {"enabled": True}
+    config = with_overrides(config, {"connectors.bluesky": {"enabled": True}})
     assert [(s.name, s.label) for s in configured_streams(config)] == [
         ("discord", "discord bot"), ("bluesky", "bluesky stream")]
 
@@ -234,9 +231,10 @@ async def test_only_quick_failures_count_towards_giving_up(config) -> None:
     listener = StreamListener("nothing", "nothing listener", ("no-such-command",))
 
     async def supervise(stable_seconds: int, runs_wanted: int) -> tuple[int, list[str]]:
-        config["streams"].update(restart_ms=10, max_restarts=1, stable_seconds=stable_seconds)
+        quick = with_overrides(config, {"streams": dict(
+            restart_ms=10, max_restarts=1, stable_seconds=stable_seconds)})
         said: list[str] = []
-        supervisor = StreamSupervisor([listener], config, [], env, said.append)
+        supervisor = StreamSupervisor([listener], quick, [], env, said.append)
         stop = asyncio.Event()
         supervisor.start(stop)
         seen: list[Any] = []

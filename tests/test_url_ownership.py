@@ -52,15 +52,15 @@ async def test_a_registered_url_of_an_unclaimed_site_pays_the_site_never_the_sub
     await sign_up(hub_client, "cy")
     with engine.begin() as conn:
         cy = user_id(conn, "cy")
-        set_budget(conn, cy, 500, hub_config)
+        set_budget(conn, cy, 500, hub_config.money)
         credit_funds(conn, cy, 2000, "test", "test:cy")
     assert "Pledged" in await flattr_by_button(hub_client, button(ARTICLE, "dee"))
     # bo's own auto-submit link of another of dee's pages: a pledge for dee's site too
     assert "Pledged" in await flattr_by_button(hub_client, button(OTHER, "bo"))
     with engine.connect() as conn:
-        waiting = waiting_for_identity(conn, "web", SITE, hub_config)
+        waiting = waiting_for_identity(conn, "web", SITE, hub_config.money)
         assert (waiting.supporters, waiting.flattrs, waiting.claimed_by) == (1, 2, None)
-        assert waiting_for_member(conn, bo, hub_config).identities == []
+        assert waiting_for_member(conn, bo, hub_config.money).identities == []
         other = catalog.get_thing(conn, catalog.lookup_url(conn, OTHER))
         assert (other["owner"]["username"], other["submitter"]) == (None, "bo")
     # bo may not flattr what he submitted, and nobody else may change it once it is claimed
@@ -74,7 +74,7 @@ async def test_a_registered_url_of_an_unclaimed_site_pays_the_site_never_the_sub
         for url in (ARTICLE, OTHER):
             owner = catalog.get_thing(conn, catalog.lookup_url(conn, url))["owner"]
             assert (owner["username"], owner["platform"]) == ("dee", "web")
-        assert waiting_for_identity(conn, "web", SITE, hub_config).claimed_by == "dee"
+        assert waiting_for_identity(conn, "web", SITE, hub_config.money).claimed_by == "dee"
     # dee registers her URL: it is hers (201, the same thing, her details)
     again = await hub_client.post("/rest/v2/things", headers=dee_api,
                                   json={"url": ARTICLE, "title": "My article"})

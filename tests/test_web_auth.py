@@ -74,7 +74,7 @@ async def test_wrong_password_and_unknown_name_get_the_same_answer(hub_client):
 async def test_login_attempts_are_throttled(hub_client, hub_config):
     await sign_up(hub_client, "ana")
     hub_client.session.cookie_jar.clear()
-    for _ in range(hub_config["web"]["login_attempts"]):
+    for _ in range(hub_config.web.login_attempts):
         assert (await log_in(hub_client, "ana", "wrong password!")).status == 400
     blocked = await log_in(hub_client, "ana")
     assert blocked.status == 429

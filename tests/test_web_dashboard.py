@@ -69,7 +69,7 @@ async def test_a_creator_sees_the_pledges_waiting_for_them(hub_client, engine, c
     row = re.search(r'<tr class="waiting">(.*?)</tr>', page, re.S).group(1)
     assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["1", "1", "1.51 EUR"]
     assert f"at the settlement of {s.now}" in row
-    lapse = add_months(s.m1, config["pledge_months"] + 1)
+    lapse = add_months(s.m1, config.pledge_months + 1)
     assert f"the oldest at the settlement of {lapse} (1 " in row
     assert "They count only in a month in which you give too" not in page
 

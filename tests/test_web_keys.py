@@ -7,14 +7,13 @@ import json
 import multiprocessing
 import stat
 
+from base.config import with_overrides
 from base.vault import NAMES, web_keys
 from connectors.registry import default_config
 
 
 def keys_of(data_dir: str) -> dict[str, bytes]:
-    config = default_config()
-    config["data_dir"] = data_dir
-    return web_keys(config)
+    return web_keys(with_overrides(default_config(), {"data_dir": data_dir}))
 
 
 def test_keys_are_generated_once_and_kept_private(tmp_path):

@@ -44,7 +44,7 @@ async def test_claim_page_shows_what_waits_and_how_to_claim_it(hub_client, engin
     assert re.search(r'<strong id="supporters">1</strong>\s*person has', page)
     assert '<span id="flattrs">2</span>' in page
     assert '<strong id="estimate">3.01 EUR</strong>' in page
-    lapse = add_months(s.m1, config["pledge_months"] + 1)
+    lapse = add_months(s.m1, config.pledge_months + 1)
     assert f"the oldest lapse at the settlement of {lapse}" in page
     assert 'href="/login?next=/accounts/link/github"' in page
     await log_in(hub_client, "ana")

@@ -104,8 +104,8 @@ async def test_a_password_set_on_the_command_line_ends_every_session(hub_client,
 
 
 async def test_sessions_end_when_idle_or_too_old(hub_client, engine, hub_config):
-    idle = hub_config["web"]["session_idle_seconds"]
-    longest = hub_config["web"]["session_max_seconds"]
+    idle = hub_config.web.session_idle_seconds
+    longest = hub_config.web.session_max_seconds
     await sign_up(hub_client, "ana")
     now = utcnow()
     with engine.begin() as conn:
@@ -133,14 +133,14 @@ async def test_sessions_end_when_idle_or_too_old(hub_client, engine, hub_config)
 async def test_guessing_the_current_password_is_throttled_like_logins(hub_client, hub_config):
     await sign_up(hub_client, "ana")
     statuses = []
-    for _ in range(hub_config["web"]["login_attempts"]):
+    for _ in range(hub_config.web.login_attempts):
         reply = await post_form(hub_client, "/settings/security/password", {
             "current": "a wrong guess!", "password": NEW_PASSWORD},
             token_from="/settings/security")
         statuses.append(reply.status)
     refused = await post_form(hub_client, "/settings/security/password", {
         "current": PASSWORD, "password": NEW_PASSWORD}, token_from="/settings/security")
-    assert statuses == [400] * hub_config["web"]["login_attempts"] and refused.status == 429
+    assert statuses == [400] * hub_config.web.login_attempts and refused.status == 429
 
 
 async def test_signing_in_again_ends_the_browser_previous_session(hub_client, engine):

@@ -41,10 +41,10 @@ def test_worked_example(engine, config):
     assert result.counts["pledge"] == 1
     assert result.counts["already"] == 1
 
-    june = settle(engine, "2026-06", config, now=AFTER)
+    june = settle(engine, "2026-06", config.money, now=AFTER)
     assert (june.flattrs, june.amount, june.fees) == (3, 500, 48)
     with engine.connect() as conn:
-        report = statement(conn, ana, "2026-06", config)
+        report = statement(conn, ana, "2026-06", config.money)
     counted = [g for g in report["given"] if g["status"] == "counted"]
     assert [(g["content_id"], g["share"], g["fee"], g["net"]) for g in counted] == [
         ("r1", 167, 16, 151), ("r2", 167, 16, 151), ("r4", 166, 16, 150)]
@@ -57,10 +57,10 @@ def test_worked_example(engine, config):
     with engine.begin() as conn:
         identities.link(conn, cy, "github", "3", claim=True)
     feed(engine, star("1", "r5", "2", "2026-07-02T10:00:00"))
-    july = settle(engine, "2026-07", config, now=AFTER)
+    july = settle(engine, "2026-07", config.money, now=AFTER)
     assert (july.flattrs, july.amount, july.fees) == (2, 500, 50)
     with engine.connect() as conn:
-        report = statement(conn, ana, "2026-07", config)
+        report = statement(conn, ana, "2026-07", config.money)
     assert sorted((g["content_id"], g["month"], g["share"], g["net"]) for g in report["given"]
                   if g["status"] == "counted") == [("r3", "2026-06", 250, 225),
                                                    ("r5", "2026-07", 250, 225)]
@@ -79,11 +79,11 @@ def test_unfunded_receiver_turns_flattrs_into_pledges(engine, config):
     make_user(engine, config, "bo", budget=200, funds=150, github="2")
     feed(engine, star("1", "r1", "2", "2026-06-03T10:00:00"),
          star("1", "r2", "2", "2026-06-04T10:00:00"))
-    run = settle(engine, "2026-06", config, now=AFTER)
+    run = settle(engine, "2026-06", config.money, now=AFTER)
     assert (run.flattrs, run.amount) == (0, 0)
     assert balances(engine, ana)["funds"] == 2000
     with engine.connect() as conn:
-        report = statement(conn, ana, "2026-06", config)
+        report = statement(conn, ana, "2026-06", config.money)
         assert {g["status"] for g in report["given"]} == {"pledged"}
         assert verify(conn) == []
 
@@ -95,11 +95,11 @@ def test_open_month_statement_estimates_shares_with_todays_budget(engine, config
          star("1", "r2", "2", "2026-06-04T10:00:00"),
          star("1", "r3", "3", "2026-06-05T10:00:00"))
     with engine.connect() as conn:
-        report = statement(conn, ana, "2026-06", config)
+        report = statement(conn, ana, "2026-06", config.money)
     assert not report["settled"]
     assert [(g["content_id"], g["status"], g["estimate"]) for g in report["given"]] == [
         ("r1", "pending", 250), ("r2", "pending", 250), ("r3", "pending_pledge", 0)]
-    settle(engine, "2026-06", config, now=AFTER)
+    settle(engine, "2026-06", config.money, now=AFTER)
     with engine.connect() as conn:
-        settled = statement(conn, ana, "2026-06", config)
+        settled = statement(conn, ana, "2026-06", config.money)
     assert [g["share"] for g in settled["given"] if g["status"] == "counted"] == [250, 250]

@@ -10,6 +10,7 @@ from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
+from base.config import with_overrides
 from hub.simulate import github_star
 from ledger.events import NormalisedEvent
 from ledger.schema import events as events_table
@@ -18,7 +19,7 @@ from ledger.verify import verify
 from pipeline import inbox, settling
 from pipeline.inbox import Entry
 from pipeline.queues import WAKE_FLAG, enqueue_settlement, wake
-from tests.hub_helpers import GITHUB_SECRET, seed_github_users
+from tests.hub_helpers import GITHUB_SECRET, reinstall, seed_github_users
 from workers import jobs
 from workers.worker import run_worker
 
@@ -46,7 +47,7 @@ def pending(engine) -> int:
 def test_drain_records_each_event_once_and_marks_rows(worker_context, engine, hub_config):
     seed_github_users(engine, hub_config)
     inbox.store(engine, [like(n) for n in range(25)] + [like(3, event_id="e-3")])
-    hub_config["worker"]["batch_size"] = 10
+    reinstall(worker_context, {"worker.batch_size": 10})
     totals = jobs.drain()
     assert totals["rows"] == 26
     assert count(engine, flattrs) == 25
@@ -54,6 +55,29 @@ def test_drain_records_each_event_once_and_marks_rows(worker_context, engine, hu
     assert pending(engine) == 0
     assert jobs.drain() == {"rows": 0}
     assert count(engine, flattrs) == 25
+
+
+@pytest.mark.parametrize("batch_size", [7, 12])
+def test_a_worker_marks_at_most_batch_size_rows_per_transaction(worker_context, engine,
+                                                                 hub_config, monkeypatch,
+                                                                 batch_size):
+    """`worker.batch_size` bounds what one transaction claims: the rows each batch marks
+    processed (on PostgreSQL two drain lanes take batches side by side)."""
+    seed_github_users(engine, hub_config)
+    inbox.store(engine, [like(n) for n in range(30)])
+    reinstall(worker_context, {"worker.batch_size": batch_size})
+    marked: list[int] = []
+    mark = inbox.mark_processed
+
+    def counting(conn, ids):
+        marked.append(len(ids))
+        mark(conn, ids)
+
+    monkeypatch.setattr(inbox, "mark_processed", counting)
+    assert jobs.drain()["rows"] == 30
+    full, rest = divmod(30, batch_size)
+    assert sorted(marked, reverse=True) == [batch_size] * full + [rest]
+    assert (pending(engine), count(engine, flattrs)) == (0, 30)
 
 
 def test_a_failing_batch_changes_nothing_and_is_retried(worker_context, engine, hub_config,
@@ -134,7 +158,7 @@ def test_sweep_wakes_only_for_stale_rows_and_prunes_old_processed_ones(
 
 
 def test_months_due_follow_the_configured_day_and_time(worker_context, engine, hub_config):
-    hub_config["settlement"].update(day=1, time="00:10")
+    hub_config = with_overrides(hub_config, {"settlement": dict(day=1, time="00:10")})
     assert settling.months_due(engine, hub_config, datetime(2026, 11, 1, 0, 9)) == ["2026-09"]
     assert settling.months_due(engine, hub_config, datetime(2026, 11, 1, 0, 10)) == ["2026-10"]
     inbox.store(engine, [like(1, when="2026-08-15T00:00:00+00:00")])
@@ -142,7 +166,7 @@ def test_months_due_follow_the_configured_day_and_time(worker_context, engine, h
     jobs.drain()
     assert settling.months_due(engine, hub_config, datetime(2026, 11, 2)) == [
         "2026-08", "2026-09", "2026-10"]
-    hub_config["settlement"]["day"] = 31
+    hub_config = with_overrides(hub_config, {"settlement.day": 31})
     with pytest.raises(ValueError, match=r"settlement\.day"):
         settling.months_due(engine, hub_config, datetime(2026, 11, 2))
 
@@ -208,7 +232,7 @@ def test_concurrent_workers_never_take_the_same_row(worker_context, engine, hub_
 
     def work() -> int:
         done = 0
-        while rows := jobs.process_batch(engine, 20)[0]:
+        while rows := jobs.process_batch(engine, 20, hub_config)[0]:
             done += rows
         return done
 

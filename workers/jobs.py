@@ -14,17 +14,16 @@ import contextlib
 import contextvars
 import time
 from collections import Counter
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 import structlog
 from redis.exceptions import LockError, RedisError
 from sqlalchemy import Engine
 
 from base import metrics
+from base.config import Settings
 from ledger.ingest import ingest
 from ledger.settlement import settle, settle_chunks
 from ledger.sql import utcnow
@@ -42,22 +41,20 @@ DRAIN_SECONDS = 5.0
 log = structlog.get_logger(__name__)
 
 
-def process_batch(engine: Engine, limit: int, config: Mapping[str, Any] | None = None
+def process_batch(engine: Engine, limit: int, config: Settings
                   ) -> tuple[int, Counter[str], list[int], list[int]]:
     """Record up to `limit` pending inbox events in one transaction: (rows, outcome counts,
-    outbound deliveries to send, notices to send). With `config`, the outbound webhooks and
-    notices the new flattrs and pledges cause are recorded in the same transaction, so none
-    is lost."""
+    outbound deliveries to send, notices to send). The outbound webhooks and notices the new
+    flattrs and pledges cause (as `config` has them) are recorded in the same transaction, so
+    none is lost."""
     with engine.begin() as conn:
         batch = inbox.claim(conn, limit)
         if not batch.ids:
             return 0, Counter(), [], []
         with quarantine.guard(batch.ids):
             result = ingest(conn, batch.events)
-            deliveries = (webhook_events.emit_for_ingest(conn, config, batch.events, result)
-                          if config else [])
-            notices = (notify.record_for_ingest(conn, config, batch.events, result)
-                       if config else [])
+            deliveries = webhook_events.emit_for_ingest(conn, config, batch.events, result)
+            notices = notify.record_for_ingest(conn, config, batch.events, result)
         inbox.mark_processed(conn, batch.ids)
     metrics.record_ingest(result.counts)
     log.info("inbox_batch_recorded", rows=len(batch.ids), request_ids=batch.request_ids,
@@ -77,10 +74,10 @@ def drain() -> dict[str, int]:
     context = current()
     with contextlib.suppress(RedisError):  # the flag expires by itself
         context.redis.delete(WAKE_FLAG)
-    limit = int(context.config["worker"]["batch_size"])
+    limit = context.config.worker.batch_size
     deadline = time.monotonic() + DRAIN_SECONDS
     lanes = (1 if context.engine.dialect.name == "sqlite"
-             else max(1, int(context.config["worker"]["drain_connections"])))
+             else max(1, context.config.worker.drain_connections))
     if lanes == 1:
         return dict(_drain_loop(context, limit, deadline))
     with ThreadPoolExecutor(lanes) as pool:  # each lane keeps the job's logging context
@@ -124,14 +121,14 @@ def sweep(stale_seconds: float | None = None) -> dict[str, int]:
     died between commit and enqueue, a worker killed mid-batch). Also prunes processed rows
     older than `worker.inbox_keep_hours`."""
     context = current()
-    worker = context.config["worker"]
-    stale = float(worker["sweep_seconds"] if stale_seconds is None else stale_seconds)
+    worker = context.config.worker
+    stale = float(worker.sweep_seconds if stale_seconds is None else stale_seconds)
     with context.engine.connect() as conn:
         oldest = inbox.oldest_pending(conn)
     woke = oldest is not None and oldest <= utcnow() - timedelta(seconds=stale) and wake(
         context.redis, force=True)
     with context.engine.begin() as conn:
-        pruned = inbox.prune(conn, timedelta(hours=float(worker["inbox_keep_hours"])))
+        pruned = inbox.prune(conn, timedelta(hours=worker.inbox_keep_hours))
     if woke or pruned:
         log.info("inbox_swept", woke=bool(woke), pruned=pruned)
     return {"woke": int(bool(woke)), "pruned": pruned}
@@ -141,7 +138,7 @@ def settle_help(month: str) -> int:
     """Settle chunks of `month`'s running settlement beside its run (`settlement.jobs`);
     returns how many this job settled (none once the run is done)."""
     context = current()
-    return settle_chunks(context.engine, month, context.config)
+    return settle_chunks(context.engine, month, context.config.money)
 
 
 def settle_due(now: datetime | None = None) -> list[str]:
@@ -156,9 +153,9 @@ def settle_due(now: datetime | None = None) -> list[str]:
         months = months_due(context.engine, context.config, now or utcnow())
         for month in months:
             started = time.monotonic()
-            summary = settle(context.engine, month, context.config,
+            summary = settle(context.engine, month, context.config.money,
                              planned=partial(enqueue_settle_helpers, context.redis, month,
-                                             int(context.config["settlement"]["jobs"]) - 1))
+                                             context.config.settlement.jobs - 1))
             metrics.record_settlement(summary, time.monotonic() - started)
             with context.engine.begin() as conn:
                 deliveries = webhook_events.emit_settlement(conn, context.config, month)

@@ -13,15 +13,14 @@ path into the ledger as webhook deliveries.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from rq import Retry
 from sqlalchemy import Engine, select, update
 
 from base import metrics
+from base.config import Settings
 from base.tables.connectors import poll_accounts
 from connectors import registry
 from connectors.poll_types import Poller
@@ -36,7 +35,7 @@ POLL_TIMEOUT = 600
 log = structlog.get_logger(__name__)
 
 
-def poller_for(platform: str, config: Mapping[str, Any]) -> Poller | None:
+def poller_for(platform: str, config: Settings) -> Poller | None:
     """The poller of `platform`, None when it has none or it is off."""
     found = registry.BY_NAME.get(platform)
     if found is None or found.poller is None:
@@ -45,7 +44,7 @@ def poller_for(platform: str, config: Mapping[str, Any]) -> Poller | None:
     return poller
 
 
-def enabled_platforms(config: Mapping[str, Any]) -> list[str]:
+def enabled_platforms(config: Settings) -> list[str]:
     """The platforms whose poller is configured on."""
     return [p.name for p in registry.polled() if poller_for(p.name, config) is not None]
 
@@ -65,18 +64,18 @@ def due_accounts(engine: Engine, platform: str, limit: int, now: datetime) -> li
     return ids
 
 
-def per_tick(config: Mapping[str, Any], platform: str) -> int:
+def per_tick(config: Settings, platform: str) -> int:
     """How many accounts one tick may hand out: the platform's requests per minute over one
     tick (a poll usually costs one request; later pages spend the same budget next tick)."""
-    rpm = int(config["connectors"][platform].get("requests_per_minute") or 60)
-    return max(1, rpm * int(config["pollers"]["tick_seconds"]) // 60)
+    rpm = config.connectors[platform].requests_per_minute or 60
+    return max(1, rpm * config.pollers.tick_seconds // 60)
 
 
 def schedule_polls(now: datetime | None = None) -> dict[str, int]:
     """Enqueue poll jobs for the accounts that are due; return how many per platform."""
     context = current()
     now = now or utcnow()
-    batch = max(1, int(context.config["pollers"]["batch"]))
+    batch = max(1, context.config.pollers.batch)
     handed: dict[str, int] = {}
     for platform in enabled_platforms(context.config):
         ids = due_accounts(context.engine, platform, per_tick(context.config, platform), now)

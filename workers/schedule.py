@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rq.cron import CronScheduler
 
+from base.config import Settings
 from pipeline import settling
 from pipeline.context import Context, install
 from pipeline.queues import SETTLE_TIMEOUT, enqueue_settlement
@@ -35,21 +36,21 @@ class Schedule:
     what: str
     job: Callable[..., Any]
     queue: str
-    seconds: Callable[[Mapping[str, Any]], Any] | None
-    wanted: Callable[[Mapping[str, Any]], Any] = lambda _config: True
+    seconds: Callable[[Settings], int] | None
+    wanted: Callable[[Settings], Any] = lambda _config: True
 
 
 SCHEDULES = (
     Schedule("settlement", "the month-end settlement", jobs.settle_due, "settlement", None),
     Schedule("sweep", "the inbox sweep", jobs.sweep, "events",
-             lambda config: config["worker"]["sweep_seconds"]),
+             lambda config: config.worker.sweep_seconds),
     Schedule("outbound-sweep", "the outbound webhook sweep", webhooks_out.dispatch_due,
-             "outbound", lambda config: config["outbound"]["sweep_seconds"]),
+             "outbound", lambda config: config.outbound.sweep_seconds),
     Schedule("notifications-sweep", "the notification sweep", notices.dispatch_due,
-             "notifications", lambda config: config["notifications"]["sweep_seconds"]),
+             "notifications", lambda config: config.notifications.sweep_seconds),
     Schedule("pollers", "the pollers' tick (while a poller is configured)",
              pollers.schedule_polls, "connectors",
-             lambda config: config["pollers"]["tick_seconds"], pollers.enabled_platforms),
+             lambda config: config.pollers.tick_seconds, pollers.enabled_platforms),
 )
 
 
@@ -68,7 +69,7 @@ def make_scheduler(context: Context) -> CronScheduler:
                                job_timeout=SETTLE_TIMEOUT, name=schedule.name)
         else:
             scheduler.register(schedule.job, schedule.queue, result_ttl=600, name=schedule.name,
-                               interval=max(1, int(schedule.seconds(context.config))))
+                               interval=max(1, schedule.seconds(context.config)))
     return scheduler
 
 

@@ -74,7 +74,7 @@ class FlattrWorker(SimpleWorker):
 
 def make_worker(context: Context) -> FlattrWorker:
     install(context)
-    sweep_seconds = max(1, int(context.config["worker"]["sweep_seconds"]))
+    sweep_seconds = max(1, context.config.worker.sweep_seconds)
     return FlattrWorker(list(QUEUES), connection=context.redis,
                         maintenance_interval=sweep_seconds, worker_ttl=sweep_seconds + 15)
 

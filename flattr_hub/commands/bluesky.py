@@ -32,7 +32,7 @@ def register(commands: Any) -> None:
 
 
 def _enabled(app: Any) -> None:
-    if not app.config["connectors"]["bluesky"]["enabled"]:
+    if not app.config.connectors['bluesky'].enabled:
         raise UserError("connectors.bluesky.enabled is false")
 
 
@@ -49,7 +49,7 @@ def _stream(_args: argparse.Namespace, app: Any) -> int:
         await jetstream.run(engine, app.config, stop, lambda _events: wake(redis),
                             jetstream.Status(redis))
 
-    print(f"Bluesky stream starting: {app.config['connectors']['bluesky']['jetstream_url']} "
+    print(f"Bluesky stream starting: {app.config.connectors['bluesky'].jetstream_url} "
           "(Ctrl-C to stop)", flush=True)
     asyncio.run(main())
     print("Bluesky stream stopped", flush=True)
@@ -69,7 +69,7 @@ def _link(args: argparse.Namespace, app: Any) -> int:
         print(f"{did} is claimed by another member: a claim contest was opened")
         return 0
     print(f"linked Bluesky account {handle or did} ({did}) to {args.name}; the stream picks "
-          f"it up within {app.config['connectors']['bluesky']['reload_seconds']} s")
+          f"it up within {app.config.connectors['bluesky'].reload_seconds} s")
     return 0
 
 

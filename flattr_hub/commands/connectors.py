@@ -80,7 +80,7 @@ def _discord_bot(_args: argparse.Namespace, app: Any) -> int:
     import aiohttp
     import discord
 
-    if not app.config["connectors"]["discord"]["bot_token"]:
+    if not app.config.connectors["discord"].bot_token:
         raise UserError("connectors.discord.bot_token is not set")
     redis = connect(app.config)
 
@@ -144,14 +144,14 @@ def _link(args: argparse.Namespace, app: Any) -> int:
         if not instance or not args.remote_id:
             raise UserError("a Mastodon account needs --instance (or user@host) and --remote-id")
         instance = mastodon_connector.instance_url(instance)
-    section = app.config["connectors"][args.platform]
+    section = app.config.connectors[args.platform]
     with app.engine.begin() as conn:
         uid = accounts.user_id(conn, args.name)
         link_account(conn, uid, args.platform, args.platform_user_id, vault=vault(app.config),
                      remote_id=args.remote_id,
                      access_token=access, refresh_token=refresh, token_secret=secret,
                      instance=instance,
-                     poll_seconds=int(section["poll_seconds"]))
+                     poll_seconds=section.poll_seconds)
     print(f"linked {args.platform} account {args.platform_user_id} to {args.name}; "
           "it will be polled")
     return 0

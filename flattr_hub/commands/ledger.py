@@ -102,13 +102,13 @@ def _link(args: argparse.Namespace, app: Any) -> int:
 
 def _budget_set(args: argparse.Namespace, app: Any) -> int:
     with app.engine.begin() as conn:
-        accounts.set_budget(conn, accounts.user_id(conn, args.name), args.amount, app.config)
+        accounts.set_budget(conn, accounts.user_id(conn, args.name), args.amount, app.config.money)
     print(f"budget of {args.name} is {args.amount}")
     return 0
 
 
 def _funds_credit(args: argparse.Namespace, app: Any) -> int:
-    maximum = int(app.config["payments"]["max_credit"])
+    maximum = app.config.payments.max_credit
     if args.amount > maximum:
         raise UserError(f"amount {args.amount} is above payments.max_credit ({maximum})")
     key = args.key or f"cli:{args.name}:{args.amount}:{args.reason}"
@@ -155,11 +155,11 @@ def _settle(args: argparse.Namespace, app: Any) -> int:
 
         with Progress(transient=True) as bar:
             task = bar.add_task(f"settling {args.month}", total=None)
-            result = settle(app.engine, args.month, app.config,
+            result = settle(app.engine, args.month, app.config.money,
                             progress=lambda done, total: bar.update(task, completed=done,
                                                                     total=total))
     else:
-        result = settle(app.engine, args.month, app.config)
+        result = settle(app.engine, args.month, app.config.money)
     if result.already_done:
         print(f"{args.month} was already settled: nothing changed")
     else:
@@ -175,19 +175,19 @@ def _balance(args: argparse.Namespace, app: Any) -> int:
         print(json.dumps({"funds": held["funds"], "revenue": held["revenue"]}))
     else:
         print(f"{args.name}: funds {held['funds']}, revenue {held['revenue']} "
-              f"({app.config['currency']} minor units)")
+              f"({app.config.currency} minor units)")
     return 0
 
 
 def _statement(args: argparse.Namespace, app: Any) -> int:
     with app.engine.connect() as conn:
-        report = statement(conn, accounts.user_id(conn, args.name), args.month, app.config)
+        report = statement(conn, accounts.user_id(conn, args.name), args.month, app.config.money)
     if args.json:
         print(json.dumps(report, indent=2))
     elif args.csv:
         write_statement_csv(report, sys.stdout)
     else:
-        print_statement(args.name, report, app.config["currency"])
+        print_statement(args.name, report, app.config.currency)
     return 0
 
 

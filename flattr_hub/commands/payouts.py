@@ -64,7 +64,8 @@ def _export(args: argparse.Namespace, app: Any) -> int:
     out = Path(args.out)
     with app.engine.begin() as conn:
         if args.batch is None:
-            batch = payouts.export_batch(conn, app.config, datetime.now(UTC).date())
+            batch = payouts.export_batch(conn, app.config.money, app.config.debtor,
+                                         datetime.now(UTC).date())
             batch_id, summary = batch.id, f"{batch.payouts} payouts, total {batch.total}"
         else:
             batch_id, summary = args.batch, "again"
@@ -107,6 +108,6 @@ def _unmatched(_args: argparse.Namespace, app: Any) -> int:
 def _assign(args: argparse.Namespace, app: Any) -> int:
     with app.engine.begin() as conn:
         payments.assign_payment(conn, args.provider, args.payment_id,
-                                accounts.user_id(conn, args.name), str(app.config["currency"]))
+                                accounts.user_id(conn, args.name), app.config.currency)
     print(f"credited {args.provider} payment {args.payment_id} to {args.name}")
     return 0

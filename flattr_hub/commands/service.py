@@ -10,6 +10,7 @@ import asyncio
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from base.config import database_url
+from base.config import Settings, database_url, with_overrides
 from base.errors import UserError
 from base.links import listened, require_base_url
 from base.redis_conn import connect, release_embedded, socket_url
@@ -27,7 +28,7 @@ from flattr_hub.server_group import ServerGroup, stop_with_parent
 from flattr_hub.supervisor import StreamSupervisor
 from hub import demo
 from hub.app import create_app
-from hub.server import run, serve
+from hub.server import bind, run, serve, url_of
 from pipeline.context import Context
 from pipeline.queues import QUEUES
 from workers.schedule import SCHEDULES, run_scheduler
@@ -83,10 +84,10 @@ def _hub(context: Context) -> web.Application:
         raise UserError(str(exc)) from None
 
 
-def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, int]:
+def _address(args: argparse.Namespace, config: Settings) -> tuple[str, int]:
     """Where to listen (a port out of range is the user's mistake). Links are built from
     hub.base_url, which must be set unless that is a loopback address."""
-    host = args.host or config["hub"]["host"]
+    host = args.host or config.hub.host
     try:
         require_base_url(config, host)
     except ValueError as exc:
@@ -94,27 +95,30 @@ def _address(args: argparse.Namespace, config: Mapping[str, Any]) -> tuple[str, 
     if args.port is not None:
         return host, args.port
     try:
-        return host, port(str(config["hub"]["port"]))
+        return host, port(str(config.hub.port))
     except argparse.ArgumentTypeError as exc:
         raise UserError(f"hub.port: {exc}") from None
 
 
-def _listen(web_app: web.Application, host: str, port: int, started: Any,
-            reuse_port: bool = False) -> None:
+def _bind(args: argparse.Namespace, app: Any, reuse_port: bool) -> socket.socket:
+    """The hub's listening socket; from then on the settings' links name the address it
+    listens on (`base.links.listened`)."""
+    host, port = _address(args, app.config)
     try:
-        run(serve(web_app, host, port, started, reuse_port=reuse_port))
+        sock = bind(host, port, reuse_port=reuse_port)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    app.config = listened(app.config, url_of(sock))
+    return sock
 
 
 def _serve(args: argparse.Namespace, app: Any) -> int:
-    host, port = _address(args, app.config)
+    sock = _bind(args, app, reuse_port=args.processes > 1 or args.reuse_port)
     web_app = _hub(_context(app))
-    group = ServerGroup(args.processes, host, _config_args(args), os.environ)
+    group = ServerGroup(args.processes, sock.getsockname()[0], _config_args(args), os.environ)
     watching: list[asyncio.Task[None]] = []
 
     async def started(url: str, stop: asyncio.Event) -> None:
-        listened(app.config, url)
         if args.reuse_port:
             watching.append(asyncio.get_running_loop().create_task(stop_with_parent(stop)))
         await group.start(url, stop)
@@ -123,7 +127,7 @@ def _serve(args: argparse.Namespace, app: Any) -> int:
                   flush=True)
 
     try:
-        _listen(web_app, host, port, started, reuse_port=args.processes > 1 or args.reuse_port)
+        run(serve(web_app, sock, started))
     finally:
         group.stop()
     if group.failed:
@@ -145,22 +149,24 @@ def _scheduler(_args: argparse.Namespace, app: Any) -> int:
 
 
 def _up(args: argparse.Namespace, app: Any) -> int:
+    if args.demo and not app.config.connectors["github"].webhook_secret:
+        app.config = with_overrides(app.config, {
+            "connectors.github.webhook_secret": secrets.token_urlsafe(32)})
+    sock = _bind(args, app, reuse_port=args.processes > 1)
     config = app.config
-    host, port = _address(args, config)
-    github = config["connectors"]["github"]
-    if args.demo and not github["webhook_secret"]:
-        github["webhook_secret"] = secrets.token_urlsafe(32)
+    github = config.connectors["github"]
     context = _context(app)
-    env = dict(os.environ, FLATTR_DATABASE_URL=database_url(config))
-    if not config["redis"]["url"]:
+    env = dict(os.environ, FLATTR_DATABASE_URL=database_url(config),
+               FLATTR_HUB__BASE_URL=config.hub.base_url)
+    if not config.redis.url:
         env["FLATTR_REDIS_URL"] = socket_url(context.redis)
     if args.demo:
-        env["FLATTR_CONNECTORS__GITHUB__WEBHOOK_SECRET"] = github["webhook_secret"]
+        env["FLATTR_CONNECTORS__GITHUB__WEBHOOK_SECRET"] = github.webhook_secret
     web_app = _hub(context)
     if args.demo:
         _seed_demo(context)
     config_args = _config_args(args)
-    group = ServerGroup(args.processes, host, config_args, env)
+    group = ServerGroup(args.processes, sock.getsockname()[0], config_args, env)
     children: dict[str, subprocess.Popen[bytes]] = {}
     streams = StreamSupervisor(configured_streams(config), config, config_args, env,
                                lambda line: print(line, file=sys.stderr, flush=True))
@@ -168,8 +174,6 @@ def _up(args: argparse.Namespace, app: Any) -> int:
     tasks: list[asyncio.Task[None]] = []
 
     async def started(url: str, stop: asyncio.Event) -> None:
-        listened(config, url)
-        env["FLATTR_HUB__BASE_URL"] = config["hub"]["base_url"]
         await group.start(url, stop)
         if group.failed:
             return
@@ -185,10 +189,10 @@ def _up(args: argparse.Namespace, app: Any) -> int:
             print(f"The hub runs{group.described()} sharing the port.", flush=True)
         tasks.append(asyncio.get_running_loop().create_task(_watch(children, stop, failed)))
         if args.demo:
-            tasks.append(_start_demo(context, url, github["webhook_secret"], stop))
+            tasks.append(_start_demo(context, url, github.webhook_secret, stop))
 
     try:
-        _listen(web_app, host, port, started, reuse_port=args.processes > 1)
+        run(serve(web_app, sock, started))
     finally:
         group.stop()
         streams.terminate()

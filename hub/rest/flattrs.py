@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 from sqlalchemy import Connection
 
+from base.config import Settings
 from catalog import things as catalog
 from hub.rest import present
 from hub.rest.common import (
@@ -70,7 +71,7 @@ def _target_view(conn: Connection, url: str, base: str) -> int | dict[str, Any] 
     return submitted if submitted is not None else thing_of_url(conn, url, base)
 
 
-def _flattr_view(conn: Connection, base: str, config: Mapping[str, Any], uid: int,
+def _flattr_view(conn: Connection, base: str, config: Settings, uid: int,
                  target: int | Mapping[str, Any]) -> dict[str, Any]:
     """Flattr thing `target`, or what the auto-submit parameters `target` describe, as user
     `uid`."""

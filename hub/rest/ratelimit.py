@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from redis import Redis
+
+from base.config import Settings
 
 
 def address_key(address: str) -> str:
@@ -52,10 +52,10 @@ class Usage:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, config: Mapping[str, Any]) -> None:
+    def __init__(self, redis: Redis, config: Settings) -> None:
         self._redis = redis
-        self._limit = int(config["api"]["rate_limit"])
-        self._window = int(config["api"]["rate_window_seconds"])
+        self._limit = config.api.rate_limit
+        self._window = config.api.rate_window_seconds
 
     def _key(self, who: str) -> tuple[str, int]:
         start = int(time.time()) // self._window * self._window

@@ -5,11 +5,9 @@ module has a `routes(app)` function."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Any
 
 import aiohttp_jinja2
 import aiohttp_session
@@ -20,6 +18,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from redis import Redis
 from sqlalchemy import Engine
 
+from base.config import Settings
 from base.vault import web_keys
 from hub.inputs import form_bodies
 from hub.web import session
@@ -35,7 +34,7 @@ FEATURES = ("hub.web.auth", "hub.web.notifications", "hub.web.money", "hub.web.d
 STATIC = Path(__file__).with_name("static")
 
 
-def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
+def install(app: web.Application, config: Settings, engine: Engine,
             redis: Redis) -> None:
     """Add the pages, sessions and CSRF protection to the hub application."""
     app[session.CONFIG] = config
@@ -43,13 +42,13 @@ def install(app: web.Application, config: Mapping[str, Any], engine: Engine,
     app[session.REDIS] = redis
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("hub.web", "templates"), autoescape=True)
-    env.filters["money"] = money_filter(config["currency"])
+    env.filters["money"] = money_filter(config.currency)
     env.filters["units"] = units  # an amount as typed in a form
     env.tests["web_url"] = is_web_url  # `{% if x is web_url %}`: only http(s) become links
     sessions = aiohttp_session.session_middleware(EncryptedCookieStorage(
         web_keys(config)["session_key"].decode(), cookie_name="flattr_session", httponly=True,
         samesite="Lax", secure=session.secure_cookies(config),
-        max_age=int(config["web"]["session_max_seconds"])))
+        max_age=config.web.session_max_seconds))
     app.middlewares.append(
         except_webhooks(sessions, plain_paths, form_bodies, session.csrf_protect))
     app.router.add_static("/static/", STATIC, name="static")

@@ -18,7 +18,7 @@ def routes(app: web.Application) -> None:
 
 
 def _enabled(request: web.Request) -> None:
-    if not request.app[CONFIG]["connectors"]["bluesky"]["enabled"]:
+    if not request.app[CONFIG].connectors["bluesky"].enabled:
         raise web.HTTPNotFound()
 
 

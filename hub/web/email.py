@@ -75,7 +75,7 @@ async def deliver(request: web.Request, mail: Mail | None) -> None:
     config = request.app[CONFIG]
     if mail is None:
         return
-    if not config["notifications"]["smtp_host"]:
+    if not config.notifications.smtp_host:
         log.warning("email_not_configured", kind="address_claim")
         return
     try:

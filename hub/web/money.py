@@ -84,7 +84,7 @@ async def budget(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     try:
         await call(request, set_budget, me.id, parse_amount(str(form.get("amount", ""))),
-                   config)
+                   config.money)
     except (ValueError, LedgerError) as exc:
         return await _page(request, me.id, {"error": _budget_error(exc, config)}, 400)
     raise web.HTTPSeeOther("/money?done=budget")
@@ -98,7 +98,7 @@ async def add_funds(request: web.Request) -> web.StreamResponse:
         return await _page(request, me.id, {"error": "Adding funds is not set up on this hub."},
                            409)
     nonce = str(form.get("nonce", ""))
-    low, high = int(config["min_monthly"]), int(config["payments"]["max_funding"])
+    low, high = config.min_monthly, config.payments.max_funding
     try:
         amount = parse_amount(str(form.get("amount", "")))
     except ValueError as exc:
@@ -109,7 +109,7 @@ async def add_funds(request: web.Request) -> web.StreamResponse:
         return await _page(request, me.id, {"error": error}, 400)
     base = links.base_url(request.app[CONFIG])
     create = partial(create_checkout, settings_of(config), amount=amount,
-                     currency=str(config["currency"]), user=me.name,
+                     currency=config.currency, user=me.name,
                      success_url=f"{base}/money?checkout=success",
                      cancel_url=f"{base}/money?checkout=cancelled",
                      idempotency_key=f"checkout:{me.id}:{nonce}")
@@ -148,7 +148,7 @@ async def payout(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     try:
         await call(request, request_payout, me.id, parse_amount(str(form.get("amount", ""))),
-                   str(form.get("nonce", "")), request.app[CONFIG])
+                   str(form.get("nonce", "")), request.app[CONFIG].money)
     except (ValueError, LedgerError) as exc:
         return await _page(request, me.id, {"error": str(exc)}, 400)
     raise web.HTTPSeeOther("/money?done=payout")
@@ -163,7 +163,8 @@ async def ops_export(request: web.Request) -> web.StreamResponse:
     await require_operator(request)
     today = datetime.now(UTC).date()
     try:
-        batch = await call(request, export_batch, request.app[CONFIG], today)
+        config = request.app[CONFIG]
+        batch = await call(request, export_batch, config.money, config.debtor, today)
     except LedgerError as exc:
         return await _ops_page(request, {"error": str(exc)}, 409)
     raise web.HTTPSeeOther(f"/ops/payouts/batches/{batch.id}.xml")
@@ -198,9 +199,9 @@ async def _page(request: web.Request, uid: int, extra: dict[str, Any],
     config = request.app[CONFIG]
     return await render(request, "money.html", {
         "money": await call(request, overview, uid),
-        "limits": {"min_monthly": config["min_monthly"], "max_monthly": config["max_monthly"],
-                   "max_funding": config["payments"]["max_funding"],
-                   "payout_minimum": config["payout_minimum"]},
+        "limits": {"min_monthly": config.min_monthly, "max_monthly": config.max_monthly,
+                   "max_funding": config.payments.max_funding,
+                   "payout_minimum": config.payout_minimum},
         "checkout": checkout_enabled(config),
         "nonces": {form: secrets.token_urlsafe(16) for form in ("funds", "move", "payout")},
         "entered": None,
@@ -215,6 +216,6 @@ async def _ops_page(request: web.Request, extra: dict[str, Any],
 
 def _budget_error(exc: Exception, config: Any) -> str:
     if isinstance(exc, LedgerError):
-        return (f"Your monthly budget must be between {units(int(config['min_monthly']))} and "
-                f"{units(int(config['max_monthly']))}.")
+        return (f"Your monthly budget must be between {units(config.min_monthly)} and "
+                f"{units(config.max_monthly)}.")
     return str(exc)

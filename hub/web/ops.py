@@ -118,7 +118,7 @@ async def _render_settlements(request: web.Request, context: dict[str, Any],
         context = {**context, "error": UNREACHABLE, "notice": None}
         status = 503
     return await render(request, "ops_settlements.html", {
-        **context, "overview": overview, "schedule": request.app[CONFIG]["settlement"],
+        **context, "overview": overview, "schedule": request.app[CONFIG].settlement,
         "runs": [(run, duration_text(run.duration(now))) for run in overview.runs]}, status)
 
 

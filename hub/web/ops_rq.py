@@ -12,7 +12,6 @@ spelling (`hub.web.paths`), so `//requeue/…` or `%2Frequeue/…` cannot pass f
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -22,6 +21,7 @@ from redis import Redis
 from rq_dashboard.cli import make_flask_app
 from rq_dashboard.web import setup_rq_connection
 
+from base.config import Settings
 from base.redis_conn import socket_url
 from hub.web.session import CONFIG, REDIS, csrf_token, require_operator, secure_cookies
 
@@ -62,9 +62,9 @@ def routes(app: web.Application) -> None:
     app.router.add_route("*", PREFIX + "/{path_info:.*}", dashboard)
 
 
-def redis_url(config: Mapping[str, Any], redis: Redis) -> str:
+def redis_url(config: Settings, redis: Redis) -> str:
     """The configured Redis, or the embedded server's socket."""
-    return str(config["redis"]["url"]) or socket_url(redis)
+    return config.redis.url or socket_url(redis)
 
 
 def dashboard_app(url: str) -> Any:

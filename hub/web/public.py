@@ -31,10 +31,10 @@ async def claim_page(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     try:
         waiting = await call(request, waiting_for_identity, request.match_info["platform"],
-                             request.match_info["platform_user_id"], config)
+                             request.match_info["platform_user_id"], config.money)
     except NotFound as exc:
         raise web.HTTPNotFound(reason=safe_reason(exc)) from None
     return await render(request, "claim.html", {
-        "w": waiting, "web": waiting.platform == WEB, "min_monthly": config["min_monthly"],
-        "give_to_get": config["give_to_get"],
+        "w": waiting, "web": waiting.platform == WEB, "min_monthly": config.min_monthly,
+        "give_to_get": config.give_to_get,
         "settles_on": lambda month: settles_on(config, month)})

@@ -19,10 +19,11 @@ from redis import Redis
 from sqlalchemy import Connection, Engine
 
 from base import links
+from base.config import Settings
 from members.logins import Member
 from members.sessions import Lifetimes, end_session, session_member, start_session
 
-CONFIG = web.AppKey("web_config", Mapping)
+CONFIG = web.AppKey("web_config", Settings)
 ENGINE = web.AppKey("web_engine", Engine)
 REDIS = web.AppKey("web_redis", Redis)
 MEMBER = "member"
@@ -50,11 +51,11 @@ async def call(request: web.Request, fn: Callable[Concatenate[Connection, P], T]
         None, contextvars.copy_context().run, run)
 
 
-def lifetimes(config: Mapping[str, Any]) -> Lifetimes:
+def lifetimes(config: Settings) -> Lifetimes:
     """How long a web session lasts unused (`web.session_idle_seconds`) and at most
     (`web.session_max_seconds`)."""
-    return Lifetimes(int(config["web"]["session_idle_seconds"]),
-                     int(config["web"]["session_max_seconds"]))
+    return Lifetimes(config.web.session_idle_seconds,
+                     config.web.session_max_seconds)
 
 
 async def current_member(request: web.Request) -> Member | None:
@@ -167,9 +168,9 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         status=status)
 
 
-def secure_cookies(config: Mapping[str, Any]) -> bool:
+def secure_cookies(config: Settings) -> bool:
     """Secure cookies when served over https (`web.secure_cookies`: auto, true or false)."""
-    setting = str(config["web"]["secure_cookies"]).lower()
+    setting = config.web.secure_cookies.lower()
     if setting == "auto":
         return links.https(config)
     return setting in ("true", "1", "yes", "on")

@@ -80,7 +80,7 @@ async def button_script(request: web.Request) -> web.Response:
 
 
 async def button_count(request: web.Request) -> web.Response:
-    max_age = int(request.app[CONFIG]["catalog"]["counter_max_age"])
+    max_age = request.app[CONFIG].catalog.counter_max_age
     try:
         url = normalise(request.query.get("url", ""))
     except InvalidThing as exc:

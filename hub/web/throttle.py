@@ -15,12 +15,11 @@ few and small."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from redis import Redis
 
+from base.config import Settings
 from hub.rest.ratelimit import address_key
 
 PREFIX = "flattr:login"
@@ -37,14 +36,14 @@ class Attempt:
 
 
 class Throttle:
-    def __init__(self, redis: Redis, config: Mapping[str, Any]) -> None:
-        web = config["web"]
+    def __init__(self, redis: Redis, config: Settings) -> None:
+        web = config.web
         self._redis = redis
-        self._limit = int(web["login_attempts"])
-        self._address_limit = int(web["login_address_attempts"])
-        self._window = int(web["login_window_seconds"])
-        self._delay = float(web["login_delay_seconds"])
-        self._max_delay = float(web["login_max_delay_seconds"])
+        self._limit = web.login_attempts
+        self._address_limit = web.login_address_attempts
+        self._window = web.login_window_seconds
+        self._delay = web.login_delay_seconds
+        self._max_delay = web.login_max_delay_seconds
 
     def _keys(self, name: str, address: str) -> tuple[str, str, str]:
         who = hashlib.sha256(name.strip().lower().encode()).hexdigest()[:32]

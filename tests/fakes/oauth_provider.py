@@ -24,6 +24,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from base.config import Settings, with_overrides
+
 PLATFORMS = ("x", "discord", "soundcloud", "github", "vimeo", "dailymotion", "youtube")
 PKCE_REQUIRED = {"x", "soundcloud"}
 # X and Vimeo authenticate confidential clients with HTTP Basic; the others in the body
@@ -51,6 +53,7 @@ class FakeOAuthProvider:
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # Mastodon client id → app
     token_requests: list[dict[str, str]] = field(default_factory=list)
     deny: bool = False
+    url: str = ""  # where the fake is served
 
     def sign_in(self, platform: str, user_id: str, username: str) -> None:
         """Who is signed in at `platform` (Mastodon: the local account of the fake instance)."""
@@ -174,16 +177,18 @@ def profile_document(platform: str, user: dict[str, str]) -> dict[str, Any]:
             "url": f"https://{MASTODON_HOST}/@{name}"}
 
 
-def configure(config: dict[str, Any], url: str) -> None:
-    """Point every platform's linking at the fake served at `url` (and turn linking on)."""
-    connectors = config["connectors"]
-    for platform in PLATFORMS:
-        connectors[platform].update(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                                    oauth_authorize_url=f"{url}/{platform}/authorize",
-                                    profile_url=f"{url}/{platform}/me")
-        key = "token_url" if platform == "soundcloud" else "oauth_token_url"
-        connectors[platform][key] = f"{url}/{platform}/token"
-    connectors["mastodon"].update(enabled=True, api_base=url)
+def configure(config: Settings, url: str) -> Settings:
+    """`config` with every platform's linking pointed at the fake served at `url` (and on)."""
+    overrides: dict[str, Any] = {
+        f"connectors.{platform}": {
+            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+            "oauth_authorize_url": f"{url}/{platform}/authorize",
+            "profile_url": f"{url}/{platform}/me",
+            "token_url" if platform == "soundcloud" else "oauth_token_url":
+                f"{url}/{platform}/token"}
+        for platform in PLATFORMS}
+    overrides["connectors.mastodon"] = {"enabled": True, "api_base": url}
+    return with_overrides(config, overrides)
 
 
 def _client_auth(request: web.Request, form: dict[str, str],

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from aiohttp import web
 
+from hub.server import bind, url_of
+
 
 @contextmanager
-def serve(app: web.Application) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 for the duration of the block; yields its base URL."""
+def serve(app: web.Application | Callable[[str], web.Application]) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 for the duration of the block; yields its base URL. `app` may
+    be a function of that URL (a hub whose links must name the address it is served at)."""
+    sock = bind("127.0.0.1", 0)
+    url = url_of(sock)
+    if not isinstance(app, web.Application):
+        app = app(url)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     box: dict[str, object] = {}
@@ -22,10 +29,8 @@ def serve(app: web.Application) -> Iterator[str]:
     async def start() -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        await web.SockSite(runner, sock).start()
         box["runner"] = runner
-        box["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
         ready.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -33,7 +38,7 @@ def serve(app: web.Application) -> Iterator[str]:
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     ready.wait(10)
     try:
-        yield str(box["url"])
+        yield url
     finally:
         runner = box["runner"]
         assert isinstance(runner, web.AppRunner)
