@@ -8,23 +8,19 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from base.config import with_overrides
 from base.public_net import Guard, GuardedAdapter
-from base.tables.connectors import poll_accounts
 from base.vault import Vault
 from connectors import polling
 from connectors.dailymotion import API, DailymotionPoller, poller
 from connectors.poll_http import RouteAdapter
-from ledger import accounts
-from ledger.schema import flattrs, identities, things
 from ledger.sql import utcnow
-from members import linking
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeDailymotion, dailymotion_video
+from tests.poller_helpers import flattred_thing, link_giver_and_creator, poll_row
 from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -48,27 +44,9 @@ def dm_poller(fake: FakeDailymotion, **overrides: Any) -> DailymotionPoller:
 
 
 def link(engine, config) -> int:
-    with engine.begin() as conn:
-        uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config.money)
-        accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
-        creator = accounts.create_user(conn, "alps")
-        linking.link_account(conn, creator, "dailymotion", CREATOR, vault=VAULT,
-                             access_token="unused")
-        return linking.link_account(conn, uid, "dailymotion", ME, vault=VAULT,
-                                    access_token="dm-token", refresh_token="dm-refresh")
-
-
-def row(engine, account: int):
-    with engine.connect() as conn:
-        return conn.execute(select(poll_accounts).where(poll_accounts.c.id == account)).one()
-
-
-def flattred_thing(engine):
-    with engine.connect() as conn:
-        return conn.execute(select(things, identities.c.platform_user_id.label("owner"))
-                            .join(flattrs).join(identities, identities.c.id ==
-                                                things.c.owner_identity_id)).one()
+    return link_giver_and_creator(engine, config, "dailymotion", vault=VAULT, giver_id=ME,
+                                  creator_id=CREATOR, access_token="dm-token",
+                                  refresh_token="dm-refresh")
 
 
 def test_poller_is_off_without_a_client_id(config) -> None:
@@ -103,7 +81,7 @@ def test_requests_go_through_the_guard_unless_routed_to_api_base(engine, config,
     unrouted = dm_poller(fake_dm, api_base="", guard=Guard(nameservers=("127.0.0.1",),
                                                            dns_port=9, dns_timeout=0.5))
     assert polling.poll_account(engine, unrouted, account).status == "error"
-    assert "Unresolved" in row(engine, account).last_error
+    assert "Unresolved" in poll_row(engine, account).last_error
 
 
 def test_hostile_items_are_skipped_and_logged(engine, config, fake_dm, worker_context) -> None:
@@ -156,7 +134,7 @@ def test_429_waits_for_retry_after(engine, config, fake_dm) -> None:
     fake_dm.window_requests = 0
     before = utcnow()
     assert polling.poll_account(engine, dm_poller(fake_dm), account).status == "rate_limited"
-    state = row(engine, account)
+    state = poll_row(engine, account)
     assert before + timedelta(seconds=110) < state.next_poll_at < before + timedelta(seconds=140)
 
 
@@ -165,10 +143,10 @@ def test_an_expired_token_is_refreshed_with_the_secret_in_the_form(engine, confi
     account = link(engine, config)
     fake_dm.expire("dm-token")
     assert polling.poll_account(engine, dm_poller(fake_dm), account).status == "baseline"
-    state = row(engine, account)
+    state = poll_row(engine, account)
     assert (VAULT.open(state.access_token), VAULT.open(state.refresh_token)) == (
         "access-1", "refresh-1")
     fake_dm.expire("access-1")
     fake_dm.refresh_tokens.clear()
     assert polling.poll_account(engine, dm_poller(fake_dm), account).status == "relink"
-    assert row(engine, account).state == "relink"
+    assert poll_row(engine, account).state == "relink"

@@ -11,16 +11,15 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from base.config import with_overrides
-from base.tables.connectors import poll_accounts, poll_seen
+from base.tables.connectors import poll_seen
 from base.vault import Vault
 from connectors import polling
 from connectors.vimeo import VimeoPoller, poller, rate_reset
-from ledger import accounts
-from ledger.schema import flattrs, identities, things
-from members import linking
+from ledger.schema import flattrs, things
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeVimeo, vimeo_video
+from tests.poller_helpers import flattred_thing, link_giver_and_creator, poll_row
 from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -44,19 +43,8 @@ def vimeo_poller(fake: FakeVimeo, **overrides: Any) -> VimeoPoller:
 
 
 def link(engine, config) -> int:
-    with engine.begin() as conn:
-        uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config.money)
-        accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
-        creator = accounts.create_user(conn, "staff")
-        linking.link_account(conn, creator, "vimeo", CREATOR, vault=VAULT, access_token="unused")
-        return linking.link_account(conn, uid, "vimeo", ME, vault=VAULT,
-                                    access_token="vimeo-token")
-
-
-def row(engine, account: int):
-    with engine.connect() as conn:
-        return conn.execute(select(poll_accounts).where(poll_accounts.c.id == account)).one()
+    return link_giver_and_creator(engine, config, "vimeo", vault=VAULT, giver_id=ME,
+                                  creator_id=CREATOR, access_token="vimeo-token")
 
 
 def test_poller_is_off_without_a_client_id(config) -> None:
@@ -78,10 +66,7 @@ def test_like_flattr_unlike_retraction_through_pages(engine, config, fake_vimeo,
     fake_vimeo.likes[ME].insert(0, vimeo_video(900, int(CREATOR)))
     assert polling.poll_account(engine, vp, account).likes == 1
     assert jobs.drain()["flattred"] == 1  # the creator linked (and claimed) their account
-    with engine.connect() as conn:
-        thing = conn.execute(select(things, identities.c.platform_user_id.label("owner"))
-                             .join(flattrs).join(identities, identities.c.id ==
-                                                 things.c.owner_identity_id)).one()
+    thing = flattred_thing(engine)
     assert (thing.platform, thing.content_id, thing.owner, thing.url, thing.title) == (
         "vimeo", "900", CREATOR, "https://vimeo.com/900", "Video 900")
     fake_vimeo.likes[ME].pop(0)
@@ -130,7 +115,7 @@ def test_a_page_that_is_not_vimeos_shape_backs_off(engine, config, fake_vimeo) -
     for answer in ({"data": {"not": "a list"}}, ["a", "list"], "text"):
         fake_vimeo.answer = answer
         assert polling.poll_account(engine, vimeo_poller(fake_vimeo), account).status == "error"
-    state = row(engine, account)
+    state = poll_row(engine, account)
     assert (state.failures, state.baseline_done) == (3, False)
 
 
@@ -153,7 +138,7 @@ def test_429_waits_for_the_iso_reset_time(engine, config, fake_vimeo) -> None:
     before = datetime.now(UTC).replace(tzinfo=None)
     outcome = polling.poll_account(engine, vimeo_poller(fake_vimeo), account)
     assert outcome.status == "rate_limited"
-    state = row(engine, account)
+    state = poll_row(engine, account)
     assert state.last_error == "rate limited (429)"
     # the fake's window resets 900 s after it opened; the account waits for it
     assert state.next_poll_at > before + timedelta(seconds=800)
@@ -171,7 +156,7 @@ def test_a_revoked_token_needs_a_relink(engine, config, fake_vimeo) -> None:
     account = link(engine, config)
     fake_vimeo.expire("vimeo-token")
     assert polling.poll_account(engine, vimeo_poller(fake_vimeo), account).status == "relink"
-    state = row(engine, account)
+    state = poll_row(engine, account)
     assert state.state == "relink" and "vimeo-token" not in (state.last_error or "")
 
 

@@ -12,16 +12,14 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from base.config import with_overrides
-from base.tables.connectors import poll_accounts, poll_seen
+from base.tables.connectors import poll_seen
 from base.vault import Vault
 from connectors import polling
 from connectors.youtube import YouTubePoller, poller, quota_reset
-from ledger import accounts
-from ledger.schema import flattrs, identities, things
-from members import linking
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeYouTube, youtube_video
+from tests.poller_helpers import flattred_thing, link_giver_and_creator, poll_row
 from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -46,27 +44,9 @@ def yt_poller(fake: FakeYouTube, **overrides: Any) -> YouTubePoller:
 
 
 def link(engine, config) -> int:
-    with engine.begin() as conn:
-        uid = accounts.create_user(conn, "pjotr")
-        accounts.set_budget(conn, uid, 500, config.money)
-        accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
-        creator = accounts.create_user(conn, "devs")
-        linking.link_account(conn, creator, "youtube", CREATOR, vault=VAULT,
-                             access_token="unused")
-        return linking.link_account(conn, uid, "youtube", ME, vault=VAULT,
-                                    access_token="yt-token", refresh_token="yt-refresh")
-
-
-def row(engine, account: int):
-    with engine.connect() as conn:
-        return conn.execute(select(poll_accounts).where(poll_accounts.c.id == account)).one()
-
-
-def flattred_thing(engine):
-    with engine.connect() as conn:
-        return conn.execute(select(things, identities.c.platform_user_id.label("owner"))
-                            .join(flattrs).join(identities, identities.c.id ==
-                                                things.c.owner_identity_id)).one()
+    return link_giver_and_creator(engine, config, "youtube", vault=VAULT, giver_id=ME,
+                                  creator_id=CREATOR, access_token="yt-token",
+                                  refresh_token="yt-refresh")
 
 
 def test_poller_is_off_without_a_client_id(config) -> None:
@@ -143,14 +123,14 @@ def test_answers_that_are_not_a_page_back_off(engine, config, fake_yt) -> None:
     for answer in ("{not json", "[1, 2]", '"text"', '{"items": {"id": "x"}}'):
         fake_yt.answer = answer
         assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "error"
-    assert row(engine, account).failures == 4
+    assert poll_row(engine, account).failures == 4
 
 
 def test_quota_exceeded_waits_until_midnight_pacific(engine, config, fake_yt) -> None:
     account = link(engine, config)
     fake_yt.quota = 0
     assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "rate_limited"
-    state = row(engine, account)
+    state = poll_row(engine, account)
     reset = quota_reset()
     assert reset - timedelta(seconds=10) < state.next_poll_at < reset + timedelta(seconds=10)
     assert fake_yt.stats["quota"] == 1
@@ -166,7 +146,7 @@ def test_an_expired_token_is_refreshed_at_the_token_url(engine, config, fake_yt)
     account = link(engine, config)
     fake_yt.expire("yt-token")
     assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "baseline"
-    state = row(engine, account)
+    state = poll_row(engine, account)
     assert (VAULT.open(state.access_token), VAULT.open(state.refresh_token)) == (
         "access-1", "refresh-1")
     assert (fake_yt.stats["401"], fake_yt.stats["refresh"]) == (1, 1)

@@ -1,0 +1,44 @@
+"""Helpers shared by the polled platforms' tests: a funded giver and a creator who both linked
+their accounts, an account's poll row, and the one thing flattred."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, Row, select
+
+from base.config import Settings
+from base.tables.connectors import poll_accounts
+from base.vault import Vault
+from ledger import accounts
+from ledger.schema import flattrs, identities, things
+from members import linking
+
+
+def link_giver_and_creator(engine: Engine, config: Settings, platform: str, *, vault: Vault,
+                           giver_id: str, creator_id: str, access_token: str,
+                           refresh_token: str | None = None) -> int:
+    """pjotr (budget 500, funds 2,000) and a creator, each with their `platform` account linked
+    and claimed; returns pjotr's poll account id."""
+    with engine.begin() as conn:
+        uid = accounts.create_user(conn, "pjotr")
+        accounts.set_budget(conn, uid, 500, config.money)
+        accounts.credit_funds(conn, uid, 2000, "test", "test:pjotr")
+        creator = accounts.create_user(conn, "creator")
+        linking.link_account(conn, creator, platform, creator_id, vault=vault,
+                             access_token="unused")
+        return linking.link_account(conn, uid, platform, giver_id, vault=vault,
+                                    access_token=access_token, refresh_token=refresh_token)
+
+
+def poll_row(engine: Engine, account: int) -> Row[Any]:
+    with engine.connect() as conn:
+        return conn.execute(select(poll_accounts).where(poll_accounts.c.id == account)).one()
+
+
+def flattred_thing(engine: Engine) -> Row[Any]:
+    """The one flattred thing, with its owner's platform user id as `owner`."""
+    with engine.connect() as conn:
+        return conn.execute(select(things, identities.c.platform_user_id.label("owner"))
+                            .join(flattrs).join(identities, identities.c.id ==
+                                                things.c.owner_identity_id)).one()
