@@ -36,6 +36,7 @@ import aiohttp
 from sqlalchemy import Connection, delete, insert, select
 
 from base.config import Settings
+from base.inputs import parse_int
 from base.public_net import Guard, refusal
 from base.public_net_aiohttp import guarded_connector, unsafe_target
 from base.tables.linking import oauth_pending
@@ -45,6 +46,7 @@ from connectors.platform import OAuthProvider, ProfilePath
 from ledger.sql import utcnow
 
 PENDING_MINUTES = 10
+MAX_EXPIRES_IN = 999_999_999  # seconds: about 30 years
 HOST_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -193,20 +195,22 @@ async def prove(config: Settings, pending: Pending, client: tuple[str, str],
         platform_user_id = found.oauth.identity(user_id, pending.instance)
     except ValueError:
         raise OAuthError("The platform's profile answer lacks the account id.", 502) from None
-    expires = str(tokens.get("expires_in"))
     return Proof(
         platform=found.platform, platform_user_id=platform_user_id,
         username=value_at(profile, found.oauth.username),
         remote_id=value_at(profile, found.oauth.remote_id or found.oauth.user_id),
         instance=pending.instance,
         access_token=str(tokens["access_token"]), refresh_token=tokens.get("refresh_token"),
-        expires_at=utcnow() + timedelta(seconds=int(expires)) if _seconds(expires) else None)
+        expires_at=_expires_at(tokens.get("expires_in")))
 
 
-def _seconds(text: str) -> bool:
-    """Whether a token's `expires_in` is a plain count of seconds (ASCII digits, at most about
-    30 years): anything else is taken as no expiry rather than failing the link."""
-    return text.isascii() and text.isdigit() and len(text) <= 9
+def _expires_at(expires_in: Any) -> datetime | None:
+    """When a token whose `expires_in` is a plain count of seconds (ASCII digits, at most about
+    30 years) expires; anything else is taken as no expiry rather than failing the link."""
+    try:
+        return utcnow() + timedelta(seconds=parse_int(str(expires_in), high=MAX_EXPIRES_IN))
+    except ValueError:
+        return None
 
 
 def _connector(config: Settings, found: Provider) -> aiohttp.TCPConnector | None:
