@@ -28,9 +28,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     Connection,
     Engine,
+    MetaData,
     String,
+    Table,
     and_,
     case,
     cast,
@@ -38,7 +42,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    literal_column,
     not_,
     or_,
     select,
@@ -167,8 +170,11 @@ def _settle_chunks(engine: Engine, month: str, rules: MoneyRules,
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # A chunk's sorts (window functions, pair sums, ordered keys) fit here
-                # instead of spilling to disk.
+                # instead of spilling to disk, and so do its staged shares (temp_buffers
+                # can be set only before the session's first temporary table).
                 conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
+                conn.exec_driver_sql("SELECT set_config('temp_buffers', '128MB', true) "
+                                     "WHERE pg_my_temp_schema() = 0")
             chunk = conn.execute(
                 select(c.low, c.high).where(c.month == month, c.done.is_(False))
                 .order_by(c.low).limit(1).with_for_update(skip_locked=True)).first()
@@ -269,9 +275,9 @@ def _cursor(conn: Connection, month: str) -> int:
 
 def _candidates(month: str, low: int, high: int, give_to_get: bool,
                 with_pledges: bool) -> tuple[Any, Any]:
-    """The chunk's receivable flattrs of funded givers: M's own, and (`with_pledges`) waiting
-    pledges carried into M (rules 5 and 6), excluding self-flattrs (rule 3); and the carried
-    pledges alone."""
+    """The chunk's receivable flattrs of funded givers, with the giver's funds and the
+    receiver's revenue account: M's own, and (`with_pledges`) waiting pledges carried into M
+    (rules 5 and 6), excluding self-flattrs (rule 3); and the carried pledges alone."""
     giver = settlement_snapshot.alias("giver")
     receiver = settlement_snapshot.alias("receiver")
 
@@ -279,6 +285,7 @@ def _candidates(month: str, low: int, high: int, give_to_get: bool,
         return (base.join(things, things.c.id == flattrs.c.thing_id)
                 .join(identities, identities.c.id == things.c.owner_identity_id)
                 .join(giver, and_(giver.c.month == month, giver.c.user_id == flattrs.c.giver_id,
+                                  giver.c.user_id >= low, giver.c.user_id < high,
                                   giver.c.funded))
                 .join(receiver, and_(receiver.c.month == month,
                                      receiver.c.user_id == identities.c.claimed_by,
@@ -286,7 +293,7 @@ def _candidates(month: str, low: int, high: int, give_to_get: bool,
 
     columns = (flattrs.c.id.label("flattr_id"), flattrs.c.giver_id, flattrs.c.thing_id,
                flattrs.c.occurred_at, identities.c.claimed_by.label("receiver_id"),
-               giver.c.amount)
+               giver.c.amount, giver.c.funds_account_id, receiver.c.revenue_account_id)
     not_self = identities.c.claimed_by != flattrs.c.giver_id
     own = (select(*columns).select_from(owned(flattrs))
            .where(flattrs.c.month == month, flattrs.c.retracted_at.is_(None),
@@ -298,6 +305,25 @@ def _candidates(month: str, low: int, high: int, give_to_get: bool,
     return (own.union_all(carried) if with_pledges else own).subquery("candidates"), carried
 
 
+# The chunk's divided shares, each with the accounts it moves money between: written once
+# by the division, then read (not recomputed, not joined to the snapshot again) for the
+# shares, the transfers, the balances and the run's totals. A temporary table: the
+# transaction's own, not logged, gone at its end.
+staged = Table(
+    "settlement_chunk_shares",
+    MetaData(),
+    Column("flattr_id", BigInteger, nullable=False),
+    Column("giver_id", BigInteger, nullable=False),
+    Column("receiver_id", BigInteger, nullable=False),
+    Column("funds_account_id", BigInteger, nullable=False),
+    Column("revenue_account_id", BigInteger, nullable=False),
+    Column("share", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
 def _settle_chunk(conn: Connection, month: str, low: int, high: int,
                   rules: MoneyRules) -> None:
     """Settle the givers with ids in [low, high): the division of `ledger.division`, done in
@@ -305,32 +331,14 @@ def _settle_chunk(conn: Connection, month: str, low: int, high: int,
     with_pledges = conn.execute(select(exists().where(
         pledges.c.giver_id >= low, pledges.c.giver_id < high, pledges.c.state == "waiting",
     ))).scalar_one()
-    once, carried = _candidates(month, low, high, rules.give_to_get, with_pledges)
-    if with_pledges:
-        # Rule 1 across a pledge and this month's flattr of the same thing (a month's own
-        # flattrs are already unique per thing).
-        marked = select(once, func.row_number().over(
-            partition_by=(once.c.giver_id, once.c.thing_id),
-            order_by=(once.c.occurred_at, once.c.flattr_id)).label("once")).subquery("marked")
-        once = select(marked).where(marked.c.once == 1).subquery("once")
-    ranked = select(
-        once.c.flattr_id, once.c.giver_id, once.c.receiver_id, once.c.amount,
-        func.row_number().over(partition_by=once.c.giver_id,
-                               order_by=(once.c.occurred_at, once.c.flattr_id)).label("rank"),
-        func.count().over(partition_by=once.c.giver_id).label("n"),
-    ).subquery("ranked")
-    divided = select(
-        ranked.c.flattr_id, ranked.c.giver_id, ranked.c.receiver_id,
-        (ranked.c.amount // ranked.c.n
-         + case((ranked.c.rank <= ranked.c.amount % ranked.c.n, 1), else_=0)).label("share"),
-    ).subquery("divided")
-    fee = divided.c.share * rules.fee_bps // 10000
+    staged.create(conn, checkfirst=False)
+    carried = _divide(conn, month, low, high, rules, with_pledges)
+    s = staged.c
     conn.execute(insert(shares).from_select(
         ["flattr_id", "month", "giver_id", "receiver_id", "share", "fee", "net"],
-        select(divided.c.flattr_id, literal(month), divided.c.giver_id, divided.c.receiver_id,
-               divided.c.share, fee, divided.c.share - fee),
+        select(s.flattr_id, literal(month), s.giver_id, s.receiver_id, s.share, s.fee, s.net),
     ))
-    _transfer_shares(conn, month, low, high)
+    _transfer_shares(conn, month)
     if with_pledges:
         conn.execute(
             update(pledges)
@@ -340,10 +348,10 @@ def _settle_chunk(conn: Connection, month: str, low: int, high: int,
     _record_pledges(conn, month, and_(flattrs.c.giver_id >= low, flattrs.c.giver_id < high),
                     rules.give_to_get)
     totals = conn.execute(
-        select(func.count(func.distinct(shares.c.giver_id)), func.count(),
-               func.coalesce(func.sum(shares.c.share), 0), func.coalesce(func.sum(shares.c.fee), 0))
-        .where(shares.c.month == month, shares.c.giver_id >= low, shares.c.giver_id < high)
+        select(func.count(func.distinct(s.giver_id)), func.count(),
+               func.coalesce(func.sum(s.share), 0), func.coalesce(func.sum(s.fee), 0))
     ).one()
+    staged.drop(conn, checkfirst=False)
     conn.execute(
         update(settlement_runs).where(settlement_runs.c.month == month).values(
             next_giver_id=case((settlement_runs.c.next_giver_id > high,
@@ -356,74 +364,90 @@ def _settle_chunk(conn: Connection, month: str, low: int, high: int,
     )
 
 
-def _transfer_shares(conn: Connection, month: str, low: int, high: int) -> None:
+def _divide(conn: Connection, month: str, low: int, high: int, rules: MoneyRules,
+            with_pledges: bool) -> Any:
+    """Write the chunk's shares into `staged`; return the carried pledges' query."""
+    once, carried = _candidates(month, low, high, rules.give_to_get, with_pledges)
+    if with_pledges:
+        # Rule 1 across a pledge and this month's flattr of the same thing (a month's own
+        # flattrs are already unique per thing).
+        marked = select(once, func.row_number().over(
+            partition_by=(once.c.giver_id, once.c.thing_id),
+            order_by=(once.c.occurred_at, once.c.flattr_id)).label("once")).subquery("marked")
+        once = select(marked).where(marked.c.once == 1).subquery("once")
+    # One window for both (the whole partition as frame, which row_number ignores): one pass
+    # over the sorted candidates instead of two.
+    window = {"partition_by": once.c.giver_id, "order_by": (once.c.occurred_at, once.c.flattr_id),
+              "rows": (None, None)}
+    ranked = select(
+        once.c.flattr_id, once.c.giver_id, once.c.receiver_id, once.c.amount,
+        once.c.funds_account_id, once.c.revenue_account_id,
+        func.row_number().over(**window).label("rank"),
+        func.count().over(**window).label("n"),
+    ).subquery("ranked")
+    divided = select(
+        ranked.c.flattr_id, ranked.c.giver_id, ranked.c.receiver_id,
+        ranked.c.funds_account_id, ranked.c.revenue_account_id,
+        (ranked.c.amount // ranked.c.n
+         + case((ranked.c.rank <= ranked.c.amount % ranked.c.n, 1), else_=0)).label("share"),
+    ).subquery("divided")
+    fee = divided.c.share * rules.fee_bps // 10000
+    conn.execute(insert(staged).from_select(
+        ["flattr_id", "giver_id", "receiver_id", "funds_account_id", "revenue_account_id",
+         "share", "fee", "net"],
+        select(divided.c.flattr_id, divided.c.giver_id, divided.c.receiver_id,
+               divided.c.funds_account_id, divided.c.revenue_account_id,
+               divided.c.share, fee, divided.c.share - fee),
+    ))
+    return carried
+
+
+def _transfer_shares(conn: Connection, month: str) -> None:
     """Move the chunk's shares as transfers summed per pair of accounts: giver funds → receiver
     revenue (the nets, per giver and receiver) and giver funds → fees (the fees, per giver);
-    then update the stored balances."""
-    giver = settlement_snapshot.alias("giver")
-    receiver = settlement_snapshot.alias("receiver")
-    in_chunk = (shares.c.month == month, shares.c.giver_id >= low, shares.c.giver_id < high)
-    pairs = (
-        select(shares.c.giver_id, shares.c.receiver_id,
-               func.sum(shares.c.net).label("net"), func.sum(shares.c.fee).label("fee"))
-        .where(*in_chunk).group_by(shares.c.giver_id, shares.c.receiver_id)
-    ).cte("pairs")
+    then update the stored balances by the same sums."""
+    s = staged.c
     fees_account = system_account(conn, "fees")
-    # Zero-padded ids keep the keys of a run in ascending order, so the unique index on
-    # idempotency_key grows at its end instead of splitting pages all over.
-    key = _bytewise(conn, literal(f"settle:{month}:") + _padded(conn, pairs.c.giver_id)
-                    + literal(":") + _padded(conn, pairs.c.receiver_id))
     now = utcnow()
-    paired = (pairs.join(giver, and_(giver.c.month == month, giver.c.user_id == pairs.c.giver_id))
-              .join(receiver, and_(receiver.c.month == month,
-                                   receiver.c.user_id == pairs.c.receiver_id)))
-    columns = ["debit_id", "credit_id", "amount", "reason", "idempotency_key", "month",
-               "created_at"]
-    fees = (select(pairs.c.giver_id, func.sum(pairs.c.fee).label("fee"))
-            .group_by(pairs.c.giver_id).subquery("giver_fees"))
-    conn.execute(insert(transfers).from_select(columns, union_all(
-        select(giver.c.funds_account_id, receiver.c.revenue_account_id, pairs.c.net,
-               literal(f"flattrs {month}"), key.label("k"), literal(month), literal(now))
-        .select_from(paired).where(pairs.c.net > 0),
-        select(giver.c.funds_account_id, literal(fees_account), fees.c.fee,
-               literal(f"fees {month}"),
-               _bytewise(conn, literal(f"settle:{month}:") + _padded(conn, fees.c.giver_id)
-                         + literal(":fees")).label("k"),
+    # Zero-padded ids keep the keys of a run in ascending order, so the unique index on
+    # idempotency_key grows at its end instead of splitting pages all over. They are
+    # inserted in that order, which is (giver, pairs before the fee, receiver): sorting
+    # numbers costs less than sorting the keys.
+    prefix = literal(f"settle:{month}:") + _padded(conn, s.giver_id)
+    moved = union_all(
+        select(s.giver_id.label("giver"), literal(0).label("kind"),
+               s.receiver_id.label("receiver"), func.min(s.funds_account_id).label("debit"),
+               func.min(s.revenue_account_id).label("credit"), func.sum(s.net).label("amount"),
+               literal(f"flattrs {month}").label("reason"),
+               (prefix + literal(":") + _padded(conn, s.receiver_id)).label("k"))
+        .group_by(s.giver_id, s.receiver_id).having(func.sum(s.net) > 0),
+        select(s.giver_id, literal(1), literal(0), func.min(s.funds_account_id),
+               literal(fees_account), func.sum(s.fee), literal(f"fees {month}"),
+               prefix + literal(":fees"))
+        .group_by(s.giver_id).having(func.sum(s.fee) > 0),
+    ).subquery("moved")
+    conn.execute(insert(transfers).from_select(
+        ["debit_id", "credit_id", "amount", "reason", "idempotency_key", "month", "created_at"],
+        select(moved.c.debit, moved.c.credit, moved.c.amount, moved.c.reason, moved.c.k,
                literal(month), literal(now))
-        .join_from(fees, giver, and_(giver.c.month == month,
-                                     giver.c.user_id == fees.c.giver_id))
-        .where(fees.c.fee > 0),
-    ).order_by(literal_column("k"))))
+        .order_by(moved.c.giver, moved.c.kind, moved.c.receiver)))
 
-    _apply_transfers(conn, month, low, high)
-
-
-def _apply_transfers(conn: Connection, month: str, low: int, high: int) -> None:
-    """Move the balances by the chunk's transfers (found by their keys, an index range): one
-    pass and one UPDATE for givers' funds, receivers' revenue and the fees account together.
-    Chunks settled at once share receivers and the fees account, so on PostgreSQL this last
-    step of a chunk holds a transaction lock: they take turns here instead of deadlocking
-    over rows locked in different orders (the rest of a chunk touches only its own rows)."""
-    prefix = f"settle:{month}:"
-    t = transfers.c
-    chunk_keys = (t.idempotency_key >= literal(prefix) + _padded(conn, literal(low)),
-                  t.idempotency_key < literal(prefix) + _padded(conn, literal(high)))
     moves = union_all(
-        select(t.debit_id.label("account"), (-t.amount).label("delta")).where(*chunk_keys),
-        select(t.credit_id.label("account"), t.amount.label("delta")).where(*chunk_keys),
+        select(s.funds_account_id.label("account"), (-func.sum(s.share)).label("delta"))
+        .group_by(s.funds_account_id),
+        select(s.revenue_account_id, func.sum(s.net)).group_by(s.revenue_account_id),
+        select(literal(fees_account), func.sum(s.fee)),
     ).subquery("moves")
     deltas = (select(moves.c.account, func.sum(moves.c.delta).label("delta"))
-              .group_by(moves.c.account).subquery("deltas"))
+              .group_by(moves.c.account).having(func.sum(moves.c.delta) != 0)
+              .subquery("deltas"))
     if conn.dialect.name == "postgresql":
+        # Chunks settled at once share receivers' revenue accounts and the fees account: they
+        # take turns for this last step instead of deadlocking over rows locked in different
+        # orders (everything before it touches only the chunk's own rows).
         conn.execute(select(func.pg_advisory_xact_lock(SETTLE_ACCOUNTS_LOCK)))
     conn.execute(update(accounts).where(accounts.c.id == deltas.c.account)
                  .values(balance=accounts.c.balance + deltas.c.delta))
-
-
-def _bytewise(conn: Connection, key: Any) -> Any:
-    """`key` compared byte by byte (sorted like the C-collated idempotency keys on PostgreSQL,
-    without the locale's rules)."""
-    return key.collate("C") if conn.dialect.name == "postgresql" else key
 
 
 def _padded(conn: Connection, column: Any) -> Any:
