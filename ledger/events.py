@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger.sql import naive
 from ledger.validation import (
     CONTROL,
     INT64_MAX,
@@ -157,6 +158,6 @@ def parse_time(value: Any) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("occurred_at must carry a time zone")
     try:
-        return moment.astimezone(UTC).replace(tzinfo=None)
+        return naive(moment.astimezone(UTC))
     except OverflowError:
         raise ValueError("occurred_at is out of range") from None
