@@ -7,7 +7,8 @@
 (c) a sustained end-to-end run (HTTP → inbox → worker → ledger): answer latency p50/p99, events
     sent and flattrs recorded, which must be equal;
 (d) scale-out (`--only scale`, meant for PostgreSQL and a Redis server): webhooks accepted per
-    second by 1 and by 2 `serve` processes sharing the port, and end to end with one worker.
+    second by 1 and by 2 `serve` processes sharing the port, and end to end with 1 `serve`
+    process and 1 worker, then 2 and 2.
 
 (a) is measured with two clients: the Python (aiohttp) client below, which shares the CPU and
 the interpreter's costs with the servers, and `wrk -t1 -c32` (compiled, one thread), which
@@ -456,8 +457,9 @@ def measure_sustained(bench: Bench) -> None:
 
 def measure_scale(bench: Bench) -> None:
     """(d): intake with 1 and with 2 `serve` processes on one port (wrk, best of `--rounds`),
-    then end to end with `--processes` of them and one worker: wrk sends each of a pool of
-    distinct signed stars once, for at most `--seconds`, and the worker must record them all."""
+    then end to end with 1 `serve` process and 1 worker and with 2 and 2: wrk sends each of a
+    pool of distinct signed stars once, for at most `--seconds`, and the workers must record
+    them all."""
     if not have_wrk():
         return
     seconds, concurrency, rounds = bench.args.http_seconds, bench.args.concurrency, \
@@ -477,16 +479,23 @@ def measure_scale(bench: Bench) -> None:
         print(f"    intake, {processes} serve process{'es' if processes > 1 else ''}:"
               f"{' ' * (12 - processes // 2 * 2)}{rates[processes]}  (best of {rounds})")
     print(f"    2 processes / 1: {rates[2].rate / rates[1].rate:.2f}")
+    offset = bench.args.pool
+    for processes in (1, 2):
+        offset = end_to_end(bench, pool, offset, processes)
 
-    processes = bench.args.processes
+
+def end_to_end(bench: Bench, pool: Path, offset: int, processes: int) -> int:
+    """Stars from a fresh pool (numbered from `offset`) sent once each to `processes` serve
+    processes drained by as many workers; prints what was accepted and recorded, and returns
+    the next unused star number."""
     engine = bench.fresh_database()
     count = int(bench.args.seconds * bench.args.e2e_rate)
-    write_pool(pool, count, offset=bench.args.pool)
+    write_pool(pool, count, offset=offset)
     port = free_port()
     hub = bench.spawn("serve", "--port", str(port), "--processes", str(processes))
-    worker = bench.spawn("worker")
+    workers = [bench.spawn("worker") for _ in range(processes)]
     wait_port(port)
-    run = wrk(port, pool, bench.args.seconds, concurrency, once=True)
+    run = wrk(port, pool, bench.args.seconds, bench.args.concurrency, once=True)
     answered = time.perf_counter()
     while True:
         with engine.connect() as conn:
@@ -498,17 +507,19 @@ def measure_scale(bench: Bench) -> None:
         accepted = conn.execute(select(func.count()).select_from(inbox.inbox)).scalar_one()
         recorded = conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
     bench.stop(hub)
-    bench.stop(worker)
-    print(f"    end to end, {processes} serve process{'es' if processes > 1 else ''} and 1 "
-          f"worker: {accepted} of {count} stars accepted in {run.seconds:.1f} s "
-          f"({accepted / run.seconds:.0f}/s; non-2xx {run.non_2xx}, p50 "
-          f"{run.latency[50]:.1f} ms, p99 {run.latency[99]:.1f} ms)")
+    for worker in workers:
+        bench.stop(worker)
+    print(f"    end to end, {processes} serve process{'es' if processes > 1 else ''} and "
+          f"{processes} worker{'s' if processes > 1 else ''}: {accepted} of {count} stars "
+          f"accepted in {run.seconds:.1f} s ({accepted / run.seconds:.0f}/s; non-2xx "
+          f"{run.non_2xx}, p50 {run.latency[50]:.1f} ms, p99 {run.latency[99]:.1f} ms)")
     if accepted >= count:
         print("    every signed star was sent before the time was up: the rates are lower "
               "bounds (raise --e2e-rate)")
-    print(f"    {recorded} flattrs recorded, difference {accepted - recorded}; the worker "
+    print(f"    {recorded} flattrs recorded, difference {accepted - recorded}; the workers "
           f"finished {lag:.1f} s after the last answer: "
           f"{recorded / (run.seconds + lag):.0f} flattrs/s end to end")
+    return offset + count
 
 
 def pct(values: list[float], percent: int) -> float:
@@ -533,8 +544,6 @@ def main() -> None:
                         help="load generator for (a) (both)")
     parser.add_argument("--pool", type=int, default=20000,
                         help="signed deliveries wrk sends in turn in (a) and (d) (20000)")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="serve processes for the end-to-end run of (d) (1)")
     parser.add_argument("--e2e-rate", type=int, default=6000,
                         help="distinct stars per second of --seconds signed for the "
                              "end-to-end run of (d) (6000)")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, text, update
+from sqlalchemy import Connection, and_, literal_column, or_, select, text, update
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
@@ -138,13 +138,12 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
         conn.execute(unlikes_table.insert(), [
             {"giver_id": giver, "thing_id": thing, "occurred_at": event.occurred_at}
             for event, giver, thing in unlikes])
-    for slot in _active(conn, list(pending)):
+    for slot in _record_likes(conn, pending):
         result.note(pending[slot].event.key, "already")
     late_flattrs = sum(like.late and result.outcomes[like.event.key] != "already"
                        for like in pending.values())
     if late_flattrs:
         result.counts["late"] += late_flattrs
-    _record_likes(conn, list(pending.values()))
     now = utcnow()
     execute_many(conn, events.insert(), [
         {"platform": e.platform, "event_id": e.event_id, "kind": e.kind,
@@ -160,8 +159,9 @@ def _lock_pairs(conn: Connection, batch: Iterable[NormalisedEvent]) -> None:
     if conn.dialect.name != "postgresql":
         return
     pairs = sorted({_pair_lock(event) for event in batch})
+    # the keys as one array literal: psycopg builds a list parameter element by element in Python
     conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-                 {"keys": pairs})
+                 {"keys": "{" + ",".join(map(str, pairs)) + "}"})
 
 
 def _pair_lock(event: NormalisedEvent) -> int:
@@ -261,23 +261,42 @@ def _active(conn: Connection, slots: list[tuple[int, int, str]]) -> list[tuple[i
     return [(g, t, m) for g, t, m in rows if (g, t, m) in wanted]
 
 
-def _record_likes(conn: Connection, likes: list[_Like]) -> None:
-    record_flattrs(conn, [
+def _record_likes(conn: Connection, pending: dict[tuple[int, int, str], _Like]
+                  ) -> list[tuple[int, int, str]]:
+    """Record the pending likes as flattrs; return the slots where the giver already had an
+    active flattr of that thing in that month (rule 1 kept the earlier of the two times)."""
+    rows = [
         {"giver_id": like.giver, "thing_id": like.thing, "month": like.month,
          "occurred_at": like.event.occurred_at, "source_event_id": like.event.event_id,
          "source": SOURCES.get(like.event.actor_platform or like.event.platform, "like"),
          "late": like.late}
-        for like in likes
-    ])
+        for like in pending.values()
+    ]
+    if not rows or conn.dialect.name != "postgresql":
+        already = _active(conn, list(pending))
+        record_flattrs(conn, rows)
+        return already
+    # PostgreSQL says in the same statement which rows it inserted: a new row has no xmax
+    source = recordset(flattrs, rows)
+    returned = conn.execute(
+        _flattr_upsert(conn).from_select(list(rows[0]), select(*source.c))
+        .returning(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month,
+                   literal_column("xmax = 0"))
+    ).all()
+    inserted = {(giver, thing, month) for giver, thing, month, new in returned if new}
+    return [slot for slot in pending if slot not in inserted]
 
 
 def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert each row as a flattr, or, when the giver already has an active flattr of that
     thing in that month, keep the earlier of the two (rule 1)."""
-    if not rows:
-        return
+    if rows:
+        execute_many(conn, _flattr_upsert(conn), rows)
+
+
+def _flattr_upsert(conn: Connection) -> Any:
     stmt = dialect_insert(conn, flattrs)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["giver_id", "thing_id", "month"],
         index_where=flattrs.c.retracted_at.is_(None),
         set_={"occurred_at": stmt.excluded.occurred_at,
@@ -286,7 +305,6 @@ def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
               "late": stmt.excluded.late},
         where=stmt.excluded.occurred_at < flattrs.c.occurred_at,
     )
-    execute_many(conn, stmt, rows)
 
 
 def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
@@ -316,11 +334,12 @@ def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any
     pairs = list(keys)
     if not pairs:
         return []
-    wanted = recordset(first.table, [{first.key: a, second.key: b} for a, b in pairs])
+    names = str(first.key), str(second.key)
+    wanted = recordset(first.table, [{names[0]: a, names[1]: b} for a, b in pairs])
     return conn.execute(
         select(first, second, *columns)
-        .join_from(first.table, wanted, and_(first == wanted.c[first.key],
-                                             second == wanted.c[second.key]))
+        .join_from(first.table, wanted, and_(first == wanted.c[names[0]],
+                                             second == wanted.c[names[1]]))
         .where(*where)
     ).all()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Connection, Table, Text, bindparam, cast, column, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -67,17 +67,13 @@ def naive(moment: datetime) -> datetime:
 def recordset(table: Table, rows: list[dict[str, Any]]) -> TableValuedAlias:
     """PostgreSQL: `rows` (dicts with the same keys, named and typed like columns of `table`)
     as a table in a query, `json_to_recordset(:rows) AS v(a type, …)`: a whole batch in one
-    bound value, serialised by the json module in C (psycopg's array dumper escapes every
-    string of an array in Python, which cost more than the statement)."""
+    bound value, serialised by orjson (psycopg's array dumper escapes every string of an array
+    in Python, which cost more than the statement; the json module took 2 ms a batch more).
+    Times are naive UTC and travel as ISO 8601 text."""
     names = list(rows[0])
-    data = json.dumps(rows, separators=(",", ":"), default=_json_time)
+    data = orjson.dumps(rows).decode()
     value = bindparam("recordset", data, type_=Text, unique=True)
     return (func.json_to_recordset(cast(value, JSON))
             .table_valued(*(column(name, table.c[name].type) for name in names))
             .render_derived(name="v", with_types=True))
 
-
-def _json_time(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a column value")

@@ -16,6 +16,7 @@ from ledger.schema import (
     settlement_runs,
     settlement_snapshot,
     shares,
+    things,
     transfers,
     users,
 )
@@ -69,7 +70,7 @@ def verify_snapshot(conn: Connection) -> list[str]:
 
 
 def _references(conn: Connection) -> list[str]:
-    """What foreign keys would guarantee for the two tables that have none."""
+    """What foreign keys would guarantee for the three tables that have none."""
     debit, credit = accounts.alias("debit"), accounts.alias("credit")
     giver, receiver = users.alias("giver"), users.alias("receiver")
     lost_transfers = conn.execute(
@@ -86,7 +87,15 @@ def _references(conn: Connection) -> list[str]:
         .where(or_(flattrs.c.id.is_(None), giver.c.id.is_(None), receiver.c.id.is_(None),
                    flattrs.c.giver_id != shares.c.giver_id))
     ).scalar_one()
+    lost_flattrs = conn.execute(
+        select(func.count()).select_from(flattrs)
+        .outerjoin(giver, giver.c.id == flattrs.c.giver_id)
+        .outerjoin(things, things.c.id == flattrs.c.thing_id)
+        .where(or_(giver.c.id.is_(None), things.c.id.is_(None)))
+    ).scalar_one()
     problems = []
+    if lost_flattrs:
+        problems.append(f"{lost_flattrs} flattrs name a giver or thing that does not exist")
     if lost_transfers:
         problems.append(f"{lost_transfers} transfers name an account that does not exist")
     if lost_shares:

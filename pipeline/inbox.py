@@ -1,32 +1,30 @@
 """The durable inbox: every accepted webhook event is a row here before the hub answers 2xx.
 
 Rows are written in groups (one transaction for all requests that arrived together) and
-consumed by workers, which record the events through `ledger.ingest` and mark the rows
-processed in the same transaction. A row is pending while `processed_at` is NULL.
-Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent workers take disjoint
-rows; on SQLite the engine's `BEGIN IMMEDIATE` makes the whole claim-ingest-mark transaction
-exclusive.
+consumed by workers, which claim rows (lock them and mark them processed, one statement) and
+record their events through `ledger.ingest` in the same transaction. A row is pending while
+`processed_at` is NULL. Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent
+workers take disjoint rows; on SQLite the engine's `BEGIN IMMEDIATE` makes the whole
+claim-and-ingest transaction exclusive.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 import orjson
 from sqlalchemy import (
     Connection,
     Engine,
     any_,
-    bindparam,
     delete,
     func,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from base.tables.inbox import inbox
 from ledger.events import NormalisedEvent
@@ -65,39 +63,48 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
 
 @dataclass(frozen=True)
 class Claimed:
-    """Pending rows locked by `claim`: their ids, events, and the hub request ids that delivered
-    them (each once, in order of first arrival)."""
+    """Pending rows taken by `claim`: their ids, their events as stored, and the hub request ids
+    that delivered them (each once, in order of first arrival)."""
 
     ids: list[int]
-    events: list[NormalisedEvent]
+    stored: list[str]
     request_ids: list[str]
+
+    def events(self) -> list[NormalisedEvent]:
+        """The events, decoded; raises on a row that can not be (the caller quarantines it)."""
+        return [_load(text) for text in self.stored]
 
 
 def claim(conn: Connection, limit: int) -> Claimed:
-    """Lock up to `limit` of the oldest pending rows for this transaction."""
-    rows = conn.execute(
-        select(inbox.c.id, inbox.c.event, inbox.c.hub_request_id)
-        .where(inbox.c.processed_at.is_(None))
-        .order_by(inbox.c.id).limit(limit).with_for_update(skip_locked=True)
-    ).all()
-    return Claimed([row.id for row in rows], [_load(row.event) for row in rows],
+    """Take up to `limit` of the oldest pending rows for this transaction: lock them (skipping
+    rows other transactions hold) and mark them processed in the same statement, so that the
+    marks commit with the batch recorded from them, or roll back with it."""
+    oldest = (select(inbox.c.id).where(inbox.c.processed_at.is_(None))
+              .order_by(inbox.c.id).limit(limit).with_for_update(skip_locked=True))
+    # PostgreSQL plans `id IN (subquery)` as a hash join over the whole table; `id = ANY(ARRAY(
+    # subquery))` runs the subquery once and looks its ids up by primary key
+    chosen = (inbox.c.id == any_(func.array(oldest.scalar_subquery()))
+              if conn.dialect.name == "postgresql" else inbox.c.id.in_(oldest.scalar_subquery()))
+    rows = sorted(conn.execute(
+        update(inbox).where(chosen)
+        .values(processed_at=utcnow())
+        .returning(inbox.c.id, inbox.c.event, inbox.c.hub_request_id)
+    ).all(), key=itemgetter(0))
+    return Claimed([row.id for row in rows], [row.event for row in rows],
                    list(dict.fromkeys(row.hub_request_id for row in rows if row.hub_request_id)))
 
 
 def _load(text: str) -> NormalisedEvent:
     """An event as `append` stored it. It was validated before it was stored, so it is rebuilt
     without validating again (the worker's hot path)."""
-    data = json.loads(text)
+    data = orjson.loads(text)
     data["occurred_at"] = datetime.fromisoformat(data["occurred_at"].rstrip("Z"))
     return NormalisedEvent(**data)
 
 
 def mark_processed(conn: Connection, ids: Sequence[int]) -> None:
-    """Mark the claimed rows `ids` processed (on PostgreSQL as `id = ANY(:array)`: one
-    statement text, one bound value, whatever the batch size)."""
-    chosen = (inbox.c.id == any_(bindparam("ids", list(ids), type_=ARRAY(inbox.c.id.type)))
-              if conn.dialect.name == "postgresql" else inbox.c.id.in_(ids))
-    conn.execute(update(inbox).where(chosen).values(processed_at=utcnow()))
+    """Mark the locked rows `ids` processed."""
+    conn.execute(update(inbox).where(inbox.c.id.in_(ids)).values(processed_at=utcnow()))
 
 
 def oldest_pending(conn: Connection) -> datetime | None:

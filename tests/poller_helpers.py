@@ -40,5 +40,6 @@ def flattred_thing(engine: Engine) -> Row[Any]:
     """The one flattred thing, with its owner's platform user id as `owner`."""
     with engine.connect() as conn:
         return conn.execute(select(things, identities.c.platform_user_id.label("owner"))
-                            .join(flattrs).join(identities, identities.c.id ==
-                                                things.c.owner_identity_id)).one()
+                            .join(flattrs, flattrs.c.thing_id == things.c.id)
+                            .join(identities, identities.c.id == things.c.owner_identity_id)
+                            ).one()

@@ -274,6 +274,24 @@ def test_ledger_verify_names_a_corrupted_balance(cli, engine, config, tmp_path):
     assert "balances sum to 7" in out
 
 
+
+def test_ledger_verify_names_flattrs_of_a_giver_or_thing_that_does_not_exist(cli, engine,
+                                                                              tmp_path):
+    """flattrs have no foreign keys (they cost half of an ingest batch): verify checks them."""
+    worked_example_june(cli, tmp_path)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO flattrs (giver_id, thing_id, month, occurred_at, source_event_id) "
+            "SELECT giver_id, thing_id + 1000000, '2026-08', occurred_at, 'lost-thing' "
+            "FROM flattrs LIMIT 1"))
+        conn.execute(text(
+            "INSERT INTO flattrs (giver_id, thing_id, month, occurred_at, source_event_id) "
+            "SELECT giver_id + 1000000, thing_id, '2026-08', occurred_at, 'lost-giver' "
+            "FROM flattrs WHERE source_event_id <> 'lost-thing' LIMIT 1"))
+    code, out, _err = cli("ledger", "verify")
+    assert code == 1
+    assert "2 flattrs name a giver or thing that does not exist" in out
+
 def github_fixture_events() -> list[dict]:
     """The GitHub star fixtures, normalised as the GitHub connector does (connectors.md):
     actor = sender id, content = repository id, owner = repository owner id."""
@@ -351,8 +369,9 @@ def test_events_import_counts_late_only_the_late_likes_that_become_flattrs(cli, 
     assert imported(event("d2", "1", "r7", "2", "2026-06-20T10:00:00Z")) == (
         "imported 1 events: retracted 1\n")
     with engine.connect() as conn:
-        late = conn.execute(select(things.c.content_id).join(flattrs).where(
-            flattrs.c.late, flattrs.c.retracted_at.is_(None))).scalars().all()
+        late = conn.execute(
+            select(things.c.content_id).join(flattrs, flattrs.c.thing_id == things.c.id)
+            .where(flattrs.c.late, flattrs.c.retracted_at.is_(None))).scalars().all()
     assert sorted(late) == ["r1", "r5"]
     assert problems(engine) == []
 

@@ -106,7 +106,7 @@ async def test_message_command_flattrs_synchronously_and_says_so(
     assert reply["data"]["content"].startswith("💸 You flattred <@401122334455667788>")
     with engine.connect() as conn:
         [flattr] = conn.execute(select(flattrs.c.giver_id, things.c.content_id, things.c.url)
-                                .join(things)).all()
+                                .join(things, things.c.id == flattrs.c.thing_id)).all()
         [row] = conn.execute(select(inbox.inbox)).all()
     assert flattr == (made["pjotr"], MESSAGE, "https://discord.com/channels/901122334455667788/"
                       "1101122334455667788/1301122334455667788")

@@ -177,7 +177,8 @@ def test_hostile_entries_are_skipped_and_logged_and_hide_no_unfave(
     jobs.drain()
     with engine.connect() as conn:
         made = conn.execute(select(things.c.content_id, flattrs.c.occurred_at)
-                            .join(flattrs).where(things.c.content_id == "13")).one()
+                            .join(flattrs, flattrs.c.thing_id == things.c.id)
+                            .where(things.c.content_id == "13")).one()
         assert made.occurred_at <= utcnow()  # a future date_faved is not believed
         assert verify(conn) == []
 

@@ -71,7 +71,8 @@ def test_favourites_are_paged_by_link_header_and_reach_the_ledger(
     totals = jobs.drain()
     assert (totals["flattred"], totals["pledge"]) == (1, 1)
     with engine.connect() as conn:
-        flattred = conn.execute(select(things.c.content_id, things.c.title).join(flattrs)
+        flattred = conn.execute(select(things.c.content_id, things.c.title)
+                                .join(flattrs, flattrs.c.thing_id == things.c.id)
                                 .order_by(things.c.content_id)).all()
     assert ("https://mastodon.example/@ola/113000000000000007", "status 7") in flattred
     del fake_mastodon.likes[ME][0]

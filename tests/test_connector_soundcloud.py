@@ -83,7 +83,7 @@ def test_likes_follow_next_href_and_reach_the_ledger_by_urn(
     assert polling.poll_account(engine, scp, account).likes == 1
     assert jobs.drain()["flattred"] == 1  # lumen linked (and claimed) his account
     with engine.connect() as conn:
-        thing = conn.execute(select(things).join(flattrs)).one()
+        thing = conn.execute(select(things).join(flattrs, flattrs.c.thing_id == things.c.id)).one()
     assert (thing.content_id, thing.url, thing.title) == (
         "soundcloud:tracks:5", "https://soundcloud.com/u22110099/track-5", "Track 5")
     fake_sc.likes[ME].pop(0)

@@ -106,7 +106,7 @@ def test_hostile_items_are_skipped_and_logged_and_the_rest_recorded(
                for entry in skipped)
     assert jobs.drain()["flattred"] == 1
     with engine.connect() as conn:
-        thing = conn.execute(select(things).join(flattrs)).one()
+        thing = conn.execute(select(things).join(flattrs, flattrs.c.thing_id == things.c.id)).one()
     assert (thing.content_id, len(thing.title)) == ("18", 512)
 
 

@@ -105,9 +105,9 @@ def poison_row(engine: Engine, event_id: str) -> None:
             platform="soundcloud", event_id=event_id, event=stored, received_at=utcnow()))
 
 
-# What refuses the stored lone surrogate: the driver encoding it (SQLite), or PostgreSQL
-# parsing the batch's JSON recordset.
-REFUSALS = ("UnicodeEncodeError", "InvalidTextRepresentation")
+# What refuses the stored lone surrogate: the worker decoding the stored row (orjson refuses
+# it), or, past that, the driver encoding it (SQLite) or PostgreSQL parsing the batch's JSON.
+REFUSALS = ("JSONDecodeError", "UnicodeEncodeError", "InvalidTextRepresentation")
 
 
 def good(n: int) -> Entry:
@@ -136,6 +136,26 @@ def test_a_poison_event_is_quarantined_and_blocks_nothing(worker_context, engine
     assert held.first_seen == held.last_seen
     assert jobs.drain() == {"rows": 0}
 
+
+
+def test_a_stored_row_that_is_not_an_event_is_quarantined_and_blocks_nothing(
+        worker_context, engine, hub_config):
+    """Rows are decoded inside the batch's guard: one that does not decode (a damaged row) is
+    held like any poison event, and the rows around it are counted."""
+    seed(engine, hub_config)
+    inbox.store(engine, [good(n) for n in range(3)])
+    with engine.begin() as conn:
+        conn.execute(inbox.inbox.insert().values(
+            platform="soundcloud", event_id="damaged-1", event='{"event_id": "damaged-1", ',
+            received_at=utcnow()))
+    inbox.store(engine, [good(n) for n in range(3, 6)])
+    assert jobs.drain()["quarantined"] == 1
+    assert counted(engine) == 6
+    with engine.connect() as conn:
+        assert inbox.pending_count(conn) == 0
+        [held] = quarantine.listing(conn)
+    assert (held.event_id, held.state) == ("damaged-1", "quarantined")
+    assert held.reason.startswith("JSONDecodeError")
 
 def test_retry_brings_it_back_and_it_is_quarantined_again(worker_context, engine, hub_config):
     seed(engine, hub_config)

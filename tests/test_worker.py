@@ -61,19 +61,21 @@ def test_drain_records_each_event_once_and_marks_rows(worker_context, engine, hu
 def test_a_worker_marks_at_most_batch_size_rows_per_transaction(worker_context, engine,
                                                                  hub_config, monkeypatch,
                                                                  batch_size):
-    """`worker.batch_size` bounds what one transaction claims: the rows each batch marks
-    processed (on PostgreSQL two drain lanes take batches side by side)."""
+    """`worker.batch_size` bounds what one transaction claims: the rows each batch takes
+    (on PostgreSQL two drain lanes take batches side by side)."""
     seed_github_users(engine, hub_config)
     inbox.store(engine, [like(n) for n in range(30)])
     reinstall(worker_context, {"worker.batch_size": batch_size})
     marked: list[int] = []
-    mark = inbox.mark_processed
+    claim = inbox.claim
 
-    def counting(conn, ids):
-        marked.append(len(ids))
-        mark(conn, ids)
+    def counting(conn, limit):
+        batch = claim(conn, limit)
+        if batch.ids:
+            marked.append(len(batch.ids))
+        return batch
 
-    monkeypatch.setattr(inbox, "mark_processed", counting)
+    monkeypatch.setattr(inbox, "claim", counting)
     assert jobs.drain()["rows"] == 30
     full, rest = divmod(30, batch_size)
     assert sorted(marked, reverse=True) == [batch_size] * full + [rest]

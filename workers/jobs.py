@@ -1,7 +1,7 @@
 """RQ jobs: draining the inbox into the ledger, sweeping it, and the month-end settlement.
 
-Drain: each batch is one transaction that claims pending inbox rows, records their events
-with `ledger.ingest.ingest` and marks the rows processed, so a batch counts exactly once or not
+Drain: each batch is one transaction that claims pending inbox rows (marking them processed)
+and records their events with `ledger.ingest.ingest`, so a batch counts exactly once or not
 at all (a worker killed mid-batch leaves its rows pending). The ledger's own deduplication on
 (platform, event_id) is a second guard against redelivered webhooks. A batch that fails for a
 reason of its own (not the database being down) is split until the failing event stands alone,
@@ -52,10 +52,10 @@ def process_batch(engine: Engine, limit: int, config: Settings
         if not batch.ids:
             return 0, Counter(), [], []
         with quarantine.guard(batch.ids):
-            result = ingest(conn, batch.events)
-            deliveries = webhook_events.emit_for_ingest(conn, config, batch.events, result)
-            notices = notify.record_for_ingest(conn, config, batch.events, result)
-        inbox.mark_processed(conn, batch.ids)
+            events = batch.events()
+            result = ingest(conn, events)
+            deliveries = webhook_events.emit_for_ingest(conn, config, events, result)
+            notices = notify.record_for_ingest(conn, config, events, result)
     metrics.record_ingest(result.counts)
     log.info("inbox_batch_recorded", rows=len(batch.ids), request_ids=batch.request_ids,
              outcomes=dict(result.counts))
