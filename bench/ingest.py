@@ -263,9 +263,12 @@ def measure_http(bench: Bench) -> None:
         pool = bench.tmp / "pool.tsv"
         write_pool(pool, bench.args.pool)
         runs: dict[int, list[Wrk]] = {bare_port: [], hub_port: []}
+        pids = {bare_port: bare.pid, hub_port: hub.pid}
         for round_ in range(rounds + 1):
             for port in (bare_port, hub_port):
+                cpu = cpu_seconds(pids[port])
                 run = wrk(port, pool, seconds / rounds, concurrency)
+                run.server_cpu = cpu_seconds(pids[port]) - cpu
                 if round_:
                     runs[port].append(run)
         best_bare = max(runs[bare_port], key=lambda r: r.rate)
@@ -275,6 +278,12 @@ def measure_http(bench: Bench) -> None:
         print(f"    bare aiohttp handler (reads body):       {best_bare}")
         print(f"    hub (verify, normalise, inbox commit):   {best_hub}")
         print(f"    ratio hub / bare: {best_hub.rate / best_bare.rate:.2f} (target >= 0.5)")
+        print("    each round, bare / hub: " + "; ".join(
+            f"{b.rate:.0f} / {h.rate:.0f} ({h.rate / b.rate:.2f})"
+            for b, h in zip(runs[bare_port], runs[hub_port], strict=True)))
+        print("    server CPU per request, bare / hub (µs, each round): " + "; ".join(
+            f"{b.cpu_per_request:.0f} / {h.cpu_per_request:.0f}"
+            for b, h in zip(runs[bare_port], runs[hub_port], strict=True)))
     bench.stop(hub)
     bench.stop(bare)
 
@@ -295,11 +304,26 @@ class Wrk:
         errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
                            r"timeout (\d+)", output)
         self.errors = sum(map(int, errors.groups())) if errors else 0
+        self.server_cpu = 0.0
+
+    @property
+    def cpu_per_request(self) -> float:
+        """The server's CPU time (all its threads) per request answered, in µs."""
+        return self.server_cpu / max(1, self.requests) * 1e6
 
     def __str__(self) -> str:
         return (f"{self.rate:9.0f} requests/s  p50 {self.latency[50]:6.1f} ms  "
                 f"p99 {self.latency[99]:6.1f} ms  non-2xx {self.non_2xx}  "
                 f"socket errors {self.errors}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process `pid` has used so far (Linux: /proc), 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ms(value: str) -> float:

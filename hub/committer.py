@@ -4,11 +4,13 @@ Each request hands its entries to `submit` and waits. A single background task t
 everything waiting (up to `max_batch` requests; before taking them it lets the event loop run
 until a few rounds bring no further request, for at most `wait` seconds, so that the requests
 whose bytes have arrived join the group but no time is spent idle),
-stores it with one blocking call in a worker thread, answers every waiter, and then runs the
-`after` hook (waking the queue) in a thread of its own, so a slow or unreachable queue never
-holds up commits. Calls of `after` never overlap and start at most once per `after_every`
-seconds; every commit is followed by a call that starts after it (commits made meanwhile share
-the next call), so under load the queue is woken a few dozen times a second, not per commit.
+stores it with one blocking call in a worker thread, answers every waiter, and has the `after`
+hook (waking the queue) run in a thread of its own, so a slow or unreachable queue never holds
+up commits. Calls of `after` never overlap and start at most once per `after_every` seconds;
+every commit is followed by a call that starts after it (commits made meanwhile share the next
+call), so under load the queue is woken a few dozen times a second, not per commit. The commit
+thread, not the event loop, asks for that call: waking another thread can cost the waker its
+CPU for a while on a busy machine, and the event loop is the thread that can least afford it.
 While one group is being stored the next one gathers, so the cost of a commit is shared by all
 requests that arrived meanwhile.
 """
@@ -16,6 +18,8 @@ requests that arrived meanwhile.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
@@ -34,22 +38,17 @@ class GroupCommit(Generic[Item]):
     def __init__(self, store: Callable[[list[Item]], None], after: Callable[[], object], *,
                  max_batch: int, wait: float, after_every: float = 0.02) -> None:
         self._store = store
-        self._after = after
         self._max_batch = max(1, max_batch)
         self._wait = max(0.0, wait)
         self._waiting: list[tuple[Sequence[Item], asyncio.Future[None]]] = []
         self._ready = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
-        self._after_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-commit")
-        self._after_every = after_every
-        self._after_running: asyncio.Future[object] | None = None
-        self._after_timer: asyncio.TimerHandle | None = None
-        self._after_last = float("-inf")
-        self._after_again = False
+        self._after = AfterCalls(after, after_every)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
     def start(self) -> None:
+        self._after.start()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
@@ -58,11 +57,8 @@ class GroupCommit(Generic[Item]):
         self._ready.set()
         if self._task:
             await self._task
-        while self._after_again or self._after_timer or (
-                self._after_running and not self._after_running.done()):
-            await asyncio.sleep(self._after_every / 4)
         self._executor.shutdown(wait=True)
-        self._after_executor.shutdown(wait=True)
+        await asyncio.get_running_loop().run_in_executor(None, self._after.close)
 
     async def submit(self, items: Sequence[Item]) -> None:
         """Return once `items` are committed; raise what the store raised if they were not."""
@@ -89,7 +85,7 @@ class GroupCommit(Generic[Item]):
                 continue
             items = [item for items, _ in group for item in items]
             try:
-                await loop.run_in_executor(self._executor, self._store, items)
+                await loop.run_in_executor(self._executor, self._store_group, items)
             except Exception as exc:
                 for _, future in group:
                     if not future.done():
@@ -98,7 +94,11 @@ class GroupCommit(Generic[Item]):
             for _, future in group:
                 if not future.done():
                     future.set_result(None)
-            self._call_after()
+
+    def _store_group(self, items: list[Item]) -> None:
+        """In the commit thread: store, then ask for an `after` call."""
+        self._store(items)
+        self._after.request()
 
     async def _gather(self, deadline: float) -> None:
         """Let the event loop run until it brings no further request (everything that had
@@ -111,26 +111,49 @@ class GroupCommit(Generic[Item]):
             for _ in range(IDLE_ROUNDS):
                 await asyncio.sleep(0)
 
-    def _call_after(self) -> None:
-        """Note that a commit needs an `after` call; start one when none runs and the last one
-        started at least `after_every` ago."""
-        self._after_again = True
-        if self._after_timer or (self._after_running and not self._after_running.done()):
-            return
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, self._after_last + self._after_every - loop.time())
-        self._after_timer = loop.call_later(delay, self._start_after)
 
-    def _start_after(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._after_timer = None
-        self._after_again = False
-        self._after_last = loop.time()
-        self._after_running = loop.run_in_executor(self._after_executor, self._after)
-        self._after_running.add_done_callback(self._after_done)
+class AfterCalls:
+    """Calls of `after` in a thread of its own: one starts after every `request()` (requests
+    made while one waits share it), calls never overlap, and each starts at least `every`
+    seconds after the one before. A call that raises is logged."""
 
-    def _after_done(self, future: asyncio.Future[object]) -> None:
-        if not future.cancelled() and future.exception():
-            log.error("after_commit_failed", error=future.exception().__class__.__name__)
-        if self._after_again:
-            self._call_after()
+    def __init__(self, after: Callable[[], object], every: float) -> None:
+        self._after = after
+        self._every = every
+        self._changed = threading.Condition()
+        self._wanted = False
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="after-commit", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self) -> None:
+        with self._changed:
+            self._wanted = True
+            self._changed.notify()
+
+    def close(self) -> None:
+        """Make the call still wanted, then stop the thread (blocks until it has)."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        last = float("-inf")
+        while True:
+            with self._changed:
+                while not (self._wanted or self._closing):
+                    self._changed.wait()
+                if not self._wanted:
+                    return
+            time.sleep(max(0.0, last + self._every - time.monotonic()))
+            with self._changed:
+                self._wanted = False
+            last = time.monotonic()
+            try:
+                self._after()
+            except Exception as exc:
+                log.error("after_commit_failed", error=exc.__class__.__name__)

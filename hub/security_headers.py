@@ -28,14 +28,19 @@ OPERATOR_DASHBOARD = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
 NO_FRAMES = "frame-ancestors 'none'"
 EMBEDDABLE = ("/js/button.js", "/button/")
 DASHBOARD = "/ops/rq"
+EXCEPTIONS = (*EMBEDDABLE, DASHBOARD)  # the prefixes of every path with headers of its own
 
 
 def install(app: web.Application, config: Settings) -> None:
     """Put the headers on every response `app` prepares."""
     hsts = links.https(config)
+    # Every path outside the exceptions gets the same headers: built once, not per answer.
+    usual = tuple(headers("/", hsts).items())
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
-        for name, value in headers(request.path, hsts).items():
+        path = request.path
+        found = headers(path, hsts).items() if path.startswith(EXCEPTIONS) else usual
+        for name, value in found:
             response.headers.setdefault(name, value)
 
     app.on_response_prepare.append(add_headers)

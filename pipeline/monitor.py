@@ -117,9 +117,16 @@ def short_error(exc_string: str | None, hidden: Iterable[str] = ()) -> str:
     if not exc_string:
         return "(no error recorded)"
     lines = [line for line in exc_string.splitlines() if line.strip()]
-    last = next((line for line in reversed(lines) if not line[0].isspace()), lines[-1])
-    frames = [match for line in lines if (match := FRAME.match(line))]
-    where = f" ({frames[-1][1]}:{frames[-1][2]} in {frames[-1][3]})" if frames else ""
+    frames = [(i, match) for i, line in enumerate(lines) if (match := FRAME.match(line))]
+    # the exception line follows the last frame; lines after it (SQLAlchemy's "[SQL: …]" and
+    # "(Background on this error …)") belong to its message
+    after = lines[frames[-1][0] + 1:] if frames else lines
+    last = next((line for line in after if not line[0].isspace()),
+                next((line for line in reversed(lines) if not line[0].isspace()), lines[-1]))
+    where = ""
+    if frames:
+        _, frame = frames[-1]
+        where = f" ({frame[1]}:{frame[2]} in {frame[3]})"
     return shorten(last.strip() + where, hidden)
 
 
