@@ -6,7 +6,10 @@ FLATTR_TEST_DATABASE_URL is set) and the default settings. A test changes its se
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,13 +33,25 @@ def config(request: pytest.FixtureRequest, tmp_path: Any) -> Settings:
         **(marker.args[0] if marker else {})})
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated once per session (the migrations take 0.4 s, a copy 5 ms)."""
+    path = tmp_path_factory.mktemp("template") / "ledger.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """A migrated, empty database: a new SQLite file, or the PostgreSQL test database emptied."""
+    """A migrated, empty database: a copy of the migrated SQLite template, or the PostgreSQL
+    test database emptied."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "ledger.sqlite3"
+        template = request.getfixturevalue("sqlite_template")
+        # the backup API copies what the template's write-ahead log still holds, too
+        with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+        yield f"sqlite:///{path}"
         return
     engine = make_engine(PG_URL)
     if PG_URL not in _migrated:
