@@ -30,18 +30,35 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, literal_column, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    exists,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from ledger.events import NormalisedEvent
 from ledger.months import add_months, month_of
 from ledger.schema import events, flattrs, identities, ledger_clock, pledges, things
 from ledger.schema import unlikes as unlikes_table
-from ledger.sql import dialect_insert, execute_many, recordset, utcnow
+from ledger.sql import (
+    ROWS,
+    compiled,
+    dialect_insert,
+    execute_many,
+    json_rows,
+    recordset_of,
+    utcnow,
+)
 
 Key = tuple[str, str]
 # flattrs.source of a like, by the giver's platform: a like by a hub identity ("flattr") is a
@@ -149,7 +166,7 @@ def ingest(conn: Connection, batch: Sequence[NormalisedEvent]) -> IngestResult:
         {"platform": e.platform, "event_id": e.event_id, "kind": e.kind,
          "outcome": result.outcomes[e.key], "received_at": now}
         for e in sorted(fresh.values(), key=lambda e: e.key)
-    ])
+    ], key="events")
     return result
 
 
@@ -171,11 +188,12 @@ def _pair_lock(event: NormalisedEvent) -> int:
 
 
 def _seen(conn: Connection, keys: list[Key]) -> list[Key]:
-    return [(p, e) for p, e in _lookup(conn, events.c.platform, events.c.event_id, (), keys)]
+    return [(p, e) for p, e in _lookup(conn, "seen", events.c.platform, events.c.event_id, (),
+                                       keys)]
 
 
 def _linked_givers(conn: Connection, batch: Iterable[NormalisedEvent]) -> dict[Key, int]:
-    rows = _lookup(conn, identities.c.platform, identities.c.platform_user_id,
+    rows = _lookup(conn, "givers", identities.c.platform, identities.c.platform_user_id,
                    (identities.c.linked_user_id,), {e.giver_key for e in batch},
                    identities.c.linked_user_id.is_not(None), identities.c.flattr_enabled)
     return {(p, u): uid for p, u, uid in rows}
@@ -190,8 +208,9 @@ def _owner_identities(conn: Connection, batch: list[NormalisedEvent]
             dialect_insert(conn, identities).on_conflict_do_nothing(
                 index_elements=["platform", "platform_user_id"]),
             [{"platform": p, "platform_user_id": u} for p, u in keys],
+            key="owner_identities",
         )
-    rows = _lookup(conn, identities.c.platform, identities.c.platform_user_id,
+    rows = _lookup(conn, "owners", identities.c.platform, identities.c.platform_user_id,
                    (identities.c.id, identities.c.claimed_by), keys)
     return {(p, u): (iid, claimed) for p, u, iid, claimed in rows}
 
@@ -210,8 +229,10 @@ def _things(conn: Connection, batch: list[NormalisedEvent],
             [{"platform": p, "content_id": c, "url": e.url, "title": e.title, "created_at": now,
               "owner_identity_id": owners[(p, e.owner_id)][0]}
              for (p, c), e in sorted(first.items())],
+            key="things",
         )
-    rows = _lookup(conn, things.c.platform, things.c.content_id, (things.c.id,), first)
+    rows = _lookup(conn, "things", things.c.platform, things.c.content_id, (things.c.id,),
+                   first)
     return {(p, c): tid for p, c, tid in rows}
 
 
@@ -245,8 +266,8 @@ def _undone(conn: Connection, pending: dict[tuple[int, int, str], _Like]
     unlike is dated at or after the like, which arrived late."""
     latest: dict[tuple[int, int], datetime] = {}
     for giver, thing, when in _by_things(
-        conn, select(unlikes_table.c.giver_id, unlikes_table.c.thing_id,
-                     unlikes_table.c.occurred_at),
+        conn, "unlikes", lambda: select(unlikes_table.c.giver_id, unlikes_table.c.thing_id,
+                                        unlikes_table.c.occurred_at),
         unlikes_table.c.thing_id, pending,
     ):
         latest[(giver, thing)] = max(when, latest.get((giver, thing), when))
@@ -256,8 +277,9 @@ def _undone(conn: Connection, pending: dict[tuple[int, int, str], _Like]
 
 def _active(conn: Connection, slots: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     wanted = set(slots)
-    rows = _by_things(conn, select(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month)
-                      .where(flattrs.c.retracted_at.is_(None)), flattrs.c.thing_id, slots)
+    rows = _by_things(conn, "active", lambda: select(
+        flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month
+    ).where(flattrs.c.retracted_at.is_(None)), flattrs.c.thing_id, slots)
     return [(g, t, m) for g, t, m in rows if (g, t, m) in wanted]
 
 
@@ -276,15 +298,26 @@ def _record_likes(conn: Connection, pending: dict[tuple[int, int, str], _Like]
         already = _active(conn, list(pending))
         record_flattrs(conn, rows)
         return already
-    # PostgreSQL says in the same statement which rows it inserted: a new row has no xmax
-    source = recordset(flattrs, rows)
-    returned = conn.execute(
-        _flattr_upsert(conn).from_select(list(rows[0]), select(*source.c))
-        .returning(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month,
-                   literal_column("xmax = 0"))
-    ).all()
-    inserted = {(giver, thing, month) for giver, thing, month, new in returned if new}
-    return [slot for slot in pending if slot not in inserted]
+    # PostgreSQL says in the same statement which rows it inserted (a new row has no xmax), and
+    # sends back only the others (seldom any)
+    names = list(rows[0])
+    return [tuple(slot) for slot in conn.exec_driver_sql(
+        compiled(conn, ("flattrs", *names), lambda: _flattrs_not_new(conn, names)),
+        {ROWS: json_rows(rows)})]
+
+
+def _flattrs_not_new(conn: Connection, names: list[str]) -> Any:
+    """PostgreSQL: the upsert of the flattrs in the rows parameter (`recordset_of`), returning
+    the (giver, thing, month) of those that were not inserted: updated to an earlier time, or
+    left as they were (rule 1)."""
+    source = select(*recordset_of(flattrs, names).c).cte("source")
+    upserted = (_flattr_upsert(conn).from_select(names, select(*source.c))
+                .returning(flattrs.c.giver_id, flattrs.c.thing_id, flattrs.c.month,
+                           literal_column("xmax = 0").label("new"))
+                .cte("upserted"))
+    return select(source.c.giver_id, source.c.thing_id, source.c.month).where(~exists().where(
+        upserted.c.new, upserted.c.giver_id == source.c.giver_id,
+        upserted.c.thing_id == source.c.thing_id, upserted.c.month == source.c.month))
 
 
 def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -307,13 +340,14 @@ def _flattr_upsert(conn: Connection) -> Any:
     )
 
 
-def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
+def _lookup(conn: Connection, name: str, first: Any, second: Any, columns: tuple[Any, ...],
             keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
     """Rows whose (first, second) is one of `keys`, with `columns`: one query per value of
     `first` (the platform, a handful per batch) and chunk of seconds, `first = :a AND second
-    IN (…)`, which every backend answers from the unique index on the pair."""
+    IN (…)`, which every backend answers from the unique index on the pair. `name` names the
+    lookup (PostgreSQL compiles each once)."""
     if conn.dialect.name == "postgresql":
-        return _lookup_joined(conn, first, second, columns, keys, *where)
+        return _lookup_joined(conn, name, first, second, columns, keys, *where)
     by_first: dict[Any, set[Any]] = defaultdict(set)
     for a, b in keys:
         by_first[a].add(b)
@@ -326,41 +360,52 @@ def _lookup(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
     return rows
 
 
-def _lookup_joined(conn: Connection, first: Any, second: Any, columns: tuple[Any, ...],
-                   keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
+def _lookup_joined(conn: Connection, name: str, first: Any, second: Any,
+                   columns: tuple[Any, ...], keys: Iterable[tuple[Any, Any]], *where: Any
+                   ) -> Sequence[Any]:
     """PostgreSQL: `_lookup` as one query joining the table with the keys, sent as one JSON
     value (`json_to_recordset`): one statement text whatever the number of keys, so its cached
     plan is the index's (a cached plan of an IN list could be a scan)."""
-    pairs = list(keys)
-    if not pairs:
+    names = [str(first.key), str(second.key)]
+    rows = [{names[0]: a, names[1]: b} for a, b in keys]
+    if not rows:
         return []
-    names = str(first.key), str(second.key)
-    wanted = recordset(first.table, [{names[0]: a, names[1]: b} for a, b in pairs])
-    return conn.execute(
-        select(first, second, *columns)
-        .join_from(first.table, wanted, and_(first == wanted.c[names[0]],
-                                             second == wanted.c[names[1]]))
-        .where(*where)
-    ).all()
+
+    def build() -> Any:
+        wanted = recordset_of(first.table, names)
+        return (select(first, second, *columns)
+                .join_from(first.table, wanted, and_(first == wanted.c[names[0]],
+                                                     second == wanted.c[names[1]]))
+                .where(*where))
+
+    return conn.exec_driver_sql(compiled(conn, ("lookup", name), build),
+                                {ROWS: json_rows(rows)}).all()
 
 
-def _by_things(conn: Connection, query: Any, thing_column: Any,
+def _by_things(conn: Connection, name: str, query: Callable[[], Any], thing_column: Any,
                slots: Iterable[tuple[int, int, str]]) -> Sequence[Any]:
-    """`query`'s rows for the things of `slots`, by chunks of thing ids (indexed); on PostgreSQL
-    only those of the slots' (giver, thing) pairs, in one query joined with them."""
+    """`query()`'s rows for the things of `slots`, by chunks of thing ids (indexed); on
+    PostgreSQL only those of the slots' (giver, thing) pairs, in one query joined with them
+    (compiled once, under `name`)."""
     if conn.dialect.name == "postgresql":
         table = thing_column.table
         pairs = sorted({slot[:2] for slot in slots})
         if not pairs:
             return []
-        wanted = recordset(table, [{"giver_id": g, "thing_id": t} for g, t in pairs])
-        return conn.execute(query.join_from(table, wanted, and_(
-            table.c.giver_id == wanted.c.giver_id, table.c.thing_id == wanted.c.thing_id))
-        ).all()
+
+        def build() -> Any:
+            wanted = recordset_of(table, ["giver_id", "thing_id"])
+            return query().join_from(table, wanted, and_(
+                table.c.giver_id == wanted.c.giver_id, table.c.thing_id == wanted.c.thing_id))
+
+        return conn.exec_driver_sql(
+            compiled(conn, ("by_things", name), build),
+            {ROWS: json_rows([{"giver_id": g, "thing_id": t} for g, t in pairs])}).all()
     things_of = sorted({slot[1] for slot in slots})
     rows: list[Any] = []
+    statement = query()
     for chunk in _chunks(things_of):
-        rows += conn.execute(query.where(thing_column.in_(chunk))).all()
+        rows += conn.execute(statement.where(thing_column.in_(chunk))).all()
     return rows
 
 
