@@ -7,6 +7,7 @@ from datetime import datetime
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 WRITTEN = re.compile(r"^(\d{4})-(\d{2})$")
+_NAMES: dict[int, str] = {}  # month_of's names, by year * 12 + month
 
 
 def parse_month(text: str) -> str:
@@ -23,7 +24,11 @@ def parse_month(text: str) -> str:
 
 
 def month_of(moment: datetime) -> str:
-    return f"{moment.year:04d}-{moment.month:02d}"
+    key = moment.year * 12 + moment.month
+    name = _NAMES.get(key)
+    if name is None:  # formatting is 1.5 µs, a look-up a fifth of it (once per like ingested)
+        name = _NAMES[key] = f"{moment.year:04d}-{moment.month:02d}"
+    return name
 
 
 def add_months(month: str, count: int) -> str:
