@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import secrets
 import signal
@@ -33,7 +32,7 @@ from hub.server import bind, run, serve, url_of
 from pipeline.context import Context
 from pipeline.queues import QUEUES
 from workers.schedule import SCHEDULES, run_scheduler
-from workers.worker import run_worker
+from workers.worker import run_worker, tune_collector
 
 STOP_SECONDS = 20
 
@@ -138,13 +137,7 @@ def _serve(args: argparse.Namespace, app: Any) -> int:
 
 def _worker(args: argparse.Namespace, app: Any) -> int:
     context = _context(app)
-    # What start-up made (modules, tables, SQLAlchemy's caches: about 170,000 objects) stays for
-    # the process's life; frozen, the collector's full passes no longer walk it (they were about
-    # 9 ms of CPU per 1,000 inbox events, two passes of 130 ms in 30 batches). A batch's objects
-    # die with it: with 700 allocations between young passes (Python's default), ten passes per
-    # batch walked them first (3 ms per 1,000 events); with 50,000, none does
-    gc.freeze()
-    gc.set_threshold(50_000, 10, 10)
+    tune_collector()
     run_worker(context, burst=args.burst)
     return 0
 
