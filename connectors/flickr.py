@@ -41,7 +41,7 @@ import structlog
 from base.config import Settings
 from base.vault import Vault, vault
 from connectors.platform import OAuthProvider, Platform, key_set
-from connectors.poll_http import HTTP_TIMEOUT
+from connectors.poll_http import HTTP_TIMEOUT, capped
 from connectors.poll_types import (
     Account,
     Item,
@@ -100,6 +100,7 @@ class FlickrPoller:
         # the library's session is one for every instance of its class: each client its own
         session = requests.Session()
         session.hooks["response"].append(lambda response, *_a, **_k: answers.append(response))
+        capped(session)
         api.flickr_oauth.session = session
         return api, answers
 

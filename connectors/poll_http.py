@@ -1,5 +1,6 @@
-"""HTTP helpers the pollers share: sending a client library's requests to a local fake (tests,
-benchmarks), reading a rate limit's reset time, and the OAuth 2 refresh grant."""
+"""HTTP helpers the pollers share: a cap on the size of a platform's answers, sending a client
+library's requests to a local fake (tests, benchmarks), reading a rate limit's reset time, and
+the OAuth 2 refresh grant."""
 
 from __future__ import annotations
 
@@ -15,6 +16,37 @@ from connectors.poll_types import RateLimited, Tokens, TransientError
 from ledger.sql import utcnow
 
 HTTP_TIMEOUT = 10.0
+# A page of likes is tens of kilobytes; an answer past this is not one, whatever it claims.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+class AnswerTooLarge(requests.RequestException):
+    """A platform's answer held more than MAX_ANSWER_BYTES (once decompressed)."""
+
+
+def cap_answer(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
+    """A requests response hook: read the body now, at most MAX_ANSWER_BYTES of it after
+    decompression (so neither a huge page nor a small gzip bomb fills the worker's memory),
+    else close the connection and raise AnswerTooLarge. Hooks run before requests reads a
+    body, whether or not the caller streams."""
+    if getattr(response, "_content_consumed", False):  # read already (a redirect hop)
+        return response
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            response.close()
+            raise AnswerTooLarge(f"the answer holds more than {MAX_ANSWER_BYTES} bytes")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    return response
+
+
+def capped(session: requests.Session) -> requests.Session:
+    """`session`, its every answer capped (`cap_answer`)."""
+    if cap_answer not in session.hooks["response"]:
+        session.hooks["response"].append(cap_answer)
+    return session
 
 
 class RouteAdapter(HTTPAdapter):
@@ -41,10 +73,11 @@ class RouteAdapter(HTTPAdapter):
 
 
 def route(session: requests.Session, origin: str, target: str) -> requests.Session:
-    """Send `session`'s requests for `origin` (`https://host`) to `target` when it is set."""
+    """`session`, capped (`capped`), sending its requests for `origin` (`https://host`) to
+    `target` when that is set."""
     if target:
         session.mount(origin.rstrip("/") + "/", RouteAdapter(target))
-    return session
+    return capped(session)
 
 
 def reset_time(headers: Mapping[str, str], name: str = "x-rate-limit-reset") -> datetime | None:

@@ -30,7 +30,7 @@ from base.config import Settings
 from base.vault import Vault, vault
 from connectors.liked_items import ident, page_list, parse_items, site_url, title
 from connectors.platform import OAuthProvider, Platform
-from connectors.poll_http import HTTP_TIMEOUT, reset_time
+from connectors.poll_http import HTTP_TIMEOUT, cap_answer, reset_time
 from connectors.poll_types import (
     Account,
     Item,
@@ -84,7 +84,7 @@ class VimeoPoller:
             try:
                 response = client.get("/me/likes", timeout=HTTP_TIMEOUT, params={
                     "page": made, "per_page": PAGE, "fields": FIELDS},
-                    hooks={"response": lambda r, *_, **__: seen.append(r)})
+                    hooks={"response": [lambda r, *_, **__: seen.append(r), cap_answer]})
             except APIRateLimitExceededFailure:
                 raise RateLimited(rate_reset(seen[-1].headers) if seen else None, made) from None
             except requests.RequestException as exc:

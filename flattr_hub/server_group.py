@@ -20,6 +20,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
+from flattr_hub.children import spawn
+
 STOP_SECONDS = 20
 START_SECONDS = 60
 
@@ -50,10 +52,10 @@ class ServerGroup:
             return
         port = urlsplit(url).port
         for _ in range(self.extra):
-            self.children.append(subprocess.Popen(
+            self.children.append(spawn(
                 [sys.executable, "-m", "flattr_hub.cli", *self.config_args, "serve",
                  "--host", self.host, "--port", str(port), "--reuse-port"],
-                env=self.env, stdout=subprocess.PIPE, start_new_session=True))
+                env=self.env, stdout=subprocess.PIPE))
         loop = asyncio.get_running_loop()
         for number, child in enumerate(self.children, start=2):
             try:

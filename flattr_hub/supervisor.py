@@ -25,6 +25,7 @@ import structlog
 
 from base.config import Settings
 from connectors.streams import StreamListener
+from flattr_hub.children import spawn
 
 MAX_WAIT_SECONDS = 60.0
 STOP_SECONDS = 20
@@ -40,8 +41,7 @@ class Run:
     last non-empty line is kept as the reason it stopped."""
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
-        self.process = subprocess.Popen(list(argv), env=dict(env), stderr=subprocess.PIPE,
-                                        start_new_session=True)
+        self.process = spawn(argv, env=dict(env), stderr=subprocess.PIPE)
         self.started = time.monotonic()
         self.last_line = ""
         self._reader = threading.Thread(target=self._pass_on, args=(self.process.stderr,),

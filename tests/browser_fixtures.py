@@ -24,7 +24,6 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
@@ -32,7 +31,14 @@ from redis import Redis
 from redis.lock import Lock
 
 from pipeline.settling import SETTLE_LOCK
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, LiveHub, Shots
+from tests.browser_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NO_CHROMIUM,
+    WAIT_MS,
+    LiveHub,
+    Shots,
+)
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.fakes.server import serve
 from tests.fakes.stripe_api import FakeStripe, create_app
@@ -43,25 +49,14 @@ START_SECONDS = 30
 STOP_SECONDS = 30
 
 
-NO_CHROMIUM = (f"Chromium is not installed at {CHROMIUM}: install it with "
-               "`apt-get install chromium` (.ci/run does)")
-SKIPPED_BROWSER_TESTS = pytest.StashKey[int]()
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without Chromium the browser tests are skipped, and counted for the one line below."""
+    """Without Chromium the browser tests are skipped (and counted in one line by
+    `tests.conftest.pytest_terminal_summary`)."""
     if CHROMIUM.exists():
         return
-    browser = [item for item in items if item.get_closest_marker("browser")]
-    for item in browser:
-        item.add_marker(pytest.mark.skip(reason=NO_CHROMIUM))
-    config.stash[SKIPPED_BROWSER_TESTS] = len(browser)
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """One line (not one per test) saying why the browser tests were skipped and what to do."""
-    if skipped := config.stash.get(SKIPPED_BROWSER_TESTS, 0):
-        terminalreporter.write_line(f"{skipped} browser tests skipped: {NO_CHROMIUM}")
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.skip(reason=NO_CHROMIUM))
 
 
 @pytest.fixture

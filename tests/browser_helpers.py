@@ -31,6 +31,8 @@ from tests.hub_helpers import GITHUB_SECRET
 
 # FLATTR_TEST_CHROMIUM names another Chromium binary (a test points it nowhere to see the skip).
 CHROMIUM = Path(os.environ.get("FLATTR_TEST_CHROMIUM", "/usr/bin/chromium"))
+NO_CHROMIUM = (f"Chromium is not installed at {CHROMIUM}: install it with "
+               "`apt-get install chromium` (.ci/run does)")
 # Headless as root, and nothing reaching out to Google's services on a closed network.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",

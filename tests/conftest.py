@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from base.config import Settings, with_overrides
 from base.db import upgrade
@@ -23,6 +23,42 @@ from ledger.db import make_engine
 PG_URL = os.environ.get("FLATTR_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 _migrated: set[str] = set()
+
+
+def xdist_worker() -> int | None:
+    """The number of this pytest-xdist worker (gw0 is 0), or None in a run without workers."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name else None
+
+
+def worker_database(url: str) -> str:
+    """`url` itself in a serial run; in an xdist worker, a database of its own beside it
+    (`test_gw1` beside `test`), created on first use, so workers never truncate each other's
+    tables."""
+    number = xdist_worker()
+    if number is None:
+        return url
+    base = make_url(url)
+    own = f"{base.database}_gw{number}"
+    server = make_engine(base.set(database="postgres").render_as_string(hide_password=False))
+    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                        {"n": own}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{own}"'))
+    server.dispose()
+    return base.set(database=own).render_as_string(hide_password=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line (not one per test) saying why the browser tests were skipped and what to do.
+    Counted from the reports, which reach this process from pytest-xdist's workers too (the
+    controller collects no tests, so it never sees the skip markers themselves)."""
+    from tests.browser_helpers import NO_CHROMIUM
+
+    skipped = sum(1 for report in terminalreporter.stats.get("skipped", [])
+                  if isinstance(report.longrepr, tuple) and NO_CHROMIUM in report.longrepr[2])
+    if skipped:
+        terminalreporter.write_line(f"{skipped} browser tests skipped: {NO_CHROMIUM}")
 
 
 @pytest.fixture
@@ -41,6 +77,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The PostgreSQL test database of this process (see `worker_database`)."""
+    return worker_database(PG_URL)
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     """A migrated, empty database: a copy of the migrated SQLite template, or the PostgreSQL
@@ -53,15 +95,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
             source.backup(copy)
         yield f"sqlite:///{path}"
         return
-    engine = make_engine(PG_URL)
-    if PG_URL not in _migrated:
+    url = request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    if url not in _migrated:
         # The test database starts each session empty, so the schema is exactly the
         # migrations' even when the database was left behind by an older checkout.
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
-        upgrade(PG_URL)
-        _migrated.add(PG_URL)
+        upgrade(url)
+        _migrated.add(url)
     with engine.begin() as conn:
         names = ", ".join(conn.execute(text(
             "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
@@ -69,7 +112,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         conn.execute(text("INSERT INTO ledger_clock (id, last_closed_month) VALUES (1, NULL)"))
     engine.dispose()
-    yield PG_URL
+    yield url
 
 
 @pytest.fixture

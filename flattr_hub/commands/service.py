@@ -23,6 +23,7 @@ from base.errors import UserError
 from base.links import listened, require_base_url
 from base.redis_conn import connect, release_embedded, socket_url
 from connectors.streams import configured_streams
+from flattr_hub.children import spawn
 from flattr_hub.commands import add_command, port
 from flattr_hub.server_group import ServerGroup, stop_with_parent
 from flattr_hub.supervisor import StreamSupervisor
@@ -178,9 +179,8 @@ def _up(args: argparse.Namespace, app: Any) -> int:
         if group.failed:
             return
         for name in ("worker", "scheduler"):
-            children[name] = subprocess.Popen(
-                [sys.executable, "-m", "flattr_hub.cli", name, *config_args], env=env,
-                start_new_session=True)
+            children[name] = spawn([sys.executable, "-m", "flattr_hub.cli", name, *config_args],
+                                   env=env)
         streams.start(stop)
         print(f"Flattr Hub is up at {url} — webhooks at {url}/webhooks/<platform>, health at "
               f"{url}/healthz; a worker{streams.described()} and the scheduler are running. "
