@@ -266,9 +266,10 @@ def measure_http(bench: Bench) -> None:
         pids = {bare_port: bare.pid, hub_port: hub.pid}
         for round_ in range(rounds + 1):
             for port in (bare_port, hub_port):
-                cpu = cpu_seconds(pids[port])
+                cpu, loop_cpu = cpu_seconds(pids[port]), cpu_seconds(pids[port], pids[port])
                 run = wrk(port, pool, seconds / rounds, concurrency)
                 run.server_cpu = cpu_seconds(pids[port]) - cpu
+                run.loop_cpu = cpu_seconds(pids[port], pids[port]) - loop_cpu
                 if round_:
                     runs[port].append(run)
         best_bare = max(runs[bare_port], key=lambda r: r.rate)
@@ -283,6 +284,9 @@ def measure_http(bench: Bench) -> None:
             for b, h in zip(runs[bare_port], runs[hub_port], strict=True)))
         print("    server CPU per request, bare / hub (µs, each round): " + "; ".join(
             f"{b.cpu_per_request:.0f} / {h.cpu_per_request:.0f}"
+            for b, h in zip(runs[bare_port], runs[hub_port], strict=True)))
+        print("    of which the event-loop thread, bare / hub (µs, each round): " + "; ".join(
+            f"{b.loop_cpu_per_request:.0f} / {h.loop_cpu_per_request:.0f}"
             for b, h in zip(runs[bare_port], runs[hub_port], strict=True)))
     bench.stop(hub)
     bench.stop(bare)
@@ -305,11 +309,18 @@ class Wrk:
                            r"timeout (\d+)", output)
         self.errors = sum(map(int, errors.groups())) if errors else 0
         self.server_cpu = 0.0
+        self.loop_cpu = 0.0
 
     @property
     def cpu_per_request(self) -> float:
         """The server's CPU time (all its threads) per request answered, in µs."""
         return self.server_cpu / max(1, self.requests) * 1e6
+
+    @property
+    def loop_cpu_per_request(self) -> float:
+        """The CPU time of the server's main (event-loop) thread per request answered, in µs:
+        the hub's other threads (group commit, queue wake-ups) can run beside it."""
+        return self.loop_cpu / max(1, self.requests) * 1e6
 
     def __str__(self) -> str:
         return (f"{self.rate:9.0f} requests/s  p50 {self.latency[50]:6.1f} ms  "
@@ -317,10 +328,12 @@ class Wrk:
                 f"socket errors {self.errors}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds process `pid` has used so far (Linux: /proc), 0 elsewhere."""
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User and system CPU seconds process `pid` has used so far (Linux: /proc), 0 elsewhere;
+    with `thread`, those of that thread only (the main thread's id is the process's)."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
