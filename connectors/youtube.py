@@ -34,6 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +44,7 @@ from base.config import Settings
 from base.vault import Vault, vault
 from connectors.liked_items import at, ident, page_list, parse_items, title
 from connectors.platform import OAuthProvider, Platform
-from connectors.poll_http import HTTP_TIMEOUT, oauth_refresh
+from connectors.poll_http import HTTP_TIMEOUT, MAX_ANSWER_BYTES, AnswerTooLarge, oauth_refresh
 from connectors.poll_types import (
     Account,
     Item,
@@ -56,6 +57,7 @@ from connectors.poll_types import (
 
 if TYPE_CHECKING:
     import google_auth_httplib2
+    import httplib2
     from googleapiclient.discovery import Resource
     from googleapiclient.errors import HttpError
 
@@ -101,6 +103,7 @@ class YouTubePoller:
         import httplib2
         from google.auth.exceptions import RefreshError, TransportError
         from googleapiclient.errors import HttpError
+        from httplib2.decode import DecodeLimitError
 
         videos = self.service().videos()
         http = authorized(account.access_token)
@@ -122,7 +125,7 @@ class YouTubePoller:
             raise TokenExpired("YouTube refused the access token") from None
         except HttpError as exc:
             raise refused(exc, made) from None
-        except (httplib2.HttpLib2Error, TransportError, OSError) as exc:
+        except (httplib2.HttpLib2Error, TransportError, OSError, DecodeLimitError) as exc:
             raise TransientError(f"YouTube unreachable: {exc.__class__.__name__}") from None
         except ValueError:
             raise TransientError("YouTube answered something that is not JSON") from None
@@ -140,11 +143,52 @@ def authorized(token: str) -> google_auth_httplib2.AuthorizedHttp:
     """A transport sending `token` as google-auth credentials that cannot refresh themselves
     (a 401 surfaces as RefreshError; the shared poller logic refreshes)."""
     import google_auth_httplib2
-    import httplib2
     from google.oauth2.credentials import Credentials
 
-    return google_auth_httplib2.AuthorizedHttp(Credentials(token=token),
-                                               http=httplib2.Http(timeout=HTTP_TIMEOUT))
+    return google_auth_httplib2.AuthorizedHttp(Credentials(token=token), http=capped_http())
+
+
+def capped_http() -> httplib2.Http:
+    """An httplib2 transport that reads at most MAX_ANSWER_BYTES of an answer (AnswerTooLarge)
+    and decompresses at most as much (httplib2's DecodeLimitError): httplib2 reads an answer
+    whole, so the pollers' requests hook (`connectors.poll_http.cap_answer`) has no twin here."""
+
+    return _capped_transport()(timeout=HTTP_TIMEOUT, decode_limit_hard=MAX_ANSWER_BYTES)
+
+
+@cache
+def _capped_transport() -> type[httplib2.Http]:
+    """httplib2.Http with connections whose answers refuse to be read past the cap (built on
+    first use: httplib2 is imported only by the pollers that use it)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    import httplib2
+
+    class CappedResponse(http.client.HTTPResponse):
+        def read(self, amt: int | None = None) -> bytes:
+            if amt is not None:
+                return super().read(amt)
+            data = super().read(MAX_ANSWER_BYTES + 1)
+            if len(data) > MAX_ANSWER_BYTES:
+                self.close()
+                raise AnswerTooLarge(f"the answer holds more than {MAX_ANSWER_BYTES} bytes")
+            return data
+
+    connections = {
+        "http": type("CappedHTTPConnection", (httplib2.HTTPConnectionWithTimeout,),
+                     {"response_class": CappedResponse}),
+        "https": type("CappedHTTPSConnection", (httplib2.HTTPSConnectionWithTimeout,),
+                      {"response_class": CappedResponse})}
+
+    class CappedHttp(httplib2.Http):
+        def request(self, uri: str, *args: Any, **kwargs: Any) -> Any:
+            # google-auth's AuthorizedHttp passes connection_type=None on
+            kwargs["connection_type"] = (kwargs.get("connection_type")
+                                         or connections.get(urlsplit(uri).scheme))
+            return super().request(uri, *args, **kwargs)
+
+    return CappedHttp
 
 
 def video(entry: Any) -> Item:

@@ -3,6 +3,7 @@ discovery document, `api_endpoint` pointed at a local fake of `videos?myRating=l
 flattr → unlike → retraction across `nextPageToken` pages, hostile items skipped, the daily
 quota honoured until midnight Pacific, an expired token refreshed at Google's token URL."""
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from base.config import with_overrides
 from base.tables.connectors import poll_seen
 from base.vault import Vault
 from connectors import polling
+from connectors.poll_http import MAX_ANSWER_BYTES
 from connectors.youtube import YouTubePoller, poller, quota_reset
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
@@ -124,6 +126,20 @@ def test_answers_that_are_not_a_page_back_off(engine, config, fake_yt) -> None:
         fake_yt.answer = answer
         assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "error"
     assert poll_row(engine, account).failures == 4
+
+
+def test_a_huge_page_fails_the_poll_and_records_nothing(engine, config, fake_yt) -> None:
+    """httplib2 reads an answer whole: the poller's transport caps what it reads."""
+    account = link(engine, config)
+    videos = [youtube_video(n, CREATOR) for n in range(20000)]
+    fake_yt.answer = json.dumps({"items": videos})
+    assert len(fake_yt.answer) > MAX_ANSWER_BYTES
+    assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "error"
+    state = poll_row(engine, account)
+    assert (state.failures, state.baseline_done) == (1, False)
+    assert "AnswerTooLarge" in state.last_error
+    fake_yt.answer = None
+    assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "baseline"
 
 
 def test_quota_exceeded_waits_until_midnight_pacific(engine, config, fake_yt) -> None:

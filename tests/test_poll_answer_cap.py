@@ -1,16 +1,20 @@
 """A platform's answer is hostile until checked, its size too: the pollers read at most
-`MAX_ANSWER_BYTES` of it (after decompression), so a huge page or a small gzip bomb fails one
-poll with a backoff instead of filling the worker's memory."""
+`MAX_ANSWER_BYTES` of it (after decompression), through requests or YouTube's httplib2, so a
+huge page or a small gzip bomb fails one poll with a backoff instead of filling the worker's
+memory."""
 
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 import requests
 from aiohttp import web
+from httplib2.decode import DecodeLimitError
 
 from connectors.poll_http import MAX_ANSWER_BYTES, AnswerTooLarge, capped, route
+from connectors.youtube import capped_http
 from tests.fakes.server import serve
 
 BOMB = gzip.compress(b"\0" * (MAX_ANSWER_BYTES * 8))  # 32 MiB of zeros in about 32 KiB
@@ -54,3 +58,18 @@ def test_route_caps_the_client_librarys_session_with_or_without_a_fake() -> None
             with session, pytest.raises(AnswerTooLarge):
                 session.get(f"{url}/bomb")
 
+
+
+def test_youtubes_httplib2_transport_refuses_answers_past_the_cap_even_compressed() -> None:
+    """httplib2 reads whole answers: `capped_http` stops reading (AnswerTooLarge) and
+    decompressing (httplib2's own DecodeLimitError) past the cap."""
+    with serve(answers()) as url:
+        http = capped_http()
+        response, content = http.request(f"{url}/small")
+        assert (response.status, json.loads(content)) == (200, {"data": []})
+        assert len(http.request(f"{url}/exact")[1]) == MAX_ANSWER_BYTES
+        with pytest.raises(AnswerTooLarge, match=str(MAX_ANSWER_BYTES)):
+            http.request(f"{url}/big")
+        with pytest.raises(DecodeLimitError):
+            http.request(f"{url}/bomb")
+        assert http.request(f"{url}/small")[0].status == 200
