@@ -1,8 +1,9 @@
 """Helpers shared by the polled platforms' tests: a funded giver and a creator who both linked
-their accounts, an account's poll row, and the one thing flattred."""
+their accounts, an account's poll row, the one thing flattred, and a huge answer refused."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, Row, select
@@ -10,6 +11,8 @@ from sqlalchemy import Engine, Row, select
 from base.config import Settings
 from base.tables.connectors import poll_accounts
 from base.vault import Vault
+from connectors import polling
+from connectors.poll_types import Poller
 from ledger import accounts
 from ledger.schema import flattrs, identities, things
 from members import linking
@@ -43,3 +46,16 @@ def flattred_thing(engine: Engine) -> Row[Any]:
                             .join(flattrs, flattrs.c.thing_id == things.c.id)
                             .join(identities, identities.c.id == things.c.owner_identity_id)
                             ).one()
+
+
+def huge_answer_fails_one_poll(engine: Engine, account: int, poller: Callable[[], Poller],
+                               answer: Callable[[Any], None], huge: Any) -> None:
+    """With the fake answering `huge` (past the pollers' cap), a poll fails with AnswerTooLarge
+    and the account's backoff, taking no baseline; the next page answered as usual takes it."""
+    answer(huge)
+    assert polling.poll_account(engine, poller(), account).status == "error"
+    state = poll_row(engine, account)
+    assert (state.failures, state.baseline_done) == (1, False)
+    assert "AnswerTooLarge" in state.last_error
+    answer(None)
+    assert polling.poll_account(engine, poller(), account).status == "baseline"

@@ -21,7 +21,12 @@ from ledger.schema import flattrs, things
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeVimeo, vimeo_video
-from tests.poller_helpers import flattred_thing, link_giver_and_creator, poll_row
+from tests.poller_helpers import (
+    flattred_thing,
+    huge_answer_fails_one_poll,
+    link_giver_and_creator,
+    poll_row,
+)
 from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -164,16 +169,10 @@ def test_a_revoked_token_needs_a_relink(engine, config, fake_vimeo) -> None:
 
 def test_a_huge_page_fails_the_poll_and_records_nothing(engine, config, fake_vimeo) -> None:
     """PyVimeo sends through `requests.get`, not a session: the poller passes the cap as a hook."""
-    account = link(engine, config)
     huge = {"data": [vimeo_video(n, 152184) for n in range(40000)], "paging": {"next": None}}
     assert len(json.dumps(huge)) > MAX_ANSWER_BYTES
-    fake_vimeo.answer = huge
-    assert polling.poll_account(engine, vimeo_poller(fake_vimeo), account).status == "error"
-    state = poll_row(engine, account)
-    assert (state.failures, state.baseline_done) == (1, False)
-    assert "AnswerTooLarge" in state.last_error
-    fake_vimeo.answer = None
-    assert polling.poll_account(engine, vimeo_poller(fake_vimeo), account).status == "baseline"
+    huge_answer_fails_one_poll(engine, link(engine, config), lambda: vimeo_poller(fake_vimeo),
+                               lambda body: setattr(fake_vimeo, "answer", body), huge)
 
 
 def test_reset_header_forms() -> None:

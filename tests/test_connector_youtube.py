@@ -21,7 +21,12 @@ from connectors.youtube import YouTubePoller, poller, quota_reset
 from tests.fakes.platforms import fixture
 from tests.fakes.server import serve
 from tests.fakes.video_platforms import FakeYouTube, youtube_video
-from tests.poller_helpers import flattred_thing, link_giver_and_creator, poll_row
+from tests.poller_helpers import (
+    flattred_thing,
+    huge_answer_fails_one_poll,
+    link_giver_and_creator,
+    poll_row,
+)
 from workers import jobs
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -130,16 +135,10 @@ def test_answers_that_are_not_a_page_back_off(engine, config, fake_yt) -> None:
 
 def test_a_huge_page_fails_the_poll_and_records_nothing(engine, config, fake_yt) -> None:
     """httplib2 reads an answer whole: the poller's transport caps what it reads."""
-    account = link(engine, config)
-    videos = [youtube_video(n, CREATOR) for n in range(20000)]
-    fake_yt.answer = json.dumps({"items": videos})
-    assert len(fake_yt.answer) > MAX_ANSWER_BYTES
-    assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "error"
-    state = poll_row(engine, account)
-    assert (state.failures, state.baseline_done) == (1, False)
-    assert "AnswerTooLarge" in state.last_error
-    fake_yt.answer = None
-    assert polling.poll_account(engine, yt_poller(fake_yt), account).status == "baseline"
+    huge = json.dumps({"items": [youtube_video(n, CREATOR) for n in range(20000)]})
+    assert len(huge) > MAX_ANSWER_BYTES
+    huge_answer_fails_one_poll(engine, link(engine, config), lambda: yt_poller(fake_yt),
+                               lambda body: setattr(fake_yt, "answer", body), huge)
 
 
 def test_quota_exceeded_waits_until_midnight_pacific(engine, config, fake_yt) -> None:
