@@ -23,6 +23,9 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 class AnswerTooLarge(requests.RequestException):
     """A platform's answer held more than MAX_ANSWER_BYTES (once decompressed)."""
 
+    def __init__(self) -> None:
+        super().__init__(f"the answer holds more than {MAX_ANSWER_BYTES} bytes")
+
 
 def cap_answer(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
     """A requests response hook: read the body now, at most MAX_ANSWER_BYTES of it after
@@ -36,7 +39,7 @@ def cap_answer(response: requests.Response, *_args: Any, **_kwargs: Any) -> requ
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             response.close()
-            raise AnswerTooLarge(f"the answer holds more than {MAX_ANSWER_BYTES} bytes")
+            raise AnswerTooLarge
         chunks.append(chunk)
     response._content = b"".join(chunks)
     return response

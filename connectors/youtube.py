@@ -152,7 +152,6 @@ def capped_http() -> httplib2.Http:
     """An httplib2 transport that reads at most MAX_ANSWER_BYTES of an answer (AnswerTooLarge)
     and decompresses at most as much (httplib2's DecodeLimitError): httplib2 reads an answer
     whole, so the pollers' requests hook (`connectors.poll_http.cap_answer`) has no twin here."""
-
     return _capped_transport()(timeout=HTTP_TIMEOUT, decode_limit_hard=MAX_ANSWER_BYTES)
 
 
@@ -172,7 +171,7 @@ def _capped_transport() -> type[httplib2.Http]:
             data = super().read(MAX_ANSWER_BYTES + 1)
             if len(data) > MAX_ANSWER_BYTES:
                 self.close()
-                raise AnswerTooLarge(f"the answer holds more than {MAX_ANSWER_BYTES} bytes")
+                raise AnswerTooLarge
             return data
 
     connections = {
