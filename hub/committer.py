@@ -4,7 +4,9 @@ Each request hands its entries to `submit` and waits. A single background task t
 everything waiting (up to `max_batch` requests; before taking them it lets the event loop run
 until a few rounds bring no further request, for at most `wait` seconds, so that the requests
 whose bytes have arrived join the group but no time is spent idle),
-stores it with one blocking call in a worker thread, answers every waiter, and has the `after`
+hands it to the commit thread, which stores it with one blocking call and answers every waiter
+with one callback into the event loop (a thread of its own rather than an executor: no
+executor and chained futures per group on the busy event loop), and has the `after`
 hook (waking the queue) run in a thread of its own, so a slow or unreachable queue never holds
 up commits. Calls of `after` never overlap and start at most once per `after_every` seconds;
 every commit is followed by a call that starts after it (commits made meanwhile share the next
@@ -21,7 +23,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 from typing import Generic, TypeVar
 
 import structlog
@@ -34,22 +36,30 @@ IDLE_ROUNDS = 3
 log = structlog.get_logger(__name__)
 
 
+Waiting = tuple[Sequence[Item], asyncio.Future[None]]
+
+
 class GroupCommit(Generic[Item]):
     def __init__(self, store: Callable[[list[Item]], None], after: Callable[[], object], *,
                  max_batch: int, wait: float, after_every: float = 0.02) -> None:
         self._store = store
         self._max_batch = max(1, max_batch)
         self._wait = max(0.0, wait)
-        self._waiting: list[tuple[Sequence[Item], asyncio.Future[None]]] = []
+        self._waiting: list[Waiting[Item]] = []
         self._ready = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
+        self._groups: SimpleQueue[list[Waiting[Item]] | None] = SimpleQueue()
+        self._thread = threading.Thread(target=self._commits, name="group-commit", daemon=True)
+        self._stored: asyncio.Future[None] | None = None
         self._after = AfterCalls(after, after_every)
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._after.start()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._thread.start()
+        self._task = self._loop.create_task(self._run())
 
     async def close(self) -> None:
         """Store what is waiting, then stop."""
@@ -57,8 +67,11 @@ class GroupCommit(Generic[Item]):
         self._ready.set()
         if self._task:
             await self._task
-        self._executor.shutdown(wait=True)
-        await asyncio.get_running_loop().run_in_executor(None, self._after.close)
+        self._groups.put(None)
+        loop = asyncio.get_running_loop()
+        if self._thread.is_alive():
+            await loop.run_in_executor(None, self._thread.join)
+        await loop.run_in_executor(None, self._after.close)
 
     async def submit(self, items: Sequence[Item]) -> None:
         """Return once `items` are committed; raise what the store raised if they were not."""
@@ -83,22 +96,34 @@ class GroupCommit(Generic[Item]):
                 self._ready.clear()
             if not group:
                 continue
-            items = [item for items, _ in group for item in items]
-            try:
-                await loop.run_in_executor(self._executor, self._store_group, items)
-            except Exception as exc:
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in group:
-                if not future.done():
-                    future.set_result(None)
+            self._stored = loop.create_future()
+            self._groups.put(group)
+            await self._stored
 
-    def _store_group(self, items: list[Item]) -> None:
-        """In the commit thread: store, then ask for an `after` call."""
-        self._store(items)
-        self._after.request()
+    def _commits(self) -> None:
+        """The commit thread: store each group handed over, then answer its waiters and ask
+        for an `after` call."""
+        assert self._loop is not None
+        while (group := self._groups.get()) is not None:
+            error: Exception | None = None
+            try:
+                self._store([item for items, _ in group for item in items])
+            except Exception as exc:
+                error = exc
+            else:
+                self._after.request()
+            self._loop.call_soon_threadsafe(self._answer, group, error)
+
+    def _answer(self, group: list[Waiting[Item]], error: Exception | None) -> None:
+        """In the event loop: settle the group's waiters, and let the next group go."""
+        for _, future in group:
+            if not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+        if self._stored is not None and not self._stored.done():
+            self._stored.set_result(None)
 
     async def _gather(self, deadline: float) -> None:
         """Let the event loop run until it brings no further request (everything that had
