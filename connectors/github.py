@@ -21,7 +21,8 @@ from connectors.base import (
     parse_json,
 )
 from connectors.platform import OAuthProvider, Platform
-from ledger.events import NormalisedEvent
+from ledger.events import NormalisedEvent, check_event, parse_time
+from ledger.validation import INT64_MAX
 
 KINDS = {"created": "like", "deleted": "unlike"}
 
@@ -35,18 +36,53 @@ def normalise(payload: Any, headers: Headers) -> list[NormalisedEvent]:
     action = field_of(payload, "action")
     if not isinstance(action, str) or action not in KINDS:
         raise PayloadError("star action must be created or deleted")
+    return [_usual_star(payload, delivery, KINDS[action])
+            or _star(payload, delivery, KINDS[action])]
+
+
+def _star(payload: Any, delivery: str, kind: str) -> NormalisedEvent:
+    """The event of any star delivery, through the checks of an event from outside."""
     repository = field_of(payload, "repository")
-    return [event(
+    return event(
         event_id=delivery,
         platform="github",
-        kind=KINDS[action],
+        kind=kind,
         actor_id=field_of(payload, "sender", "id"),
         content_id=field_of(payload, "repository", "id"),
         owner_id=field_of(payload, "repository", "owner", "id"),
         occurred_at=payload.get("starred_at") or datetime.now(UTC),
         url=repository.get("html_url") or _url(repository),
         title=repository.get("full_name") or repository.get("name"),
-    )]
+    )
+
+
+def _usual_star(payload: Any, delivery: str, kind: str) -> NormalisedEvent | None:
+    """The event of a star delivery shaped as GitHub sends them (objects, integer ids, the
+    repository's URL and full name), built directly: the same event as `_star` at half the
+    cost (the webhook path). None for any other shape, which `_star` then takes."""
+    repository, sender = payload.get("repository"), payload.get("sender")
+    if type(repository) is not dict or type(sender) is not dict:
+        return None
+    owner, url, title = repository.get("owner"), repository.get("html_url"), \
+        repository.get("full_name")
+    if type(owner) is not dict or type(url) is not str or type(title) is not str \
+            or not url or not title:
+        return None
+    ids = (sender.get("id"), repository.get("id"), owner.get("id"))
+    if not all(type(value) is int and 0 <= value <= INT64_MAX for value in ids):
+        return None
+    when = payload.get("starred_at")
+    if when is not None and type(when) is not str:
+        return None
+    try:
+        made = NormalisedEvent(
+            event_id=delivery, platform="github", kind=kind, actor_id=str(ids[0]),
+            content_id=str(ids[1]), owner_id=str(ids[2]),
+            occurred_at=parse_time(when or datetime.now(UTC)), url=url, title=title)
+        check_event(made)
+    except ValueError as exc:
+        raise PayloadError(str(exc)) from None
+    return made
 
 
 def parse(body: bytes, headers: Headers) -> Any:

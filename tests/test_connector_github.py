@@ -8,7 +8,7 @@ import pytest
 
 from base.config import with_overrides
 from connectors.base import PayloadError, SignatureError
-from connectors.github import CONNECTOR
+from connectors.github import CONNECTOR, _star, _usual_star
 from connectors.registry import default_config
 from hub.simulate import github_headers
 
@@ -105,3 +105,50 @@ def test_signed_garbage_and_missing_delivery_id_are_payload_errors() -> None:
 def test_connector_is_off_without_its_secret() -> None:
     assert CONNECTOR.enabled(CONFIG)
     assert not CONNECTOR.enabled(default_config())
+
+
+def _outcome(build, payload: dict) -> object:
+    try:
+        made = build(payload, "d-7", "like")
+    except PayloadError as exc:
+        return f"refused: {exc}"
+    if made is None:
+        return None
+    found = made.to_dict()
+    if payload.get("starred_at") in (None, ""):
+        found.pop("occurred_at")  # now, which differs by the time between the two calls
+    return found
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda p: None,
+    lambda p: p.update(starred_at="2026-10-03T16:12:09+02:00"),
+    lambda p: p.update(starred_at=None),
+    lambda p: p.update(starred_at=""),
+    lambda p: p.update(starred_at="2990-01-01T00:00:00Z"),
+    lambda p: p.update(starred_at=1_791_036_729_000),
+    lambda p: p["sender"].update(id="9912004"),
+    lambda p: p["sender"].update(id=-5),
+    lambda p: p["sender"].update(id=True),
+    lambda p: p["repository"].update(id=2**63),
+    lambda p: p["repository"]["owner"].update(id=None),
+    lambda p: p["repository"].pop("html_url"),
+    lambda p: p["repository"].update(html_url="javascript:alert(1)"),
+    lambda p: p["repository"].pop("full_name"),
+    lambda p: p["repository"].update(full_name="a\x00b"),
+    lambda p: p["repository"].update(full_name="x" * 513),
+    lambda p: p.update(sender=[1]),
+])
+def test_the_usual_star_shortcut_builds_what_the_full_checks_build(mutate) -> None:
+    """`_usual_star` (the webhook path) either declines (None: `_star` then takes the
+    delivery) or builds the same event, or refuses with the same message, as `_star`."""
+    payload = json.loads(fixture("github-star-created.json"))
+    mutate(payload)
+    usual = _outcome(_usual_star, payload)
+    assert usual is None or usual == _outcome(_star, payload)
+
+
+def test_a_star_as_github_sends_it_takes_the_shortcut() -> None:
+    payload = json.loads(fixture("github-star-created.json"))
+    assert _usual_star(payload, "d-8", "like") == _star(payload, "d-8", "like")
+    assert _usual_star(payload, "d-8", "like") is not None
