@@ -7,7 +7,6 @@ their meta (`pipeline.queues`)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from random import getrandbits
 
 import structlog
@@ -28,21 +27,11 @@ def request_id_for(sent: str | None) -> str:
     return f"{getrandbits(128):032x}"
 
 
-@web.middleware
-async def request_ids(request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                      ) -> web.StreamResponse:
-    """Give the request its id (`request[REQUEST_ID]`), bind it for logging, answer with it.
-
-    aiohttp handles each request in a task of its own, so the binding ends with the request."""
+def assign_request_id(request: web.Request) -> str:
+    """Give `request` its id (`request[REQUEST_ID]`) and bind it for logging; the caller (the
+    hub's outermost middleware, `hub.app.answers`) answers with it. aiohttp handles each
+    request in a task of its own, so the binding ends with the request."""
     rid = request_id_for(request.headers.get(HEADER))
     request[REQUEST_ID] = rid
     structlog.contextvars.bind_contextvars(request_id=rid)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers[HEADER] = rid
-        raise
-    if not response.prepared:
-        response.headers[HEADER] = rid
-    return response
+    return rid
