@@ -116,6 +116,7 @@ def _bind(args: argparse.Namespace, app: Any, reuse_port: bool) -> socket.socket
 def _serve(args: argparse.Namespace, app: Any) -> int:
     sock = _bind(args, app, reuse_port=args.processes > 1 or args.reuse_port)
     web_app = _hub(_context(app))
+    tune_collector()
     group = ServerGroup(args.processes, sock.getsockname()[0], _config_args(args), os.environ)
     watching: list[asyncio.Task[None]] = []
 
