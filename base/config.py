@@ -66,7 +66,6 @@ class HubSettings:
 class WorkerSettings:
     batch_size: int = 1000
     sweep_seconds: int = 30
-    inbox_keep_hours: int = 24
     drain_connections: int = 2
 
 
