@@ -312,7 +312,7 @@ def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert each row as a flattr, or, when the giver already has an active flattr of that
     thing in that month, keep the earlier of the two (rule 1)."""
     if rows:
-        execute_many(conn, _flattr_upsert(conn), rows)
+        execute_many(conn, _flattr_upsert(conn), rows, key="flattr_upsert")
 
 
 def _flattr_upsert(conn: Connection) -> Any:
