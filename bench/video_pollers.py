@@ -7,9 +7,10 @@ real client libraries (PyVimeo, requests, google-api-python-client) against the 
   with a new like), every one due, polled once by `--workers` threads: polls per second and
   requests per second per platform (the client library's cost included).
 - `quota`: one simulated day of YouTube polling with the default configuration (a tick every
-  60 s of simulated time hands out `requests_per_minute` due accounts; each poll reads up to
-  `max_pages` pages), `--accounts` accounts each liking `--likes` videos (so every poll
-  reads every page it may): the quota units spent (the fake counts one per `videos.list`
+  60 s of simulated time hands out `requests_per_minute` due accounts, less the pages beyond
+  the first that earlier polls read, as the scheduler does; each poll reads up to `max_pages`
+  pages), `--accounts` accounts each liking `--likes` videos (so every poll reads every page it
+  may): the quota units spent (the fake counts one per `videos.list`
   request), the 403 quotaExceeded answers, and how often each account was polled.
 
 Run: `python bench/video_pollers.py [--only throughput|quota] [--accounts 1000]`.
@@ -55,7 +56,7 @@ from tests.fakes.video_platforms import (
     vimeo_video,
     youtube_video,
 )
-from workers.pollers import due_accounts, per_tick
+from workers.pollers import due_accounts, extra_requests, per_tick
 
 VAULT = Vault(Fernet.generate_key())  # a key for this run only
 
@@ -149,21 +150,25 @@ def quota_day(url: str, accounts: int, likes: int) -> None:
     began = time.monotonic()
     with serve(fake.app()) as api:
         poller = YouTubePoller("bench", "bench", api_base=api, vault=VAULT,
-                               poll_seconds=int(section["poll_seconds"]),
-                               max_pages=int(section["max_pages"]))
+                               poll_seconds=section.poll_seconds,
+                               max_pages=section.max_pages)
+        owed = 0  # what workers.pollers.tick_budget keeps in Redis
         for minute in range(24 * 60):
             now = start + timedelta(minutes=minute)
-            for account in due_accounts(engine, "youtube", per_tick(config, "youtube"), now):
+            allowed = per_tick(config, "youtube")
+            paid = min(owed, allowed)
+            owed += extra_requests(
                 poll_account(engine, poller, account, now=now)
+                for account in due_accounts(engine, "youtube", allowed - paid, now)) - paid
     with engine.connect() as conn:
         polled = conn.execute(select(func.count()).select_from(poll_accounts).where(
             poll_accounts.c.last_polled_at.is_not(None))).scalar_one()
     engine.dispose()
-    polls = fake.used_units // min(int(section["max_pages"]), -(-likes // 50))
+    polls = fake.used_units // min(section.max_pages, -(-likes // 50))
     print(f"youtube quota, one simulated day ({time.monotonic() - began:.0f} s): "
           f"{accounts} accounts of {likes} likes, requests_per_minute "
-          f"{section['requests_per_minute']}, max_pages {section['max_pages']}, poll_seconds "
-          f"{section['poll_seconds']}")
+          f"{section.requests_per_minute}, max_pages {section.max_pages}, poll_seconds "
+          f"{section.poll_seconds}")
     print(f"  units spent {fake.used_units} of {fake.quota}; quotaExceeded answers "
           f"{fake.stats['quota']}; {polls} polls, {polled}/{accounts} accounts polled at least "
           f"once, each about every {24 * accounts / max(1, polls):.1f} h")

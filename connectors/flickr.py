@@ -18,7 +18,8 @@ Two kinds of poll, both diffed against what was seen before (`connectors.polling
   there as a like.
 
 Limits: Flickr allows 3,600 queries per hour per API key, all accounts together; the scheduler
-hands out `requests_per_minute` polls a minute (default 50, under the key's 60), and a 429
+spends `requests_per_minute` requests a minute (default 50, under the key's 60; a full
+listing's pages beyond the first are paid from the next minutes' budget), and a 429
 waits for `Retry-After` (else backs off). Error code 98 or 99 (token revoked, read permission
 gone) marks the account for relinking: Flickr's tokens do not expire and cannot be refreshed.
 Entries that are not what Flickr documents (no numeric photo id, no `…@N..` owner NSID) are

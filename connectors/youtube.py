@@ -11,10 +11,10 @@ recently liked first, so an unseen video below one seen before is an older like 
 moved into the pages read, not a new one (`Snapshot.newest_first`).
 
 Quota: every `videos.list` costs 1 unit of the project's daily quota (10,000 by default),
-whatever the page size. The scheduler hands out at most `requests_per_minute` polls a minute
-and a poll reads at most `max_pages` pages, so a day costs at most
-`requests_per_minute * 1440 * max_pages` units (defaults 3 * 1440 * 2 = 8,640, leaving room
-for linking's `channels.list`); raise `requests_per_minute` with the quota Google grants. A
+whatever the page size. The scheduler spends at most `requests_per_minute` requests a minute
+(a poll's pages beyond the first are paid from the next minutes' budget), so a day costs
+about `requests_per_minute * 1440` units (6 * 1440 = 8,640 with the default, leaving room for
+linking's `channels.list`); raise `requests_per_minute` with the quota Google grants. A
 403 `quotaExceeded` waits until the quota resets (midnight Pacific time), a 403
 `rateLimitExceeded`/`userRateLimitExceeded` or a 429 backs off. A refused token (401) is
 refreshed once at Google's token URL (client credentials in the form); if that is refused the
@@ -244,15 +244,15 @@ def poller(config: Settings) -> YouTubePoller | None:
 @dataclass(frozen=True)
 class YouTubeSettings:
     """`connectors.youtube`: linking and the poller are on with `client_id` (a Google Cloud
-    OAuth client). Each poll page costs 1 quota unit of 10,000 a day: at most
-    requests_per_minute * 1440 * max_pages units a day (8,640)."""
+    OAuth client). Each poll page costs 1 quota unit of 10,000 a day: about
+    requests_per_minute * 1440 units a day (8,640)."""
 
     client_id: str = ""
     client_secret: str = ""
     api_base: str = ""  # "" = https://youtube.googleapis.com/
     poll_seconds: int = 3600
     max_pages: int = 2  # pages of 50 likes read per poll
-    requests_per_minute: int = 3  # polls a minute, all accounts together
+    requests_per_minute: int = 6  # videos.list calls a minute, all accounts together
     # linking: "" = accounts.google.com/o/oauth2/v2/auth, oauth2.googleapis.com/token (the
     # poller refreshes there too), the channels?mine=true profile
     oauth_authorize_url: str = ""

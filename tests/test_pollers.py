@@ -60,6 +60,31 @@ def test_due_accounts_are_leased_and_batched_within_the_platform_pace(
     assert pollers.schedule_polls() == {}
 
 
+def test_pages_beyond_the_first_are_paid_from_the_next_ticks(worker_context, engine, redis):
+    fake = FakeSoundCloud(page_size=1)
+    with serve(fake.app()) as url:
+        worker_context = reinstall(worker_context, {
+            "connectors.soundcloud": dict(client_id="cid", client_secret="cs", api_base=url,
+                                          requests_per_minute=5),
+            "pollers": dict(tick_seconds=60, batch=20)})
+        config = worker_context.config
+        reader, *others = make_accounts(engine, config, "soundcloud", 13)
+        fake.add_user("0", "t0", likes=[track(n, 4242) for n in range(9)])
+        for n in range(1, 13):
+            fake.add_user(str(n), f"t{n}", likes=[track(100 + n, 4242)])
+        assert pollers.poll_batch("soundcloud", [reader])["requests"] == 5  # max_pages 5
+        with engine.begin() as conn:
+            conn.execute(update(poll_accounts).where(poll_accounts.c.id == reader)
+                         .values(next_poll_at=utcnow() + timedelta(hours=1)))
+        # 4 pages beyond the first are owed: this tick hands out 1 account, not 5
+        assert pollers.schedule_polls() == {"soundcloud": 1}
+        assert pollers.schedule_polls() == {"soundcloud": 5}
+        assert pollers.poll_batch("soundcloud", others[:6]) == {
+            "baseline": 6, "likes": 0, "unlikes": 0, "requests": 6}  # one page each: no debt
+        assert pollers.schedule_polls() == {"soundcloud": 5}
+    assert fake.stats["requests"] == 11
+
+
 def test_first_polls_of_new_accounts_are_spread_over_one_interval(engine, config):
     with engine.begin() as conn:
         uid = accounts.create_user(conn, "a")

@@ -2,9 +2,10 @@
 
 Each linked account has a `next_poll_at`. Every `pollers.tick_seconds` the scheduler runs
 `schedule_polls`, which takes, per platform whose poller is on, the accounts that are due —
-at most as many as that platform's `requests_per_minute` allows in one tick, oldest due
-first — leases them (pushes `next_poll_at` ahead so the next tick doesn't take them again
-while they wait in the queue) and enqueues `poll_batch` jobs of `pollers.batch` accounts.
+at most as many as that platform's `requests_per_minute` allows in one tick, less the extra
+pages earlier polls read (`tick_budget`), oldest due first — leases them (pushes
+`next_poll_at` ahead so the next tick doesn't take them again while they wait in the queue)
+and enqueues `poll_batch` jobs of `pollers.batch` accounts.
 Job arguments are account ids only, never tokens. A poll records its changes in the inbox (see
 `connectors.polling`) and the batch wakes the `events` queue, so polled likes take the same
 path into the ledger as webhook deliveries.
@@ -13,9 +14,11 @@ path into the ledger as webhook deliveries.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import structlog
+from redis import Redis
 from rq import Retry
 from sqlalchemy import Engine, select, update
 
@@ -24,13 +27,14 @@ from base.config import Settings
 from base.tables.connectors import poll_accounts
 from connectors import registry
 from connectors.poll_types import Poller
-from connectors.polling import poll_account
+from connectors.polling import PollOutcome, poll_account
 from ledger.sql import utcnow
 from pipeline.context import current
 from pipeline.queues import queue, wake
 
 LEASE = timedelta(minutes=10)
 POLL_TIMEOUT = 600
+EXTRA_REQUESTS = "pollers:extra-requests:{platform}"
 
 log = structlog.get_logger(__name__)
 
@@ -65,10 +69,26 @@ def due_accounts(engine: Engine, platform: str, limit: int, now: datetime) -> li
 
 
 def per_tick(config: Settings, platform: str) -> int:
-    """How many accounts one tick may hand out: the platform's requests per minute over one
-    tick (a poll usually costs one request; later pages spend the same budget next tick)."""
+    """The platform's requests per minute over one tick: what one tick may spend."""
     rpm = config.connectors[platform].requests_per_minute or 60
     return max(1, rpm * config.pollers.tick_seconds // 60)
+
+
+def extra_requests(outcomes: Iterable[PollOutcome]) -> int:
+    """The requests polls made beyond the one each was handed out for (later pages)."""
+    return sum(max(0, outcome.requests - 1) for outcome in outcomes)
+
+
+def tick_budget(redis: Redis, config: Settings, platform: str) -> int:
+    """How many accounts this tick may hand out: a tick's requests, less the extra requests
+    earlier polls made (paid from this tick's budget, the rest from the next ticks'), so that
+    a platform's limit per key counts requests, not polls (Flickr: 3,600 an hour)."""
+    allowed = per_tick(config, platform)
+    key = EXTRA_REQUESTS.format(platform=platform)
+    paid = min(int(redis.get(key) or 0), allowed)
+    if paid:
+        redis.decrby(key, paid)
+    return allowed - paid
 
 
 def schedule_polls(now: datetime | None = None) -> dict[str, int]:
@@ -78,7 +98,8 @@ def schedule_polls(now: datetime | None = None) -> dict[str, int]:
     batch = max(1, context.config.pollers.batch)
     handed: dict[str, int] = {}
     for platform in enabled_platforms(context.config):
-        ids = due_accounts(context.engine, platform, per_tick(context.config, platform), now)
+        allowed = tick_budget(context.redis, context.config, platform)
+        ids = due_accounts(context.engine, platform, allowed, now) if allowed else []
         for start in range(0, len(ids), batch):
             queue("connectors", context.redis).enqueue(
                 "workers.pollers.poll_batch", platform, ids[start:start + batch],
@@ -92,18 +113,21 @@ def schedule_polls(now: datetime | None = None) -> dict[str, int]:
 
 
 def poll_batch(platform: str, account_ids: list[int]) -> dict[str, int]:
-    """Poll each account; wake the `events` queue if anything was recorded."""
+    """Poll each account; wake the `events` queue if anything was recorded. The pages read
+    beyond one per poll are owed to the scheduler's next ticks."""
     context = current()
     poller = poller_for(platform, context.config)
     totals: Counter[str] = Counter()
     if poller is None:
         return {}
-    for account_id in account_ids:
-        outcome = poll_account(context.engine, poller, account_id)
+    outcomes = [poll_account(context.engine, poller, account_id) for account_id in account_ids]
+    for outcome in outcomes:
         totals[outcome.status] += 1
         totals["likes"] += outcome.likes
         totals["unlikes"] += outcome.unlikes
         totals["requests"] += outcome.requests
+    if extra := extra_requests(outcomes):
+        context.redis.incrby(EXTRA_REQUESTS.format(platform=platform), extra)
     if totals["likes"] or totals["unlikes"]:
         wake(context.redis)
     metrics.record_polls(platform, totals)
