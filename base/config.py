@@ -66,7 +66,7 @@ class HubSettings:
 class WorkerSettings:
     batch_size: int = 1000
     sweep_seconds: int = 30
-    drain_connections: int = 2
+    drain_connections: int = 3
 
 
 @dataclass(frozen=True)
