@@ -24,6 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import structlog
 import yaml
 
 from ledger.rules import Debtor, MoneyRules
@@ -66,8 +67,7 @@ class HubSettings:
 class WorkerSettings:
     batch_size: int = 1000
     sweep_seconds: int = 30
-    inbox_keep_hours: int = 24
-    drain_connections: int = 2
+    drain_connections: int = 3
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,16 @@ class ConfigError(ValueError):
     """The configuration file or an override is not valid."""
 
 
+# Keys an earlier version had: a file that still sets one loads, with a warning saying why the
+# key no longer does anything, so that an upgrade does not stop a hub on its old config.yaml.
+RETIRED = {
+    "worker.inbox_keep_hours": "the inbox keeps only pending rows since migration 0022; "
+                               "remove the key",
+}
+
+log = structlog.get_logger(__name__)
+
+
 def defaults(connectors: Mapping[str, type]) -> Settings:
     """Every key at its default; `connectors` maps each platform to its settings dataclass
     (`connectors.registry.sections()`)."""
@@ -440,6 +450,9 @@ def _merge(config: dict[str, Any], data: Mapping[str, Any], where: tuple[str, ..
         path = (*where, str(key))
         dotted = ".".join(path)
         if key not in config:
+            if dotted in RETIRED:
+                log.warning("config_key_retired", key=dotted, why=RETIRED[dotted])
+                continue
             raise ConfigError(f"unknown config key {dotted}")
         default = config[key]
         if isinstance(default, dict):

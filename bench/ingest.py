@@ -390,9 +390,10 @@ def measure_worker(bench: Bench) -> None:
     drain_with_workers(bench, engine, bench.args.workers)
     with engine.connect() as conn:
         recorded = conn.execute(select(func.count()).select_from(flattrs)).scalar_one()
-        first, last = conn.execute(select(func.min(inbox.inbox.c.processed_at),
-                                          func.max(inbox.inbox.c.processed_at))).one()
-        batches = conn.execute(select(func.count(func.distinct(inbox.inbox.c.processed_at)))
+        # a batch's events share one received_at, taken as it records them
+        first, last = conn.execute(select(func.min(events_table.c.received_at),
+                                          func.max(events_table.c.received_at))).one()
+        batches = conn.execute(select(func.count(func.distinct(events_table.c.received_at)))
                                ).scalar_one()
     per_batch = count / max(batches, 1)
     span = (last - first).total_seconds()

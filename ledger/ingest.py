@@ -38,9 +38,12 @@ import orjson
 from sqlalchemy import (
     Connection,
     and_,
+    bindparam,
+    func,
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 
@@ -265,6 +268,8 @@ def _undone(conn: Connection, pending: dict[tuple[int, int, str], _Like]
                                         unlikes_table.c.occurred_at),
         unlikes_table.c.thing_id, pending,
     ):
+        if isinstance(when, str):  # SQLite's text, as the driver returns it
+            when = datetime.fromisoformat(when)
         latest[(giver, thing)] = max(when, latest.get((giver, thing), when))
     return [slot for slot, like in pending.items()
             if slot[:2] in latest and like.event.occurred_at <= latest[slot[:2]]]
@@ -308,7 +313,7 @@ def record_flattrs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert each row as a flattr, or, when the giver already has an active flattr of that
     thing in that month, keep the earlier of the two (rule 1)."""
     if rows:
-        execute_many(conn, _flattr_upsert(conn), rows)
+        execute_many(conn, _flattr_upsert(conn), rows, key="flattr_upsert")
 
 
 def _flattr_upsert(conn: Connection) -> Any:
@@ -326,30 +331,37 @@ def _flattr_upsert(conn: Connection) -> Any:
 
 def _lookup(conn: Connection, name: str, first: Any, second: Any, columns: tuple[Any, ...],
             keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
-    """Rows whose (first, second) is one of `keys`, with `columns`: one query per value of
-    `first` (the platform, a handful per batch) and chunk of seconds, `first = :a AND second
-    IN (…)`, which every backend answers from the unique index on the pair. `name` names the
-    lookup (PostgreSQL compiles each once)."""
+    """Rows whose (first, second) is one of `keys`, with `columns`. `name` names the lookup:
+    each backend compiles its statement once. On SQLite one query per value of `first` (the
+    platform, a handful per batch), `first = ? AND second IN (the JSON array's values)`, which
+    it answers from the unique index on the pair."""
     if conn.dialect.name == "postgresql":
         return _lookup_joined(conn, name, first, second, columns, keys, *where)
-    by_first: dict[Any, set[Any]] = defaultdict(set)
+    by_first: dict[Any, list[Any]] = defaultdict(list)
     for a, b in keys:
-        by_first[a].add(b)
+        by_first[a].append(b)
+    sql = compiled(conn, ("lookup", name), lambda: select(first, second, *columns).where(
+        first == bindparam("first"), second.in_(_json_values()), *where))
     rows: list[Any] = []
     for a, seconds in by_first.items():
-        for chunk in _chunks(sorted(seconds)):
-            rows += conn.execute(
-                select(first, second, *columns).where(first == a, second.in_(chunk), *where)
-            ).all()
+        rows += conn.exec_driver_sql(sql, (a, orjson.dumps(seconds).decode())).all()
     return rows
+
+
+def _json_values() -> Any:
+    """SQLite: the values of the JSON array bound as the next parameter, as a subquery."""
+    return select(literal_column("value")).select_from(func.json_each(bindparam("values")))
 
 
 def _lookup_joined(conn: Connection, name: str, first: Any, second: Any,
                    columns: tuple[Any, ...], keys: Iterable[tuple[Any, Any]], *where: Any
                    ) -> Sequence[Any]:
-    """PostgreSQL: `_lookup` as one query joining the table with the keys, sent as one JSON
-    value (`json_to_recordset`): one statement text whatever the number of keys, so its cached
-    plan is the index's (a cached plan of an IN list could be a scan)."""
+    """PostgreSQL: `_lookup` as one query over the keys, sent as one JSON value
+    (`json_to_recordset`), probing the table's unique index on the pair once per key (a
+    `LATERAL … LIMIT 1` subquery): one statement text whatever the number of keys. As a plain
+    join it was planned from the table's statistics, which a growing table's are behind: a
+    hash join reading the whole table each batch (5.5 ms against 2.7 ms for 1,000 keys in
+    50,000 events, and growing with the table)."""
     names = [str(first.key), str(second.key)]
     rows = [{names[0]: a, names[1]: b} for a, b in keys]
     if not rows:
@@ -357,10 +369,10 @@ def _lookup_joined(conn: Connection, name: str, first: Any, second: Any,
 
     def build() -> Any:
         wanted = recordset_of(first.table, names)
-        return (select(first, second, *columns)
-                .join_from(first.table, wanted, and_(first == wanted.c[names[0]],
-                                                     second == wanted.c[names[1]]))
-                .where(*where))
+        probe = (select(first, second, *columns)
+                 .where(first == wanted.c[names[0]], second == wanted.c[names[1]], *where)
+                 .limit(literal_column("1")).lateral())
+        return select(*probe.c).select_from(wanted.join(probe, true()))
 
     return conn.exec_driver_sql(compiled(conn, ("lookup", name), build),
                                 {ROWS: json_rows(rows)}).all()
@@ -368,9 +380,9 @@ def _lookup_joined(conn: Connection, name: str, first: Any, second: Any,
 
 def _by_things(conn: Connection, name: str, query: Callable[[], Any], thing_column: Any,
                slots: Iterable[tuple[int, int, str]]) -> Sequence[Any]:
-    """`query()`'s rows for the things of `slots`, by chunks of thing ids (indexed); on
-    PostgreSQL only those of the slots' (giver, thing) pairs, in one query joined with them
-    (compiled once, under `name`)."""
+    """`query()`'s rows for the things of `slots`, in one query compiled once (under `name`):
+    on SQLite by the things' ids (indexed), its rows as the driver returns them (times are
+    text); on PostgreSQL only those of the slots' (giver, thing) pairs, joined with them."""
     if conn.dialect.name == "postgresql":
         table = thing_column.table
         pairs = sorted({slot[:2] for slot in slots})
@@ -386,12 +398,8 @@ def _by_things(conn: Connection, name: str, query: Callable[[], Any], thing_colu
             compiled(conn, ("by_things", name), build),
             {ROWS: json_rows([{"giver_id": g, "thing_id": t} for g, t in pairs])}).all()
     things_of = sorted({slot[1] for slot in slots})
-    rows: list[Any] = []
-    statement = query()
-    for chunk in _chunks(things_of):
-        rows += conn.execute(statement.where(thing_column.in_(chunk))).all()
-    return rows
-
-
-def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    if not things_of:
+        return []
+    sql = compiled(conn, ("by_things", name), lambda: query().where(
+        thing_column.in_(_json_values())))
+    return conn.exec_driver_sql(sql, (orjson.dumps(things_of).decode(),)).all()

@@ -15,6 +15,7 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 # The parameter that carries a `recordset_of`'s rows.
 ROWS = "rows"
 _COMPILED: dict[tuple[Any, ...], str] = {}
+_POSITIONAL: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
@@ -28,11 +29,11 @@ def execute_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]],
     """Run the INSERT `stmt` (maybe with ON CONFLICT) for every row in `rows` (all with the same
     keys). On PostgreSQL the rows travel as one JSON value and become one
     `INSERT … SELECT … FROM json_to_recordset(…)` (`recordset`): one statement and one round
-    trip for the batch, where an executemany cost a statement per row; with `key` (naming
-    `stmt` for its caller) that statement's SQL is compiled once (`compiled`). Elsewhere the
-    statement is compiled once and the rows handed to the driver's executemany (SQLAlchemy's
-    own executemany processes every parameter of every row in Python, which was most of a
-    batch's ingestion time)."""
+    trip for the batch, where an executemany cost a statement per row. On SQLite the statement
+    is compiled and the rows handed to the driver's executemany (SQLAlchemy's own executemany
+    processes every parameter of every row in Python, which was most of a batch's ingestion
+    time). With `key` (naming `stmt` for its caller) either backend compiles the statement
+    once per process (`compiled`)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
@@ -45,25 +46,47 @@ def execute_many(conn: Connection, stmt: Any, rows: list[dict[str, Any]],
             names, select(*recordset_of(stmt.table, names).c)))
         conn.exec_driver_sql(sql, {ROWS: json_rows(rows)})
         return
-    compiled_stmt = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    if conn.dialect.name == "sqlite":
-        values_of = itemgetter(*compiled_stmt.positiontup)
-        params: list[Any] = [values_of(row) for row in rows]
-        times = [i for i, value in enumerate(params[0]) if isinstance(value, datetime)]
-        if times:
-            params = [_stored_times(values, times) for values in params]
+    names = list(rows[0])
+    if key is None:
+        sql, positions = _positional(conn, stmt, names)
     else:
-        params = rows
-    conn.exec_driver_sql(compiled_stmt.string, params)
+        whole = (conn.dialect.name, key, *names)
+        cached = _POSITIONAL.get(whole)
+        if cached is None:
+            cached = _POSITIONAL[whole] = _positional(conn, stmt, names)
+        sql, positions = cached
+    values_of = itemgetter(*positions)
+    params: list[Any] = [values_of(row) for row in rows]
+    times = [i for i, value in enumerate(params[0]) if isinstance(value, datetime)]
+    if times:
+        params = _stored_times(params, times)
+    conn.exec_driver_sql(sql, params)
 
 
-def _stored_times(values: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
-    """`values` with the times at `positions` written as SQLAlchemy stores them in SQLite, so
-    that they compare as text with the times it wrote."""
-    changed = list(values)
-    for i in positions:
-        changed[i] = changed[i].isoformat(" ", "microseconds")
-    return tuple(changed)
+def _positional(conn: Connection, stmt: Any, names: list[str]) -> tuple[str, tuple[str, ...]]:
+    """SQLite: the SQL of `stmt` for rows with the keys `names`, and the keys in the order of
+    its parameters."""
+    done = stmt.compile(dialect=conn.dialect, column_keys=names)
+    return done.string, tuple(done.positiontup)
+
+
+def _stored_times(params: list[tuple[Any, ...]], positions: list[int]
+                  ) -> list[tuple[Any, ...]]:
+    """`params` with the times at `positions` written as SQLAlchemy stores them in SQLite, so
+    that they compare as text with the times it wrote; each time once (a batch's rows share
+    their `received_at`)."""
+    text_of: dict[datetime, str] = {}
+    stored = []
+    for values in params:
+        changed = list(values)
+        for i in positions:
+            moment = changed[i]
+            text = text_of.get(moment)
+            if text is None:
+                text = text_of[moment] = moment.isoformat(" ", "microseconds")
+            changed[i] = text
+        stored.append(tuple(changed))
+    return stored
 
 
 def utcnow() -> datetime:

@@ -1,10 +1,11 @@
 """The durable inbox: every accepted webhook event is a row here before the hub answers 2xx.
 
 Rows are written in groups (one transaction for all requests that arrived together) and
-consumed by workers, which claim rows (lock them and mark them processed, one statement) and
-record their events through `ledger.ingest` in the same transaction. A row is pending while
-`processed_at` is NULL. Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent
-workers take disjoint rows; on SQLite the engine's `BEGIN IMMEDIATE` makes the whole
+consumed by workers, which claim rows (lock and delete them, one statement) and record their
+events through `ledger.ingest` in the same transaction: committed, the events are in the
+ledger (its `events` table keeps each one) and the rows gone; rolled back, the rows are back.
+So every row in the inbox is pending. Claiming uses `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+concurrent workers take disjoint rows; on SQLite the engine's `BEGIN IMMEDIATE` makes the whole
 claim-and-ingest transaction exclusive.
 """
 
@@ -12,26 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import datetime
 from operator import itemgetter
-from typing import Any
 
 import orjson
 from sqlalchemy import (
     Connection,
     Engine,
-    any_,
-    bindparam,
     delete,
     func,
     select,
-    update,
 )
 
 from base.tables.inbox import inbox
 from ledger.events import NormalisedEvent
-from ledger.sql import compiled, utcnow
+from ledger.sql import utcnow
+
+# PostgreSQL plans `id IN (subquery)` as a hash join over the whole table; `id = ANY(ARRAY(
+# subquery))` runs the subquery once and looks its ids up by primary key.
+CLAIM_POSTGRESQL = ("DELETE FROM inbox WHERE id = ANY(ARRAY(SELECT id FROM inbox ORDER BY id"
+                    " LIMIT %(limit)s FOR UPDATE SKIP LOCKED)) RETURNING id, event, hub_request_id")
+CLAIM_SQLITE = ("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT ?)"
+                " RETURNING id, event, hub_request_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,34 +94,16 @@ class Claimed:
 
 def claim(conn: Connection, limit: int) -> Claimed:
     """Take up to `limit` of the oldest pending rows for this transaction: lock them (skipping
-    rows other transactions hold) and mark them processed in the same statement, so that the
-    marks commit with the batch recorded from them, or roll back with it."""
+    rows other transactions hold) and delete them in the same statement, so that they are gone
+    when the batch recorded from them commits, and back when it rolls back. (Marking them
+    processed instead wrote a second version of each row and its index entries.)"""
     if conn.dialect.name == "postgresql":
-        # A queue table's statistics are always stale: planned for the few pending rows of its
-        # last ANALYZE, the subquery read every pending row by bitmap and sorted them all to
-        # take `limit` (20,000 rows for each batch of a backlog of 20,000). Without bitmap
-        # scans (for this transaction, whose other lookups are by key) it walks the pending
-        # index in order and stops after `limit`.
-        conn.exec_driver_sql("SELECT set_config('enable_bitmapscan', 'off', true)")
-        result = conn.exec_driver_sql(
-            compiled(conn, ("claim",), partial(_claim_statement, True)),
-            {"limit": limit, "now": utcnow()})
+        result = conn.exec_driver_sql(CLAIM_POSTGRESQL, {"limit": limit})
     else:
-        result = conn.execute(_claim_statement(False), {"limit": limit, "now": utcnow()})
+        result = conn.exec_driver_sql(CLAIM_SQLITE, (limit,))
     rows = sorted(result.all(), key=itemgetter(0))
     return Claimed([row[0] for row in rows], [row[1] for row in rows],
                    list(dict.fromkeys(row[2] for row in rows if row[2])))
-
-
-def _claim_statement(postgresql: bool) -> Any:
-    oldest = (select(inbox.c.id).where(inbox.c.processed_at.is_(None))
-              .order_by(inbox.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True))
-    # PostgreSQL plans `id IN (subquery)` as a hash join over the whole table; `id = ANY(ARRAY(
-    # subquery))` runs the subquery once and looks its ids up by primary key
-    chosen = (inbox.c.id == any_(func.array(oldest.scalar_subquery()))
-              if postgresql else inbox.c.id.in_(oldest.scalar_subquery()))
-    return (update(inbox).where(chosen).values(processed_at=bindparam("now"))
-            .returning(inbox.c.id, inbox.c.event, inbox.c.hub_request_id))
 
 
 def _load(text: str) -> NormalisedEvent:
@@ -129,28 +114,20 @@ def _load(text: str) -> NormalisedEvent:
     return NormalisedEvent(**data)
 
 
-def mark_processed(conn: Connection, ids: Sequence[int]) -> None:
-    """Mark the locked rows `ids` processed."""
-    conn.execute(update(inbox).where(inbox.c.id.in_(ids)).values(processed_at=utcnow()))
+def remove(conn: Connection, ids: Sequence[int]) -> None:
+    """Delete the locked rows `ids` (the caller has kept what it needs of them)."""
+    conn.execute(delete(inbox).where(inbox.c.id.in_(ids)))
 
 
 def oldest_pending(conn: Connection) -> datetime | None:
     """When the oldest pending row arrived, or None when nothing is pending."""
     return conn.execute(
-        select(func.min(inbox.c.received_at)).where(inbox.c.processed_at.is_(None))
+        select(inbox.c.received_at).order_by(inbox.c.id).limit(1)
     ).scalar()
 
 
 def pending_count(conn: Connection) -> int:
-    return conn.execute(
-        select(func.count()).select_from(inbox).where(inbox.c.processed_at.is_(None))
-    ).scalar_one()
-
-
-def prune(conn: Connection, keep: timedelta) -> int:
-    """Delete rows processed longer than `keep` ago; return how many."""
-    result = conn.execute(delete(inbox).where(inbox.c.processed_at < utcnow() - keep))
-    return result.rowcount
+    return conn.execute(select(func.count()).select_from(inbox)).scalar_one()
 
 
 def store(engine: Engine, entries: Sequence[Entry]) -> None:

@@ -7,7 +7,7 @@ for a reason that is not the database being unreachable, `guard` turns the error
 split in half (the oldest half is claimed next) until the failing event stands alone; that
 event is then quarantined (`hold`): a row here keeps a copy of it with a reason (the error's
 class and first line, without SQL parameters or secrets), the attempts, and when it was first
-and last seen, and its inbox row is marked processed. Every other event is recorded.
+and last seen, and its inbox row is deleted. Every other event is recorded.
 
 An operator lists quarantined events (`flattr-hub inbox quarantined`, `/ops/quarantine`) and
 either retries one (a fresh pending inbox row with the same event; if it fails again it comes
@@ -99,12 +99,13 @@ def isolate(engine: Engine, failed: BatchFailed, limit: int) -> tuple[int, int]:
 
 def hold(engine: Engine, inbox_id: int, reason: str) -> bool:
     """Quarantine pending inbox row `inbox_id` (in a transaction of its own): keep a copy of
-    its event here and mark the row processed. False when the row is no longer pending."""
+    its event here and delete the row. False when the row is gone (recorded) or another
+    transaction holds it."""
     with engine.begin() as conn:
         row = conn.execute(
             select(inbox.inbox.c.platform, inbox.inbox.c.event_id, inbox.inbox.c.event,
                    inbox.inbox.c.received_at)
-            .where(inbox.inbox.c.id == inbox_id, inbox.inbox.c.processed_at.is_(None))
+            .where(inbox.inbox.c.id == inbox_id)
             .with_for_update(skip_locked=True)
         ).first()
         if row is None:
@@ -119,7 +120,7 @@ def hold(engine: Engine, inbox_id: int, reason: str) -> bool:
             set_={"state": "quarantined", "reason": reason, "inbox_id": inbox_id,
                   "event": stmt.excluded.event, "last_seen": now,
                   "attempts": quarantine.c.attempts + 1}))
-        inbox.mark_processed(conn, [inbox_id])
+        inbox.remove(conn, [inbox_id])
     log.warning("inbox_event_quarantined", inbox_id=inbox_id, platform=row.platform,
                 reason=reason)
     return True

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from structlog.testing import capture_logs
 
 from base.config import ConfigError, HubSettings, as_dict, database_url, with_overrides
 from connectors.discord import DiscordSettings
@@ -142,6 +143,18 @@ def test_environment_value_of_the_wrong_type_is_refused(name, raw):
 def test_unknown_key_in_the_file_is_refused(tmp_path, text):
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config(write(tmp_path, text), environ={})
+
+
+def test_a_retired_key_in_an_older_file_loads_with_a_warning_saying_why(tmp_path):
+    text = "worker:\n  inbox_keep_hours: 48\n  batch_size: 250\n"
+    with capture_logs() as logs:
+        config = load_config(write(tmp_path, text), environ={})
+    assert config.worker.batch_size == 250
+    assert [(e["event"], e["key"]) for e in logs] == [
+        ("config_key_retired", "worker.inbox_keep_hours")]
+    assert "migration 0022" in logs[0]["why"]
+    with pytest.raises(ConfigError, match=r"unknown config key worker\.inbox_keep_hourz"):
+        load_config(write(tmp_path, "worker:\n  inbox_keep_hourz: 48\n"), environ={})
 
 
 @pytest.mark.parametrize("text", [

@@ -21,6 +21,7 @@ from connectors import stream_status
 from connectors.registry import default_config
 from connectors.stream_status import StatusWriter
 from hub.app import create_app
+from ledger.schema import events as ledger_events
 from ledger.schema import flattrs, things
 from pipeline import inbox
 from tests.discord_helpers import MAREN, MESSAGE, PJOTR, people
@@ -107,10 +108,10 @@ async def test_message_command_flattrs_synchronously_and_says_so(
     with engine.connect() as conn:
         [flattr] = conn.execute(select(flattrs.c.giver_id, things.c.content_id, things.c.url)
                                 .join(things, things.c.id == flattrs.c.thing_id)).all()
-        [row] = conn.execute(select(inbox.inbox)).all()
+        [row] = conn.execute(select(ledger_events)).all()
     assert flattr == (made["pjotr"], MESSAGE, "https://discord.com/channels/901122334455667788/"
                       "1101122334455667788/1301122334455667788")
-    assert (row.event_id, row.processed_at is not None) == ("1211122334455667788", True)
+    assert (row.event_id, row.outcome) == ("1211122334455667788", "flattred")
     assert jobs.process_batch(engine, 10, hub_config)[0] == 0  # nothing left for the queue
 
     again = await post(dc_client, command())  # Discord retried the same interaction

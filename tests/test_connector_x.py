@@ -221,12 +221,12 @@ def test_new_likes_and_unlikes_become_events_that_reach_the_ledger(
     fake_x.likes[PJOTR].insert(0, tweet(2, "7777"))  # author not on the hub: a pledge
     outcome = polling.poll_account(engine, poller, account)
     assert (outcome.status, outcome.likes, outcome.unlikes) == ("polled", 2, 0)
-    totals = jobs.drain()
-    assert (totals["flattred"], totals["pledge"]) == (1, 1)
-    # the same observation replayed (a retried job) is the same event id: deduplicated
     with engine.connect() as conn:
         [first] = [r for r in conn.execute(select(inbox.inbox)).all()
                    if json.loads(r.event)["content_id"] == tweet(1, LUMEN)["id"]]
+    totals = jobs.drain()
+    assert (totals["flattred"], totals["pledge"]) == (1, 1)
+    # the same observation replayed (a retried job) is the same event id: deduplicated
     del fake_x.likes[PJOTR][0:2]
     outcome = polling.poll_account(engine, poller, account)
     assert (outcome.likes, outcome.unlikes) == (0, 2)

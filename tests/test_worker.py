@@ -44,7 +44,7 @@ def pending(engine) -> int:
         return inbox.pending_count(conn)
 
 
-def test_drain_records_each_event_once_and_marks_rows(worker_context, engine, hub_config):
+def test_drain_records_each_event_once_and_deletes_its_rows(worker_context, engine, hub_config):
     seed_github_users(engine, hub_config)
     inbox.store(engine, [like(n) for n in range(25)] + [like(3, event_id="e-3")])
     reinstall(worker_context, {"worker.batch_size": 10})
@@ -58,7 +58,7 @@ def test_drain_records_each_event_once_and_marks_rows(worker_context, engine, hu
 
 
 @pytest.mark.parametrize("batch_size", [7, 12])
-def test_a_worker_marks_at_most_batch_size_rows_per_transaction(worker_context, engine,
+def test_a_worker_claims_at_most_batch_size_rows_per_transaction(worker_context, engine,
                                                                  hub_config, monkeypatch,
                                                                  batch_size):
     """`worker.batch_size` bounds what one transaction claims: the rows each batch takes
@@ -145,18 +145,13 @@ def test_failed_jobs_keep_their_error_and_retry_with_backoff(worker_context, eng
     assert pending(engine) == 1
 
 
-def test_sweep_wakes_only_for_stale_rows_and_prunes_old_processed_ones(
-        worker_context, engine, redis):
+def test_sweep_wakes_only_for_stale_rows(worker_context, engine, redis):
     inbox.store(engine, [like(1)])
-    assert jobs.sweep() == {"woke": 0, "pruned": 0}
+    assert jobs.sweep() == {"woke": 0}
     with engine.begin() as conn:
         conn.execute(update(inbox.inbox).values(received_at=datetime(2026, 1, 1)))
-    assert jobs.sweep() == {"woke": 1, "pruned": 0}
-    assert jobs.sweep() == {"woke": 0, "pruned": 0}
-    with engine.begin() as conn:
-        conn.execute(update(inbox.inbox).values(processed_at=datetime(2026, 1, 1)))
-    assert jobs.sweep()["pruned"] == 1
-    assert pending(engine) == 0
+    assert jobs.sweep() == {"woke": 1}
+    assert jobs.sweep() == {"woke": 0}
 
 
 def test_months_due_follow_the_configured_day_and_time(worker_context, engine, hub_config):

@@ -1,8 +1,8 @@
 """RQ jobs: draining the inbox into the ledger, sweeping it, and the month-end settlement.
 
-Drain: each batch is one transaction that claims pending inbox rows (marking them processed)
-and records their events with `ledger.ingest.ingest`, so a batch counts exactly once or not
-at all (a worker killed mid-batch leaves its rows pending). The ledger's own deduplication on
+Drain: each batch is one transaction that claims pending inbox rows (deleting them) and
+records their events with `ledger.ingest.ingest`, so a batch counts exactly once or not at all
+(a worker killed mid-batch leaves its rows pending). The ledger's own deduplication on
 (platform, event_id) is a second guard against redelivered webhooks. A batch that fails for a
 reason of its own (not the database being down) is split until the failing event stands alone,
 and that event is quarantined (`pipeline.quarantine`), so it never blocks the events after it.
@@ -118,20 +118,17 @@ def _drain_loop(context: Context, limit: int, deadline: float) -> Counter[str]:
 def sweep(stale_seconds: float | None = None) -> dict[str, int]:
     """Enqueue a drain if inbox rows have waited longer than `stale_seconds` (default
     `worker.sweep_seconds`): this recovers from a lost queue (Redis restarted empty, the hub
-    died between commit and enqueue, a worker killed mid-batch). Also prunes processed rows
-    older than `worker.inbox_keep_hours`."""
+    died between commit and enqueue, a worker killed mid-batch)."""
     context = current()
-    worker = context.config.worker
-    stale = float(worker.sweep_seconds if stale_seconds is None else stale_seconds)
+    seconds = context.config.worker.sweep_seconds
+    stale = float(seconds if stale_seconds is None else stale_seconds)
     with context.engine.connect() as conn:
         oldest = inbox.oldest_pending(conn)
     woke = oldest is not None and oldest <= utcnow() - timedelta(seconds=stale) and wake(
         context.redis, force=True)
-    with context.engine.begin() as conn:
-        pruned = inbox.prune(conn, timedelta(hours=worker.inbox_keep_hours))
-    if woke or pruned:
-        log.info("inbox_swept", woke=bool(woke), pruned=pruned)
-    return {"woke": int(bool(woke)), "pruned": pruned}
+    if woke:
+        log.info("inbox_swept", woke=True)
+    return {"woke": int(bool(woke))}
 
 
 def settle_help(month: str) -> int:

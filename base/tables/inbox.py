@@ -1,6 +1,6 @@
-"""The inbox (every accepted event, before the hub answers 2xx) and its quarantine (events the
-worker could not record, set aside); their logic is in `pipeline.inbox` and
-`pipeline.quarantine`."""
+"""The inbox (every accepted event, stored before the hub answers 2xx and deleted by the batch
+that records it) and its quarantine (events the worker could not record, set aside); their
+logic is in `pipeline.inbox` and `pipeline.quarantine`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
-    Index,
     Integer,
     String,
     Table,
     Text,
     UniqueConstraint,
-    text,
 )
 
 from ledger.schema import Id, metadata
@@ -31,10 +29,6 @@ inbox = Table(
     Column("request_id", String(255), nullable=True),
     Column("hub_request_id", String(128), nullable=True),
     Column("received_at", DateTime, nullable=False),
-    Column("processed_at", DateTime, nullable=True),
-    Index("ix_inbox_pending", "id", sqlite_where=text("processed_at IS NULL"),
-          postgresql_where=text("processed_at IS NULL")),
-    Index("ix_inbox_processed_at", "processed_at"),
 )
 
 quarantine = Table(
