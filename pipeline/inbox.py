@@ -68,7 +68,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
     row = f"({', '.join([mark] * 6)})"
     for start in range(0, len(entries), ROWS_PER_STATEMENT):
         chunk = entries[start:start + ROWS_PER_STATEMENT]
-        values: list[Any] = []
+        values: list[object] = []
         for entry in chunk:
             event = entry.event
             values += (event.platform, event.event_id, orjson.dumps(event.to_dict()).decode(),
