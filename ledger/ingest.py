@@ -331,8 +331,9 @@ def _flattr_upsert(conn: Connection) -> Any:
 
 def _lookup(conn: Connection, name: str, first: Any, second: Any, columns: tuple[Any, ...],
             keys: Iterable[tuple[Any, Any]], *where: Any) -> Sequence[Any]:
-    """Rows whose (first, second) is one of `keys`, with `columns`. `name` names the lookup:
-    each backend compiles its statement once. On SQLite one query per value of `first` (the
+    """Rows whose (first, second) is one of `keys`, with `columns`; (first, second) must be
+    unique in its table (PostgreSQL's query takes at most one row per key). `name` names the
+    lookup: each backend compiles its statement once. On SQLite one query per value of `first` (the
     platform, a handful per batch), `first = ? AND second IN (the JSON array's values)`, which
     it answers from the unique index on the pair."""
     if conn.dialect.name == "postgresql":
