@@ -74,9 +74,11 @@ def per_tick(config: Settings, platform: str) -> int:
     return max(1, rpm * config.pollers.tick_seconds // 60)
 
 
-def extra_requests(outcomes: Iterable[PollOutcome]) -> int:
-    """The requests polls made beyond the one each was handed out for (later pages)."""
-    return sum(max(0, outcome.requests - 1) for outcome in outcomes)
+def owe_extra_requests(redis: Redis, platform: str, outcomes: Iterable[PollOutcome]) -> None:
+    """Owe `tick_budget` the requests `outcomes` made beyond the one each poll was handed out
+    for (later pages)."""
+    if extra := sum(max(0, outcome.requests - 1) for outcome in outcomes):
+        redis.incrby(EXTRA_REQUESTS.format(platform=platform), extra)
 
 
 def tick_budget(redis: Redis, config: Settings, platform: str) -> int:
@@ -126,8 +128,7 @@ def poll_batch(platform: str, account_ids: list[int]) -> dict[str, int]:
         totals["likes"] += outcome.likes
         totals["unlikes"] += outcome.unlikes
         totals["requests"] += outcome.requests
-    if extra := extra_requests(outcomes):
-        context.redis.incrby(EXTRA_REQUESTS.format(platform=platform), extra)
+    owe_extra_requests(context.redis, platform, outcomes)
     if totals["likes"] or totals["unlikes"]:
         wake(context.redis)
     metrics.record_polls(platform, totals)
