@@ -65,8 +65,9 @@ class HmacSha256Hex:
         if not given.startswith(self.prefix):
             raise SignatureError(f"{self.header} must start with {self.prefix}")
         secret = getattr(settings, self.secret_key).encode()
-        # the digest named, not hashlib.sha256: OpenSSL 3 then skips a lookup (a third faster)
-        expected = self.prefix + hmac.new(secret, body, "sha256").hexdigest()
+        # one call into OpenSSL (no HMAC object), with the digest named rather than
+        # hashlib.sha256: OpenSSL 3 then skips a lookup (a third faster)
+        expected = self.prefix + hmac.digest(secret, body, "sha256").hex()
         if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
 

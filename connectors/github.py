@@ -70,7 +70,8 @@ def _usual_star(payload: Any, delivery: str, kind: str) -> NormalisedEvent | Non
             or not url or not title:
         return None
     ids = (sender.get("id"), repository.get("id"), owner.get("id"))
-    if not all(type(value) is int and 0 <= value <= INT64_MAX for value in ids):
+    if not (type(ids[0]) is type(ids[1]) is type(ids[2]) is int
+            and min(ids) >= 0 and max(ids) <= INT64_MAX):
         return None
     when = payload.get("starred_at")
     if when is not None and type(when) is not str:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter, le
 from typing import Any
 
 from ledger.sql import naive
@@ -123,18 +124,23 @@ def check_event(event: NormalisedEvent) -> None:
 def _plain_texts(event: NormalisedEvent) -> bool:
     """Whether every text field of `event` is ASCII text within its limit and without control
     characters: then each passes `check_text`, and one test of them all joined says so at a
-    fraction of the cost of a test per field (the webhook path). False sends the caller to
-    the test per field, which names the first field at fault."""
-    texts = []
-    for name, _label, limit in TEXT_RULES:
-        value = getattr(event, name)
-        if value is None:
-            continue
-        if type(value) is not str or len(value) > limit:
-            return False
-        texts.append(value)
-    joined = "".join(texts)
-    return joined.isascii() and not CONTROL.search(joined)
+    fraction of the cost of a test per field (the webhook path: each step runs in C, without a
+    loop in Python). False sends the caller to the test per field, which names the first field
+    at fault."""
+    texts, limits = _TEXTS_OF(event), _TEXT_LIMITS
+    if None in texts:  # fields not set (url, title) are skipped
+        texts, limits = zip(*[(text, limit) for text, limit in zip(texts, limits, strict=True)
+                              if text is not None], strict=True)
+    try:
+        joined = "".join(texts)
+    except TypeError:  # a field that is not text
+        return False
+    return (all(map(le, map(len, texts), limits)) and joined.isascii()
+            and not CONTROL.search(joined))
+
+
+_TEXTS_OF = attrgetter(*TEXT_FIELDS)
+_TEXT_LIMITS = tuple(limit for _name, _label, limit in TEXT_RULES)
 
 
 def parse_time(value: Any) -> datetime:
@@ -150,7 +156,7 @@ def parse_time(value: Any) -> datetime:
             raise ValueError("occurred_at is out of range") from None
     elif isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value)  # Python 3.11 reads a "Z" zone too
         except ValueError:
             raise ValueError("occurred_at must be an ISO 8601 time") from None
     else:

@@ -4,13 +4,14 @@ pass the one joined test passes the test per field (property tests, hypothesis).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.events import LIMITS, TEXT_FIELDS, NormalisedEvent, _plain_texts, check_event
+from ledger.events import LIMITS, REQUIRED, TEXT_FIELDS, NormalisedEvent, _plain_texts, check_event
 from ledger.validation import PLAIN_WEB_URL, check_text, is_web_url, splits_as_web_url
 
 PRINTABLE_ASCII = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40)
@@ -43,12 +44,25 @@ def test_links_with_and_without_the_shortcut(link: str, expected: bool) -> None:
     assert is_web_url(link) is expected
 
 
-@given(st.fixed_dictionaries({name: TEXTS for name in TEXT_FIELDS}))
-def test_the_joined_text_test_passes_only_what_each_field_passes(texts: dict[str, str]) -> None:
+@given(st.fixed_dictionaries({name: TEXTS if name in REQUIRED else st.none() | TEXTS | st.integers()
+                               for name in TEXT_FIELDS}))
+def test_the_joined_text_test_passes_only_what_each_field_passes(
+        texts: dict[str, str | int | None]) -> None:
     event = NormalisedEvent(occurred_at=datetime(2026, 1, 1), **texts)
     if _plain_texts(event):
         for name, value in texts.items():
-            check_text(value, name, LIMITS.get(name, 64))
+            if value is not None:
+                assert isinstance(value, str)
+                check_text(value, name, LIMITS.get(name, 64))
+
+
+def test_the_joined_text_test_takes_plain_texts_with_and_without_the_optional_fields() -> None:
+    event = NormalisedEvent(event_id="d-1", platform="github", kind="like", actor_id="1",
+                            content_id="2", owner_id="3", occurred_at=datetime(2026, 1, 1))
+    assert _plain_texts(event)
+    assert _plain_texts(replace(event, url="https://example.org", title="A title"))
+    assert not _plain_texts(replace(event, title="x" * 513))
+    assert not _plain_texts(replace(event, title=7))
 
 
 def test_the_first_field_at_fault_is_named_whichever_way_the_check_goes() -> None:
