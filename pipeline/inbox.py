@@ -47,6 +47,8 @@ class Entry:
     hub_request_id: str | None = None
 
 
+STORED = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
 # Rows per INSERT: 6,000 parameters, below SQLite's limit (32,766) and PostgreSQL's (65,535).
 ROWS_PER_STATEMENT = 1000
 
@@ -71,7 +73,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         values: list[object] = []
         for entry in chunk:
             event = entry.event
-            values += (event.platform, event.event_id, orjson.dumps(event.to_dict()).decode(),
+            values += (event.platform, event.event_id, orjson.dumps(event, option=STORED).decode(),
                        entry.request_id, entry.hub_request_id, now)
         conn.exec_driver_sql(
             "INSERT INTO inbox (platform, event_id, event, request_id, hub_request_id, "
