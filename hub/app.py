@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from functools import partial
 from typing import Any
 
@@ -54,7 +54,7 @@ def create_app(config: Settings, engine: Engine, redis: Redis) -> web.Applicatio
         writer, partial(wake, redis),
         max_batch=hub.inbox_batch, wait=hub.inbox_wait_ms / 1000)
     app = web.Application(client_max_size=hub.max_body_bytes,
-                          middlewares=[answers])
+                          middlewares=[answering(security_headers.adder(config))])
     app[INTAKE] = Intake(config, enabled_connectors(config), committer)
     app[CHECK] = lambda: health(engine, redis, config)
 
@@ -70,7 +70,6 @@ def create_app(config: Settings, engine: Engine, redis: Redis) -> web.Applicatio
     app.router.add_get("/healthz", healthz)
     metrics.install(app, engine, redis, config.metrics.token)
     install_web(app, config, engine, redis)
-    security_headers.install(app, config)
     return app
 
 
@@ -93,34 +92,43 @@ def problem(status: int, error: str, description: str) -> web.Response:
     return web.json_response({"error": error, "error_description": description}, status=status)
 
 
-@web.middleware
-async def answers(request: web.Request,
-                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                  ) -> web.StreamResponse:
-    """Every answer's request id (`hub.request_id`) and JSON errors, in one middleware.
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def answering(secure: Callable[[str, MutableMapping[str, str]], None]) -> Callable[
+        [web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The hub's one middleware: every answer's request id (`hub.request_id`), its security
+    headers (`secure`: `hub.security_headers.adder`), and JSON errors.
 
     `POST /webhooks/{platform}` goes from here straight to `webhook`, past the middlewares
     that would let it through unchanged (the pages' sessions and CSRF, the API's rate limits):
     with a layer each, they were about 5 % of the event loop's CPU per webhook."""
-    rid = assign_request_id(request)
-    try:
-        if request.match_info.handler is webhook:
-            response: web.StreamResponse = await webhook(request)
-        else:
-            response = await handler(request)
-    except Rejected as exc:
-        response = problem(exc.status, exc.error, exc.description)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            exc.headers[REQUEST_ID_HEADER] = rid
-            raise
-        if wants_html(request):
-            response = await error_page(request, exc.status, exc.reason)
-        else:
-            response = problem(exc.status, ERRORS.get(exc.status, "error"), exc.reason)
-    except Exception:
-        log.exception("request_failed", path=request.path)
-        response = problem(500, "server_error", "internal error")
-    if not response.prepared:
-        response.headers[REQUEST_ID_HEADER] = rid
-    return response
+
+    @web.middleware
+    async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        rid = assign_request_id(request)
+        try:
+            if request.match_info.handler is webhook:
+                response: web.StreamResponse = await webhook(request)
+            else:
+                response = await handler(request)
+        except Rejected as exc:
+            response = problem(exc.status, exc.error, exc.description)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                exc.headers[REQUEST_ID_HEADER] = rid
+                secure(request.path, exc.headers)
+                raise
+            if wants_html(request):
+                response = await error_page(request, exc.status, exc.reason)
+            else:
+                response = problem(exc.status, ERRORS.get(exc.status, "error"), exc.reason)
+        except Exception:
+            log.exception("request_failed", path=request.path)
+            response = problem(500, "server_error", "internal error")
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = rid
+            secure(request.path, response.headers)
+        return response
+
+    return answers

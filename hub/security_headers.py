@@ -1,4 +1,5 @@
-"""Security headers on every answer of the hub (pages, API, errors, static files):
+"""Security headers on every answer of the hub (pages, API, errors, static files), put there by
+the hub's outermost middleware (`hub.app.answering`):
 
 - `Content-Security-Policy`: scripts, styles, images and connections from the hub itself only
   (no inline script or style: the templates use /static files), no plugins, no `<base>`, and
@@ -15,7 +16,7 @@ those (still no framing, still scripts from the hub only otherwise).
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Callable, MutableMapping
 
 from base import links
 from base.config import Settings
@@ -31,19 +32,20 @@ DASHBOARD = "/ops/rq"
 EXCEPTIONS = (*EMBEDDABLE, DASHBOARD)  # the prefixes of every path with headers of its own
 
 
-def install(app: web.Application, config: Settings) -> None:
-    """Put the headers on every response `app` prepares."""
+def adder(config: Settings) -> Callable[[str, MutableMapping[str, str]], None]:
+    """`add(path, response_headers)`: put the headers of the answer at `path` among
+    `response_headers` (a header already there is kept). The hub's outermost middleware
+    (`hub.app`) calls it for every answer, rather than an `on_response_prepare` signal handler:
+    a signal costs two coroutines per answer, about 3 % of the CPU of a webhook."""
     hsts = links.https(config)
     # Every path outside the exceptions gets the same headers: built once, not per answer.
     usual = tuple(headers("/", hsts).items())
 
-    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
-        path = request.path
-        found = headers(path, hsts).items() if path.startswith(EXCEPTIONS) else usual
-        for name, value in found:
-            response.headers.setdefault(name, value)
+    def add(path: str, found: MutableMapping[str, str]) -> None:
+        for name, value in headers(path, hsts).items() if path.startswith(EXCEPTIONS) else usual:
+            found.setdefault(name, value)
 
-    app.on_response_prepare.append(add_headers)
+    return add
 
 
 def headers(path: str, hsts: bool = False) -> dict[str, str]:
