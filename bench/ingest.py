@@ -371,10 +371,13 @@ def write_pool(path: Path, count: int, offset: int = 0) -> None:
                                  body.decode())) + "\n")
 
 
-def wrk(port: int, pool: Path, seconds: float, connections: int, once: bool = False) -> Wrk:
-    """One `wrk -t1` run against /webhooks/github on `port`."""
+def wrk(port: int, pool: Path, seconds: float, connections: int, once: bool = False,
+        timeout: int = 2) -> Wrk:
+    """One `wrk -t1` run against /webhooks/github on `port`; a request unanswered after
+    `timeout` seconds is given up (wrk's default, 2)."""
     done = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+         f"--timeout={timeout}s",
          "-s", str(ROOT / "bench" / "wrk_github.lua"), f"http://127.0.0.1:{port}",
          "--", str(pool), "once" if once else "loop"],
         capture_output=True, text=True, check=True)
