@@ -69,17 +69,17 @@ def _usual_star(payload: Any, delivery: str, kind: str) -> NormalisedEvent | Non
     if type(owner) is not dict or type(url) is not str or type(title) is not str \
             or not url or not title:
         return None
-    ids = (sender.get("id"), repository.get("id"), owner.get("id"))
-    if not (type(ids[0]) is type(ids[1]) is type(ids[2]) is int
-            and min(ids) >= 0 and max(ids) <= INT64_MAX):
+    actor, content, owner_id = sender.get("id"), repository.get("id"), owner.get("id")
+    if not (type(actor) is int and type(content) is int and type(owner_id) is int
+            and min(actor, content, owner_id) >= 0 and max(actor, content, owner_id) <= INT64_MAX):
         return None
     when = payload.get("starred_at")
     if when is not None and type(when) is not str:
         return None
     try:
         made = NormalisedEvent(
-            event_id=delivery, platform="github", kind=kind, actor_id=str(ids[0]),
-            content_id=str(ids[1]), owner_id=str(ids[2]),
+            event_id=delivery, platform="github", kind=kind, actor_id=str(actor),
+            content_id=str(content), owner_id=str(owner_id),
             occurred_at=parse_time(when or datetime.now(UTC)), url=url, title=title)
         check_event(made)
     except ValueError as exc:

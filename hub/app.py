@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from redis import Redis
 from sqlalchemy import Engine
 
@@ -95,8 +96,7 @@ def problem(status: int, error: str, description: str) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def answering(secure: Callable[[str, MutableMapping[str, str]], None]) -> Callable[
-        [web.Request, Handler], Awaitable[web.StreamResponse]]:
+def answering(secure: Callable[[str, MutableMapping[str, str]], None]) -> Middleware:
     """The hub's one middleware: every answer's request id (`hub.request_id`), its security
     headers (`secure`: `hub.security_headers.adder`), and JSON errors.
 
