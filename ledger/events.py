@@ -129,8 +129,9 @@ def _plain_texts(event: NormalisedEvent) -> bool:
     at fault."""
     texts, limits = _TEXTS_OF(event), _TEXT_LIMITS
     if None in texts:  # fields not set (url, title) are skipped
-        texts, limits = zip(*[(text, limit) for text, limit in zip(texts, limits, strict=True)
-                              if text is not None], strict=True)
+        present = [(text, limit) for text, limit in zip(texts, limits, strict=True)
+                   if text is not None]
+        texts, limits = tuple(text for text, _ in present), tuple(limit for _, limit in present)
     try:
         joined = "".join(texts)
     except TypeError:  # a field that is not text

@@ -63,6 +63,9 @@ def test_the_joined_text_test_takes_plain_texts_with_and_without_the_optional_fi
     assert _plain_texts(replace(event, url="https://example.org", title="A title"))
     assert not _plain_texts(replace(event, title="x" * 513))
     assert not _plain_texts(replace(event, title=7))
+    nothing = NormalisedEvent(**dict.fromkeys(TEXT_FIELDS), occurred_at=datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="event kind must be like or unlike"):
+        check_event(nothing)
 
 
 def test_the_first_field_at_fault_is_named_whichever_way_the_check_goes() -> None:
