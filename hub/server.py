@@ -14,6 +14,8 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
+from hub.app import SHORTCUT, answer_webhooks_first
+
 # The group-commit thread needs the GIL for moments between its database calls; with Python's
 # default 5 ms switch interval it waits behind the busy event loop for each of them.
 SWITCH_INTERVAL = 0.0002
@@ -54,6 +56,8 @@ async def serve(app: web.Application, sock: socket.socket, started: Started) -> 
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
+    if SHORTCUT in app:
+        answer_webhooks_first(runner)
     try:
         await web.SockSite(runner, sock).start()
         await started(url_of(sock), stop)

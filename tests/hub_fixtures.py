@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from base.config import Settings, with_overrides
 from base.redis_conn import socket_url
-from hub.app import create_app
+from hub.app import answer_webhooks_first, create_app
 from pipeline.context import Context, install
 from tests.conftest import xdist_worker
 from tests.hub_helpers import GITHUB_SECRET, METRICS_TOKEN, RELAY_SECRET
@@ -76,5 +76,8 @@ def worker_context(hub_config: Settings, engine: Engine,
 @pytest.fixture
 async def hub_client(aiohttp_client: Any, hub_config: Settings, engine: Engine,
                      redis: Redis) -> Any:
-    return await aiohttp_client(create_app(hub_config, engine, redis))
+    """The hub as `serve` runs it: webhooks answered first (`hub.app.WebhookShortcut`)."""
+    client = await aiohttp_client(create_app(hub_config, engine, redis))
+    answer_webhooks_first(client.server.runner)
+    return client
 
