@@ -6,7 +6,8 @@ calling `Intake.receive`, and writing JSON. Every error answer is JSON
 `{"error": ..., "error_description": ...}`, unknown paths and methods included (a browser asking
 for a page gets the same as an HTML page); client mistakes never get a 5xx. Platform-specific
 routes (X's CRC check, Discord interactions) come from
-`hub.platform_routes`.
+`hub.platform_routes`. `serve` answers the generic webhooks before the application
+(`WebhookShortcut`), with the same answers.
 """
 
 from __future__ import annotations
