@@ -32,7 +32,7 @@ def have_valgrind() -> bool:
 
 
 def instructions(bench: Bench, server: list[str], pool: Path, seconds: float, name: str
-                 ) -> tuple[float, float]:
+                 ) -> tuple[int, int]:
     """(instructions executed while wrk ran, requests answered) of `server` (its command,
     before the port) under callgrind."""
     port = free_port()

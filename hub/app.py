@@ -31,7 +31,7 @@ from hub import metrics, security_headers
 from hub.committer import GroupCommit
 from hub.inbox_writer import InboxWriter
 from hub.intake import Intake, Rejected
-from hub.platform_routes import OWN_POST_ROUTES, add_platform_routes
+from hub.platform_routes import add_platform_routes
 from hub.request_id import HEADER as REQUEST_ID_HEADER
 from hub.request_id import REQUEST_ID, assign_request_id
 from hub.status import health
@@ -59,7 +59,6 @@ def create_app(config: Settings, engine: Engine, redis: Redis) -> web.Applicatio
     app = web.Application(client_max_size=hub.max_body_bytes, middlewares=[answering(secure)])
     app[INTAKE] = Intake(config, enabled_connectors(config), committer)
     app[CHECK] = lambda: health(engine, redis, config)
-    app[SHORTCUT] = WebhookShortcut(app[INTAKE], secure)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         committer.start()
@@ -73,6 +72,9 @@ def create_app(config: Settings, engine: Engine, redis: Redis) -> web.Applicatio
     app.router.add_get("/healthz", healthz)
     metrics.install(app, engine, redis, config.metrics.token)
     install_web(app, config, engine, redis)
+    own_routes = {route.resource.canonical for route in app.router.routes()
+                  if route.method == hdrs.METH_POST and route.resource is not None}
+    app[SHORTCUT] = WebhookShortcut(app[INTAKE], secure, own_routes)
     return app
 
 
@@ -154,16 +156,16 @@ class WebhookShortcut:
     `AppRunner` hands each request) becomes `around(that handler)`, which takes these requests
     itself and passes every other one on. The answer is the one the application gives (the same
     `answer` and `receive`); skipped are the router, the middleware chain and the response
-    signals, about a tenth of the instructions per webhook. Left to the application: the
-    platforms with routes of their own (`hub.platform_routes.OWN_POST_ROUTES`), any other
-    method or path (the path as the router reads it, unescaped), and a request with `Expect`
-    (its `100 Continue` is the application's)."""
+    signals, about a tenth of the instructions per webhook. Left to the application: the paths
+    in `own_routes`, those with a `POST` route of their own (Discord's, Stripe's:
+    `hub.platform_routes`), any other method or path (the path as the router reads it,
+    unescaped), and a request with `Expect` (its `100 Continue` is the application's)."""
 
-    def __init__(self, intake: Intake, secure: Secure) -> None:
+    def __init__(self, intake: Intake, secure: Secure, own_routes: set[str]) -> None:
         self.intake = intake
         self.secure = secure
-        self.paths = {f"/webhooks/{name}": name for name in intake.connectors
-                      if name not in OWN_POST_ROUTES}
+        self.paths = {path: name for name in intake.connectors
+                      if (path := f"/webhooks/{name}") not in own_routes}
 
     def around(self, handle: Handler) -> Handler:
         paths, intake, secure = self.paths, self.intake, self.secure

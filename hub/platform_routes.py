@@ -28,8 +28,6 @@ from hub.intake import Rejected
 from ledger.payments import ProviderPayment, record_payment
 
 CONFIG = web.AppKey("platform_config", Settings)
-# The platforms whose `POST /webhooks/<platform>` is answered here, not by the generic intake.
-OWN_POST_ROUTES = ("discord", "stripe")
 ENGINE = web.AppKey("platform_engine", Engine)
 
 log = structlog.get_logger(__name__)
@@ -46,9 +44,8 @@ def add_platform_routes(app: web.Application, config: Settings, engine: Engine) 
     app[CONFIG] = config
     app[ENGINE] = engine
     app.router.add_get("/webhooks/x", x_crc)
-    own = {"discord": discord_interaction, "stripe": stripe_handler(config, engine)}
-    for platform in OWN_POST_ROUTES:
-        app.router.add_post(f"/webhooks/{platform}", own[platform])
+    app.router.add_post("/webhooks/discord", discord_interaction)
+    app.router.add_post("/webhooks/stripe", stripe_handler(config, engine))
 
 
 async def x_crc(request: web.Request) -> web.Response:

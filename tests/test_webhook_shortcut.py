@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from hub.app import answer_webhooks_first, create_app
+from hub.app import INTAKE, SHORTCUT, WebhookShortcut, answer_webhooks_first, create_app
 from hub.simulate import github_headers, github_star
 from pipeline.inbox import inbox
 from tests.hub_helpers import GITHUB_SECRET
@@ -107,3 +107,14 @@ async def test_the_application_keeps_what_the_shortcut_does_not_take(
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(inbox)).scalar_one()
     assert stored == (1 if status == 202 else 0)
+
+
+def test_paths_with_post_routes_of_their_own_stay_with_the_application(hub_config, engine,
+                                                                       redis) -> None:
+    app = create_app(hub_config, engine, redis)
+    intake = app[INTAKE]
+    assert set(app[SHORTCUT].paths) == {f"/webhooks/{name}" for name in intake.connectors}
+    assert "/webhooks/github" in app[SHORTCUT].paths
+    own = WebhookShortcut(intake, app[SHORTCUT].secure, {"/webhooks/github"})
+    assert "/webhooks/github" not in own.paths
+    assert set(own.paths) == set(app[SHORTCUT].paths) - {"/webhooks/github"}
