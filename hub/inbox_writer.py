@@ -2,10 +2,12 @@
 
 Only the group-commit thread writes through it, one group at a time, so the connection is
 taken once rather than checked out of the pool for every group: on PostgreSQL that saves the
-pool's liveness ping before and its rollback after each commit, two of the four round trips a
-group cost. A connection found broken is replaced, and the group is written once more on the
-new one (a group whose COMMIT was lost with the connection may then be in the inbox twice; the
-ledger counts an event id once, as for any redelivery).
+pool's liveness ping before and its rollback after each commit. There the connection is also in
+autocommit: a group is one `COPY` statement (`pipeline.inbox.append`), committed as a whole
+when it completes, without the round trips of `BEGIN` and `COMMIT`. A connection found broken
+is replaced, and the group is written once more on the new one (a group whose commit was lost
+with the connection may then be in the inbox twice; the ledger counts an event id once, as for
+any redelivery).
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ class InboxWriter:
 
     def _write(self, entries: Sequence[inbox.Entry]) -> None:
         if self._conn is None:
-            self._conn = self.engine.connect()
+            conn = self.engine.connect()
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
         try:
             with self._conn.begin():
                 inbox.append(self._conn, entries)

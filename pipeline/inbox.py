@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from sqlalchemy import (
@@ -24,10 +25,14 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 
 from base.tables.inbox import inbox
 from ledger.events import NormalisedEvent
 from ledger.sql import utcnow
+
+if TYPE_CHECKING:
+    import psycopg
 
 # PostgreSQL plans `id IN (subquery)` as a hash join over the whole table; `id = ANY(ARRAY(
 # subquery))` runs the subquery once and looks its ids up by primary key.
@@ -56,11 +61,15 @@ ROWS_PER_STATEMENT = 1000
 def append(conn: Connection, entries: Sequence[Entry]) -> None:
     """Insert `entries` as pending rows (the caller commits), in the order given.
 
-    The hub's hot path: one multi-row INSERT at the driver level (per `ROWS_PER_STATEMENT`),
-    without per-row statement processing. One statement rather than an executemany because
-    the driver releases the interpreter's lock around each statement it runs, and the group
+    The hub's hot path, one statement for all of them: on PostgreSQL a `COPY` (`_copy`), on
+    SQLite a multi-row INSERT at the driver level (per `ROWS_PER_STATEMENT`), without
+    per-row statement processing. One statement rather than an executemany because the
+    driver releases the interpreter's lock around each statement it runs, and the group
     commit's thread then waits for the busy event loop to hand it back, once per row."""
     if not entries:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy(conn, entries)
         return
     sqlite = conn.dialect.name == "sqlite"
     now: datetime | str = utcnow()
@@ -78,6 +87,35 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         conn.exec_driver_sql(
             "INSERT INTO inbox (platform, event_id, event, request_id, hub_request_id, "
             f"received_at) VALUES {', '.join([row] * len(chunk))}", tuple(values))
+
+
+COPY = ("COPY inbox (platform, event_id, event, request_id, hub_request_id, received_at)"
+        " FROM STDIN")
+
+
+def _copy(conn: Connection, entries: Sequence[Entry]) -> None:
+    """`entries` in one `COPY … FROM STDIN` on `conn`'s psycopg connection: psycopg formats
+    the rows in C, and the server neither parses nor plans a statement of thousands of
+    parameters (PostgreSQL's client CPU per row: 4 µs against 10 µs for the INSERT). A
+    single statement, so on a connection in autocommit (`hub.inbox_writer`) the rows are
+    committed together or not at all. The driver's errors come as SQLAlchemy's, as from
+    `Connection.execute`; a connection the server dropped is invalidated."""
+    driver = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
+    now = utcnow()
+    try:
+        with driver.cursor() as cursor, cursor.copy(COPY) as copy:
+            for entry in entries:
+                event = entry.event
+                copy.write_row((event.platform, event.event_id,
+                                orjson.dumps(event, option=STORED).decode(),
+                                entry.request_id, entry.hub_request_id, now))
+    except conn.dialect.loaded_dbapi.Error as exc:
+        dropped = conn.dialect.is_disconnect(exc, conn.connection, None)
+        if dropped:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(COPY, None, exc, conn.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=dropped, dialect=conn.dialect
+                                  ) from exc
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.inbox_writer import InboxWriter
 from ledger.events import NormalisedEvent
-from pipeline.inbox import Entry, inbox
+from pipeline.inbox import Entry, claim, inbox
 
 
 def entry(event_id: str, platform: str | None = "github") -> Entry:
@@ -48,3 +48,28 @@ def test_a_failed_group_fails_and_the_next_is_stored(engine):
     writer([entry("d")])
     writer.close()
     assert stored(engine) == ["d"]
+
+
+def test_what_is_stored_comes_back_unchanged(engine):
+    """Rows go in as one COPY on PostgreSQL (text format: tab, newline, backslash and `\\N`
+    are escapes there) and as a multi-row INSERT on SQLite; either way a worker's claim reads
+    back the very events and request ids the hub accepted."""
+    awkward = ["tab\there", "line\nbreak\r\n", "back\\slash", "\\N", "quote ' \" ;", "ünï ✓ 🎉",
+               ""]
+    entries = [Entry(NormalisedEvent(event_id=f"e{n}", platform="github", kind="like",
+                                     actor_id="1", content_id=value or "c", owner_id="3",
+                                     occurred_at=datetime(2026, 1, 1, 12, 30, 5, 123456),
+                                     title=value, url=None),
+                     request_id=value or None, hub_request_id=f"hub\t{n}")
+               for n, value in enumerate(awkward)]
+    writer = InboxWriter(engine)
+    writer(entries)
+    writer.close()
+    with engine.connect() as conn:
+        ids = conn.execute(select(inbox.c.request_id, inbox.c.hub_request_id)
+                           .order_by(inbox.c.id)).all()
+    assert ids == [(entry.request_id, entry.hub_request_id) for entry in entries]
+    with engine.begin() as conn:
+        claimed = claim(conn, 100)
+    assert claimed.events() == [entry.event for entry in entries]
+    assert claimed.request_ids == [entry.hub_request_id for entry in entries]
