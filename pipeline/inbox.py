@@ -53,44 +53,34 @@ class Entry:
 
 
 STORED = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+COLUMNS = "platform, event_id, event, request_id, hub_request_id, received_at"
+COPY = f"COPY inbox ({COLUMNS}) FROM STDIN"
 
-# Rows per INSERT: 6,000 parameters, below SQLite's limit (32,766) and PostgreSQL's (65,535).
+# Rows per INSERT on SQLite: 6,000 parameters, below its limit (32,766).
 ROWS_PER_STATEMENT = 1000
 
 
 def append(conn: Connection, entries: Sequence[Entry]) -> None:
     """Insert `entries` as pending rows (the caller commits), in the order given.
 
-    The hub's hot path, one statement for all of them: on PostgreSQL a `COPY` (`_copy`), on
-    SQLite a multi-row INSERT at the driver level (per `ROWS_PER_STATEMENT`), without
-    per-row statement processing. One statement rather than an executemany because the
-    driver releases the interpreter's lock around each statement it runs, and the group
-    commit's thread then waits for the busy event loop to hand it back, once per row."""
+    The hub's hot path, without per-row statement processing: on PostgreSQL one `COPY`
+    (`_copy`), on SQLite a multi-row INSERT at the driver level (per `ROWS_PER_STATEMENT`).
+    One statement rather than an executemany because the driver releases the interpreter's
+    lock around each statement it runs, and the group commit's thread then waits for the busy
+    event loop to hand it back, once per row."""
     if not entries:
         return
     if conn.dialect.name == "postgresql":
         _copy(conn, entries)
         return
-    sqlite = conn.dialect.name == "sqlite"
-    now: datetime | str = utcnow()
-    if sqlite:
-        now = now.isoformat(" ")  # type: ignore[union-attr]  # SQLAlchemy's SQLite format
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    row = f"({', '.join([mark] * 6)})"
+    now = utcnow().isoformat(" ")  # SQLAlchemy's SQLite format
     for start in range(0, len(entries), ROWS_PER_STATEMENT):
         chunk = entries[start:start + ROWS_PER_STATEMENT]
         values: list[object] = []
         for entry in chunk:
-            event = entry.event
-            values += (event.platform, event.event_id, orjson.dumps(event, option=STORED).decode(),
-                       entry.request_id, entry.hub_request_id, now)
-        conn.exec_driver_sql(
-            "INSERT INTO inbox (platform, event_id, event, request_id, hub_request_id, "
-            f"received_at) VALUES {', '.join([row] * len(chunk))}", tuple(values))
-
-
-COPY = ("COPY inbox (platform, event_id, event, request_id, hub_request_id, received_at)"
-        " FROM STDIN")
+            values += _row(entry, now)
+        conn.exec_driver_sql(f"INSERT INTO inbox ({COLUMNS}) VALUES "
+                             f"{', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))}", tuple(values))
 
 
 def _copy(conn: Connection, entries: Sequence[Entry]) -> None:
@@ -105,10 +95,7 @@ def _copy(conn: Connection, entries: Sequence[Entry]) -> None:
     try:
         with driver.cursor() as cursor, cursor.copy(COPY) as copy:
             for entry in entries:
-                event = entry.event
-                copy.write_row((event.platform, event.event_id,
-                                orjson.dumps(event, option=STORED).decode(),
-                                entry.request_id, entry.hub_request_id, now))
+                copy.write_row(_row(entry, now))
     except conn.dialect.loaded_dbapi.Error as exc:
         dropped = conn.dialect.is_disconnect(exc, conn.connection, None)
         if dropped:
@@ -116,6 +103,13 @@ def _copy(conn: Connection, entries: Sequence[Entry]) -> None:
         raise DBAPIError.instance(COPY, None, exc, conn.dialect.loaded_dbapi.Error,
                                   connection_invalidated=dropped, dialect=conn.dialect
                                   ) from exc
+
+
+def _row(entry: Entry, now: datetime | str) -> tuple[object, ...]:
+    """`entry`'s values for the inbox's `COLUMNS`."""
+    event = entry.event
+    return (event.platform, event.event_id, orjson.dumps(event, option=STORED).decode(),
+            entry.request_id, entry.hub_request_id, now)
 
 
 @dataclass(frozen=True)
